@@ -1,0 +1,108 @@
+
+/*
+ * Copyright (C) 2026, the ngx_ws_gateway_module authors.
+ */
+
+
+#ifndef _NGX_WS_GATEWAY_H_INCLUDED_
+#define _NGX_WS_GATEWAY_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_ws_gateway_parse.h"
+
+
+#define NGX_WS_GATEWAY_TARGET_UNSET      0
+#define NGX_WS_GATEWAY_TARGET_ECHO       1
+
+
+typedef struct {
+    ngx_uint_t                 target;
+    ngx_array_t               *subprotocols;     /* of ngx_str_t */
+
+    size_t                     max_frame_size;
+    size_t                     max_message_size;
+    size_t                     buffer_size;
+    size_t                     outbound_limit;
+
+    ngx_msec_t                 ping_interval;
+    ngx_msec_t                 pong_timeout;
+    ngx_msec_t                 idle_timeout;
+    ngx_msec_t                 send_timeout;
+    ngx_msec_t                 close_timeout;
+} ngx_ws_gateway_loc_conf_t;
+
+
+/* an outbound frame: header and payload in one piece, sent as a chain */
+
+typedef struct ngx_ws_gateway_frame_s  ngx_ws_gateway_frame_t;
+
+struct ngx_ws_gateway_frame_s {
+    ngx_chain_t                chain;
+    ngx_buf_t                  buf;
+    size_t                     size;             /* of data[] */
+    u_char                     data[1];
+};
+
+
+/* a message being reassembled from fragments */
+
+typedef struct {
+    size_t                     size;             /* of data[] */
+    size_t                     len;
+    u_char                     data[1];
+} ngx_ws_gateway_msg_t;
+
+
+typedef struct {
+    ngx_connection_t          *connection;
+    ngx_ws_gateway_loc_conf_t *conf;
+
+    ngx_ws_gateway_parser_t    parser;
+    ngx_uint_t                 utf8;             /* UTF-8 validator state */
+
+    ngx_ws_gateway_msg_t      *message;          /* data being assembled */
+    u_char                    *control;          /* control payload, split */
+    ngx_uint_t                 control_len;
+
+    ngx_chain_t               *out;              /* frames to send */
+    ngx_chain_t              **last_out;
+    size_t                     queued;           /* bytes in out */
+
+    ngx_msec_t                 last_read;        /* any frame from client */
+    ngx_msec_t                 last_message;     /* data either way */
+    ngx_msec_t                 ping_sent;        /* 0 when no ping pending */
+    ngx_msec_t                 close_started;
+
+    uint64_t                   id;
+
+    ngx_uint_t                 opcode;           /* of the data message */
+    ngx_uint_t                 close_code;       /* the one we sent */
+
+    unsigned                   in_payload:1;
+    unsigned                   fin:1;            /* of the data frame */
+    unsigned                   close_sent:1;
+    unsigned                   close_received:1;
+    unsigned                   closing:1;        /* close after flush */
+    unsigned                   failed:1;         /* protocol violation */
+    unsigned                   draining:1;       /* reading to the end */
+    unsigned                   read_paused:1;    /* outbound over limit */
+} ngx_ws_gateway_session_t;
+
+
+ngx_int_t ngx_ws_gateway_handshake(ngx_http_request_t *r);
+
+void ngx_ws_gateway_session_init(ngx_connection_t *c,
+    ngx_ws_gateway_loc_conf_t *wlcf, u_char *pipelined, size_t len);
+
+ngx_ws_gateway_frame_t *ngx_ws_gateway_frame_alloc(size_t size);
+void ngx_ws_gateway_frame_free(ngx_ws_gateway_frame_t *frame);
+
+
+extern ngx_module_t  ngx_ws_gateway_module;
+
+
+#endif /* _NGX_WS_GATEWAY_H_INCLUDED_ */

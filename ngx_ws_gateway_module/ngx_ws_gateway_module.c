@@ -1,0 +1,349 @@
+
+/*
+ * Copyright (C) 2026, the ngx_ws_gateway_module authors.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_ws_gateway.h"
+
+
+static ngx_int_t ngx_ws_gateway_content_handler(ngx_http_request_t *r);
+static void *ngx_ws_gateway_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_ws_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_ws_gateway_pass(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_ws_gateway_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_ws_gateway_check_size(ngx_conf_t *cf, void *post,
+    void *data);
+
+
+typedef struct {
+    ngx_conf_post_handler_pt  post_handler;
+    size_t                    min;
+    size_t                    max;
+} ngx_ws_gateway_size_bounds_t;
+
+
+static ngx_ws_gateway_size_bounds_t  ngx_ws_gateway_frame_size_bounds = {
+    ngx_ws_gateway_check_size, 1, NGX_MAX_SIZE_T_VALUE / 2
+};
+
+static ngx_ws_gateway_size_bounds_t  ngx_ws_gateway_buffer_size_bounds = {
+    ngx_ws_gateway_check_size, 256, 16 * 1024 * 1024
+};
+
+static ngx_ws_gateway_size_bounds_t  ngx_ws_gateway_outbound_bounds = {
+    ngx_ws_gateway_check_size, 1024, NGX_MAX_SIZE_T_VALUE / 2
+};
+
+
+static ngx_command_t  ngx_ws_gateway_commands[] = {
+
+    { ngx_string("ws_gateway_pass"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_ws_gateway_pass,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_gateway_subprotocols"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_ws_gateway_subprotocols,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_gateway_max_frame_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_loc_conf_t, max_frame_size),
+      &ngx_ws_gateway_frame_size_bounds },
+
+    { ngx_string("ws_gateway_max_message_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_loc_conf_t, max_message_size),
+      &ngx_ws_gateway_frame_size_bounds },
+
+    { ngx_string("ws_gateway_buffer_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_loc_conf_t, buffer_size),
+      &ngx_ws_gateway_buffer_size_bounds },
+
+    { ngx_string("ws_gateway_outbound_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_loc_conf_t, outbound_limit),
+      &ngx_ws_gateway_outbound_bounds },
+
+    { ngx_string("ws_gateway_ping_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_loc_conf_t, ping_interval),
+      NULL },
+
+    { ngx_string("ws_gateway_pong_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_loc_conf_t, pong_timeout),
+      NULL },
+
+    { ngx_string("ws_gateway_idle_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_loc_conf_t, idle_timeout),
+      NULL },
+
+    { ngx_string("ws_gateway_send_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_loc_conf_t, send_timeout),
+      NULL },
+
+    { ngx_string("ws_gateway_close_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_loc_conf_t, close_timeout),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_ws_gateway_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_ws_gateway_create_loc_conf,        /* create location configuration */
+    ngx_ws_gateway_merge_loc_conf          /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_ws_gateway_module = {
+    NGX_MODULE_V1,
+    &ngx_ws_gateway_module_ctx,            /* module context */
+    ngx_ws_gateway_commands,               /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_ws_gateway_content_handler(ngx_http_request_t *r)
+{
+    return ngx_ws_gateway_handshake(r);
+}
+
+
+static void *
+ngx_ws_gateway_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_ws_gateway_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_ws_gateway_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->target = NGX_WS_GATEWAY_TARGET_UNSET;
+     */
+
+    conf->subprotocols = NGX_CONF_UNSET_PTR;
+
+    conf->max_frame_size = NGX_CONF_UNSET_SIZE;
+    conf->max_message_size = NGX_CONF_UNSET_SIZE;
+    conf->buffer_size = NGX_CONF_UNSET_SIZE;
+    conf->outbound_limit = NGX_CONF_UNSET_SIZE;
+
+    conf->ping_interval = NGX_CONF_UNSET_MSEC;
+    conf->pong_timeout = NGX_CONF_UNSET_MSEC;
+    conf->idle_timeout = NGX_CONF_UNSET_MSEC;
+    conf->send_timeout = NGX_CONF_UNSET_MSEC;
+    conf->close_timeout = NGX_CONF_UNSET_MSEC;
+
+    return conf;
+}
+
+
+static char *
+ngx_ws_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_ws_gateway_loc_conf_t *prev = parent;
+    ngx_ws_gateway_loc_conf_t *conf = child;
+
+    ngx_conf_merge_ptr_value(conf->subprotocols, prev->subprotocols, NULL);
+
+    ngx_conf_merge_size_value(conf->max_frame_size, prev->max_frame_size,
+                              1024 * 1024);
+    ngx_conf_merge_size_value(conf->max_message_size, prev->max_message_size,
+                              1024 * 1024);
+    ngx_conf_merge_size_value(conf->buffer_size, prev->buffer_size,
+                              16 * 1024);
+    ngx_conf_merge_size_value(conf->outbound_limit, prev->outbound_limit,
+                              1024 * 1024);
+
+    ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval,
+                              30000);
+    ngx_conf_merge_msec_value(conf->pong_timeout, prev->pong_timeout, 10000);
+    ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 0);
+    ngx_conf_merge_msec_value(conf->send_timeout, prev->send_timeout, 60000);
+    ngx_conf_merge_msec_value(conf->close_timeout, prev->close_timeout,
+                              5000);
+
+    if (conf->max_frame_size > conf->max_message_size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ws_gateway_max_frame_size\" %uz must not be "
+                           "greater than \"ws_gateway_max_message_size\" %uz",
+                           conf->max_frame_size, conf->max_message_size);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_gateway_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_gateway_loc_conf_t *wlcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (wlcf->target != NGX_WS_GATEWAY_TARGET_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "echo") == 0) {
+        wlcf->target = NGX_WS_GATEWAY_TARGET_ECHO;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid target \"%V\" in \"%V\" directive, "
+                           "only \"echo\" is supported",
+                           &value[1], &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_ws_gateway_content_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_gateway_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_gateway_loc_conf_t *wlcf = conf;
+
+    u_char      *p;
+    ngx_str_t   *value, *s;
+    ngx_uint_t   i, j;
+
+    if (wlcf->subprotocols != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    wlcf->subprotocols = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                          sizeof(ngx_str_t));
+    if (wlcf->subprotocols == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        /* a subprotocol is an RFC 7230 token */
+
+        for (p = value[i].data; p < value[i].data + value[i].len; p++) {
+            if (*p <= 0x20 || *p >= 0x7f
+                || ngx_strchr("()<>@,;:\\\"/[]?={}", *p) != NULL)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid subprotocol \"%V\" in \"%V\" "
+                                   "directive: not an HTTP token",
+                                   &value[i], &value[0]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        s = wlcf->subprotocols->elts;
+
+        for (j = 0; j < wlcf->subprotocols->nelts; j++) {
+            if (s[j].len == value[i].len
+                && ngx_strncmp(s[j].data, value[i].data, s[j].len) == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "duplicate subprotocol \"%V\" in "
+                                   "\"%V\" directive", &value[i], &value[0]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        s = ngx_array_push(wlcf->subprotocols);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *s = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_gateway_check_size(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_ws_gateway_size_bounds_t  *bounds = post;
+    size_t                        *sp = data;
+
+    ngx_str_t  *value;
+
+    if (*sp < bounds->min || *sp > bounds->max) {
+        value = cf->args->elts;
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must be between %uz and %uz",
+                           &value[0], bounds->min, bounds->max);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}

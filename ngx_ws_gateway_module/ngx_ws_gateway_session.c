@@ -1,0 +1,1008 @@
+
+/*
+ * Copyright (C) 2026, the ngx_ws_gateway_module authors.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_ws_gateway.h"
+
+
+/*
+ * Outbound frames of up to this many bytes come from a per-worker free
+ * list; larger ones are allocated to size and freed once sent.
+ */
+#define NGX_WS_GATEWAY_FRAME_SIZE        4000
+#define NGX_WS_GATEWAY_FREE_FRAMES_MAX   1024
+
+/* buffers read from one client before other connections get a turn */
+#define NGX_WS_GATEWAY_READS_PER_EVENT   4
+
+
+static void ngx_ws_gateway_read_handler(ngx_event_t *rev);
+static void ngx_ws_gateway_write_handler(ngx_event_t *wev);
+static void ngx_ws_gateway_timer(ngx_ws_gateway_session_t *s);
+static void ngx_ws_gateway_set_timer(ngx_ws_gateway_session_t *s);
+static ngx_int_t ngx_ws_gateway_process(ngx_ws_gateway_session_t *s,
+    ngx_buf_t *b);
+static ngx_int_t ngx_ws_gateway_data(ngx_ws_gateway_session_t *s,
+    ngx_str_t *chunk, ngx_int_t last);
+static ngx_int_t ngx_ws_gateway_control(ngx_ws_gateway_session_t *s,
+    ngx_str_t *chunk, ngx_int_t last);
+static ngx_int_t ngx_ws_gateway_append(ngx_ws_gateway_session_t *s,
+    ngx_str_t *chunk);
+static ngx_int_t ngx_ws_gateway_message(ngx_ws_gateway_session_t *s,
+    ngx_uint_t opcode, u_char *data, size_t len);
+static ngx_int_t ngx_ws_gateway_queue(ngx_ws_gateway_session_t *s,
+    ngx_uint_t opcode, u_char *data, size_t len);
+static void ngx_ws_gateway_close(ngx_ws_gateway_session_t *s,
+    ngx_uint_t code, char *reason, ngx_uint_t fail);
+static ngx_int_t ngx_ws_gateway_send(ngx_ws_gateway_session_t *s);
+static void ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s);
+static void ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s);
+static u_char *ngx_ws_gateway_read_buffer(size_t size, ngx_log_t *log);
+
+
+/* per worker */
+
+static u_char                  *ngx_ws_gateway_rbuf;
+static size_t                   ngx_ws_gateway_rbuf_size;
+static ngx_ws_gateway_frame_t  *ngx_ws_gateway_free_frames;
+static ngx_uint_t               ngx_ws_gateway_nfree_frames;
+static uint64_t                 ngx_ws_gateway_next_id;
+
+
+void
+ngx_ws_gateway_session_init(ngx_connection_t *c,
+    ngx_ws_gateway_loc_conf_t *wlcf, u_char *pipelined, size_t len)
+{
+    ngx_buf_t                  b;
+    ngx_ws_gateway_session_t  *s;
+
+    s = ngx_pcalloc(c->pool, sizeof(ngx_ws_gateway_session_t));
+    if (s == NULL) {
+        ngx_http_close_connection(c);
+        return;
+    }
+
+    s->connection = c;
+    s->conf = wlcf;
+    s->last_out = &s->out;
+
+    s->parser.client = 1;
+    s->parser.max_frame = wlcf->max_frame_size;
+    s->parser.max_message = wlcf->max_message_size;
+
+    s->last_read = ngx_current_msec;
+    s->last_message = ngx_current_msec;
+
+    if (ngx_ws_gateway_next_id == 0) {
+        ngx_ws_gateway_next_id = ((uint64_t) ngx_pid << 40)
+                                 ^ ((uint64_t) ngx_time() << 8);
+    }
+
+    s->id = ++ngx_ws_gateway_next_id;
+
+    c->data = s;
+    c->read->handler = ngx_ws_gateway_read_handler;
+    c->write->handler = ngx_ws_gateway_write_handler;
+    c->log->action = "serving WebSocket session";
+
+    /* a graceful shutdown calls the read handler with c->close set */
+    c->idle = 1;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "ws gateway session %uL started", s->id);
+
+    ngx_ws_gateway_set_timer(s);
+
+    if (len) {
+        ngx_memzero(&b, sizeof(ngx_buf_t));
+        b.pos = pipelined;
+        b.last = pipelined + len;
+
+        if (ngx_ws_gateway_process(s, &b) == NGX_DONE) {
+            return;
+        }
+
+        if (ngx_ws_gateway_send(s) == NGX_DONE) {
+            return;
+        }
+    }
+
+    ngx_ws_gateway_read_handler(c->read);
+}
+
+
+static void
+ngx_ws_gateway_read_handler(ngx_event_t *rev)
+{
+    u_char                    *buf;
+    ssize_t                    n;
+    ngx_buf_t                  b;
+    ngx_uint_t                 reads;
+    ngx_connection_t          *c;
+    ngx_ws_gateway_session_t  *s;
+
+    c = rev->data;
+    s = c->data;
+
+    if (rev->timedout) {
+        rev->timedout = 0;
+        ngx_ws_gateway_timer(s);
+        return;
+    }
+
+    if (c->close) {
+        c->close = 0;
+        c->idle = 0;
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "ws gateway session: worker is shutting down");
+
+        ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_GOING_AWAY,
+                             "server shutting down", 0);
+
+        if (ngx_ws_gateway_send(s) == NGX_DONE) {
+            return;
+        }
+    }
+
+    if (s->read_paused) {
+        return;
+    }
+
+    buf = ngx_ws_gateway_read_buffer(s->conf->buffer_size, c->log);
+    if (buf == NULL) {
+        ngx_ws_gateway_finalize(s);
+        return;
+    }
+
+    for (reads = 0; rev->ready; reads++) {
+
+        if (reads == NGX_WS_GATEWAY_READS_PER_EVENT) {
+
+            /* give other connections their turn */
+
+            ngx_post_event(rev, &ngx_posted_events);
+            break;
+        }
+
+        n = c->recv(c, buf, s->conf->buffer_size);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "ws gateway recv: %z", n);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            if (n == 0 && !s->close_received && !s->draining) {
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "client closed connection without "
+                              "a close frame");
+            }
+
+            c->error = (n == NGX_ERROR);
+            ngx_ws_gateway_finalize(s);
+            return;
+        }
+
+        if (s->draining) {
+            continue;
+        }
+
+        b.pos = buf;
+        b.last = buf + n;
+
+        if (ngx_ws_gateway_process(s, &b) == NGX_DONE) {
+            return;
+        }
+
+        if (s->closing) {
+            break;
+        }
+
+        if (s->queued >= s->conf->outbound_limit) {
+
+            /* the client does not read what it is sent: stop reading */
+
+            s->read_paused = 1;
+            break;
+        }
+    }
+
+    if (ngx_ws_gateway_send(s) == NGX_DONE) {
+        return;
+    }
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_ws_gateway_finalize(s);
+    }
+}
+
+
+static void
+ngx_ws_gateway_write_handler(ngx_event_t *wev)
+{
+    ngx_connection_t          *c;
+    ngx_ws_gateway_session_t  *s;
+
+    c = wev->data;
+    s = c->data;
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "client timed out reading, %uz bytes queued",
+                      s->queued);
+        c->timedout = 1;
+        ngx_ws_gateway_finalize(s);
+        return;
+    }
+
+    (void) ngx_ws_gateway_send(s);
+}
+
+
+static void
+ngx_ws_gateway_timer(ngx_ws_gateway_session_t *s)
+{
+    ngx_msec_t                  now;
+    ngx_connection_t           *c;
+    ngx_ws_gateway_loc_conf_t  *wlcf;
+
+    c = s->connection;
+    wlcf = s->conf;
+    now = ngx_current_msec;
+
+    if (s->close_sent) {
+        if ((ngx_msec_int_t) (now - s->close_started)
+            >= (ngx_msec_int_t) wlcf->close_timeout)
+        {
+            ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                          "client timed out in the closing handshake");
+            c->timedout = 1;
+            ngx_ws_gateway_finalize(s);
+            return;
+        }
+
+        ngx_ws_gateway_set_timer(s);
+        return;
+    }
+
+    if (s->ping_sent
+        && (ngx_msec_int_t) (now - s->ping_sent)
+           >= (ngx_msec_int_t) wlcf->pong_timeout)
+    {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "client timed out answering ping");
+        c->timedout = 1;
+        ngx_ws_gateway_finalize(s);
+        return;
+    }
+
+    if (wlcf->idle_timeout
+        && (ngx_msec_int_t) (now - s->last_message)
+           >= (ngx_msec_int_t) wlcf->idle_timeout)
+    {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0, "session idle timeout");
+
+        ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_NORMAL, "idle timeout",
+                             0);
+        (void) ngx_ws_gateway_send(s);
+        return;
+    }
+
+    if (wlcf->ping_interval && s->ping_sent == 0
+        && (ngx_msec_int_t) (now - s->last_read)
+           >= (ngx_msec_int_t) wlcf->ping_interval)
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "ws gateway sends ping");
+
+        if (ngx_ws_gateway_queue(s, NGX_WS_GATEWAY_OP_PING, NULL, 0)
+            != NGX_OK)
+        {
+            ngx_ws_gateway_finalize(s);
+            return;
+        }
+
+        s->ping_sent = now ? now : 1;
+
+        if (ngx_ws_gateway_send(s) == NGX_DONE) {
+            return;
+        }
+    }
+
+    ngx_ws_gateway_set_timer(s);
+}
+
+
+static void
+ngx_ws_gateway_set_timer(ngx_ws_gateway_session_t *s)
+{
+    ngx_msec_t                  deadline, t;
+    ngx_event_t                *rev;
+    ngx_msec_int_t              left;
+    ngx_ws_gateway_loc_conf_t  *wlcf;
+
+    /*
+     * One timer per session, on the read event: the nearest of the close
+     * deadline, the pong deadline, the next ping and the idle timeout.
+     * Reads only move the marks forward; the timer finds out when it
+     * fires, so no timer is touched per frame.
+     */
+
+    wlcf = s->conf;
+    rev = s->connection->read;
+    deadline = 0;
+
+    if (s->close_sent) {
+        deadline = s->close_started + wlcf->close_timeout;
+
+    } else {
+        if (s->ping_sent) {
+            deadline = s->ping_sent + wlcf->pong_timeout;
+
+        } else if (wlcf->ping_interval) {
+            deadline = s->last_read + wlcf->ping_interval;
+        }
+
+        if (wlcf->idle_timeout) {
+            t = s->last_message + wlcf->idle_timeout;
+
+            if (deadline == 0 || (ngx_msec_int_t) (t - deadline) < 0) {
+                deadline = t;
+            }
+        }
+    }
+
+    if (deadline == 0) {
+        if (rev->timer_set) {
+            ngx_del_timer(rev);
+        }
+
+        return;
+    }
+
+    left = (ngx_msec_int_t) (deadline - ngx_current_msec);
+
+    ngx_add_timer(rev, left > 0 ? (ngx_msec_t) left : 1);
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_process(ngx_ws_gateway_session_t *s, ngx_buf_t *b)
+{
+    ngx_int_t                 rc, last;
+    ngx_str_t                 chunk;
+    ngx_connection_t         *c;
+    ngx_ws_gateway_parser_t  *p;
+
+    c = s->connection;
+    p = &s->parser;
+
+    if (s->closing) {
+        return NGX_OK;
+    }
+
+    s->last_read = ngx_current_msec;
+    s->ping_sent = 0;
+
+    for ( ;; ) {
+
+        if (!s->in_payload) {
+
+            if (b->pos == b->last) {
+                return NGX_OK;
+            }
+
+            rc = ngx_ws_gateway_parse_frame(p, b);
+
+            if (rc == NGX_AGAIN) {
+                return NGX_OK;
+            }
+
+            if (rc == NGX_ERROR) {
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "client sent invalid frame: %s", p->error);
+                ngx_ws_gateway_close(s, p->close_code, NULL, 1);
+                return NGX_OK;
+            }
+
+            ngx_log_debug4(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                           "ws gateway frame: op:%ui fin:%ui rsv:%ui len:%uL",
+                           p->opcode, (ngx_uint_t) p->fin, p->rsv,
+                           p->length);
+
+            s->in_payload = 1;
+
+            if (!ngx_ws_gateway_op_is_control(p->opcode)) {
+                if (p->opcode != NGX_WS_GATEWAY_OP_CONT) {
+                    s->opcode = p->opcode;
+                    s->utf8 = NGX_WS_GATEWAY_UTF8_ACCEPT;
+                }
+
+                s->fin = p->fin;
+            }
+        }
+
+        last = (ngx_ws_gateway_parse_payload(p, b, &chunk) == NGX_OK);
+
+        if (last) {
+            s->in_payload = 0;
+        }
+
+        if (ngx_ws_gateway_op_is_control(p->opcode)) {
+            rc = ngx_ws_gateway_control(s, &chunk, last);
+
+        } else {
+            rc = ngx_ws_gateway_data(s, &chunk, last);
+        }
+
+        if (rc == NGX_DONE) {
+            return NGX_DONE;
+        }
+
+        if (rc == NGX_DECLINED || !last) {
+
+            /*
+             * the buffer is exhausted inside a payload, or the session
+             * is failing and the rest of the input is ignored
+             */
+
+            return NGX_OK;
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_data(ngx_ws_gateway_session_t *s, ngx_str_t *chunk,
+    ngx_int_t last)
+{
+    ngx_int_t              rc;
+    ngx_ws_gateway_msg_t  *m;
+
+    if (s->close_sent) {
+
+        /* data after our close frame is read and dropped */
+
+        return NGX_OK;
+    }
+
+    if (s->opcode == NGX_WS_GATEWAY_OP_TEXT
+        && ngx_ws_gateway_utf8_check(&s->utf8, chunk->data, chunk->len)
+           != NGX_OK)
+    {
+        goto invalid_utf8;
+    }
+
+    if (s->message == NULL && last && s->fin) {
+
+        /* the whole message is in the read buffer: no copy */
+
+        if (s->opcode == NGX_WS_GATEWAY_OP_TEXT
+            && !ngx_ws_gateway_utf8_complete(s->utf8))
+        {
+            goto invalid_utf8;
+        }
+
+        return ngx_ws_gateway_message(s, s->opcode, chunk->data, chunk->len);
+    }
+
+    if (chunk->len && ngx_ws_gateway_append(s, chunk) != NGX_OK) {
+        ngx_ws_gateway_finalize(s);
+        return NGX_DONE;
+    }
+
+    if (!(last && s->fin)) {
+        return NGX_OK;
+    }
+
+    if (s->opcode == NGX_WS_GATEWAY_OP_TEXT
+        && !ngx_ws_gateway_utf8_complete(s->utf8))
+    {
+        goto invalid_utf8;
+    }
+
+    m = s->message;
+    s->message = NULL;
+
+    if (m == NULL) {
+        return ngx_ws_gateway_message(s, s->opcode, NULL, 0);
+    }
+
+    rc = ngx_ws_gateway_message(s, s->opcode, m->data, m->len);
+
+    ngx_free(m);
+
+    return rc;
+
+invalid_utf8:
+
+    ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                  "client sent invalid UTF-8 in a text message");
+
+    ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_INVALID_DATA, NULL, 1);
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_append(ngx_ws_gateway_session_t *s, ngx_str_t *chunk)
+{
+    size_t                 size, want;
+    ngx_ws_gateway_msg_t  *m, *n;
+
+    /*
+     * A message grows as its bytes arrive, doubling, so that a client
+     * announcing a large frame and sending it slowly does not get the
+     * whole announced size up front.
+     */
+
+    m = s->message;
+    want = (m ? m->len : 0) + chunk->len;
+
+    if (m == NULL || want > m->size) {
+        size = m ? 2 * m->size : 1024;
+
+        if (size < want) {
+            size = want;
+        }
+
+        if (size > s->conf->max_message_size) {
+            size = ngx_max(want, s->conf->max_message_size);
+        }
+
+        n = ngx_alloc(offsetof(ngx_ws_gateway_msg_t, data) + size,
+                      s->connection->log);
+        if (n == NULL) {
+            return NGX_ERROR;
+        }
+
+        n->size = size;
+        n->len = 0;
+
+        if (m) {
+            ngx_memcpy(n->data, m->data, m->len);
+            n->len = m->len;
+            ngx_free(m);
+        }
+
+        s->message = n;
+        m = n;
+    }
+
+    ngx_memcpy(m->data + m->len, chunk->data, chunk->len);
+    m->len += chunk->len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_control(ngx_ws_gateway_session_t *s, ngx_str_t *chunk,
+    ngx_int_t last)
+{
+    u_char            *data;
+    size_t             len;
+    ngx_str_t          reason;
+    ngx_uint_t         code, rc;
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    if (!last || s->control_len) {
+
+        /* a control payload split across reads: at most 125 bytes */
+
+        if (s->control == NULL) {
+            s->control = ngx_alloc(NGX_WS_GATEWAY_CONTROL_MAX, c->log);
+            if (s->control == NULL) {
+                ngx_ws_gateway_finalize(s);
+                return NGX_DONE;
+            }
+        }
+
+        ngx_memcpy(s->control + s->control_len, chunk->data, chunk->len);
+        s->control_len += chunk->len;
+
+        if (!last) {
+            return NGX_OK;
+        }
+
+        data = s->control;
+        len = s->control_len;
+        s->control_len = 0;
+
+    } else {
+        data = chunk->data;
+        len = chunk->len;
+    }
+
+    switch (s->parser.opcode) {
+
+    case NGX_WS_GATEWAY_OP_PING:
+
+        if (s->close_sent) {
+            break;
+        }
+
+        if (ngx_ws_gateway_queue(s, NGX_WS_GATEWAY_OP_PONG, data, len)
+            != NGX_OK)
+        {
+            ngx_ws_gateway_finalize(s);
+            return NGX_DONE;
+        }
+
+        break;
+
+    case NGX_WS_GATEWAY_OP_PONG:
+        break;
+
+    default: /* NGX_WS_GATEWAY_OP_CLOSE */
+
+        s->close_received = 1;
+
+        rc = ngx_ws_gateway_parse_close(data, len, &code, &reason);
+
+        if (rc) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "client sent invalid close frame");
+            ngx_ws_gateway_close(s, rc, NULL, 1);
+            return NGX_DECLINED;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "ws gateway close received: %ui \"%V\"",
+                       code, &reason);
+
+        /* answer with the same code; no code is answered with none */
+
+        ngx_ws_gateway_close(s, code, NULL, 0);
+
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_message(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
+    u_char *data, size_t len)
+{
+    s->last_message = ngx_current_msec;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
+                   "ws gateway message: op:%ui len:%uz", opcode, len);
+
+    /* NGX_WS_GATEWAY_TARGET_ECHO: the message goes back as it came */
+
+    if (ngx_ws_gateway_queue(s, opcode, data, len) != NGX_OK) {
+        ngx_ws_gateway_finalize(s);
+        return NGX_DONE;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_queue(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
+    u_char *data, size_t len)
+{
+    u_char                  *p;
+    ngx_ws_gateway_frame_t  *f;
+
+    f = ngx_ws_gateway_frame_alloc(NGX_WS_GATEWAY_SERVER_HEADER_MAX + len);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_ws_gateway_write_frame_header(f->data, opcode, NGX_WS_GATEWAY_FIN,
+                                          len);
+    if (len) {
+        p = ngx_cpymem(p, data, len);
+    }
+
+    f->buf.pos = f->data;
+    f->buf.last = p;
+
+    *s->last_out = &f->chain;
+    s->last_out = &f->chain.next;
+    s->queued += p - f->data;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ws_gateway_close(ngx_ws_gateway_session_t *s, ngx_uint_t code,
+    char *reason, ngx_uint_t fail)
+{
+    u_char   payload[NGX_WS_GATEWAY_CONTROL_MAX], *p;
+    size_t   len;
+
+    /*
+     * Starts the closing handshake, or answers the client's.  "fail" is
+     * a protocol violation: the connection is closed once the close frame
+     * is out, without waiting for the client's answer.
+     */
+
+    if (s->close_sent) {
+        s->closing = s->closing || fail || s->close_received;
+        return;
+    }
+
+    p = payload;
+
+    if (code != NGX_WS_GATEWAY_CLOSE_NO_STATUS) {
+        *p++ = (u_char) (code >> 8);
+        *p++ = (u_char) code;
+
+        if (reason) {
+            len = ngx_min(ngx_strlen(reason), sizeof(payload) - 2);
+            p = ngx_cpymem(p, reason, len);
+        }
+    }
+
+    s->close_sent = 1;
+    s->close_code = code;
+    s->close_started = ngx_current_msec;
+    s->closing = fail || s->close_received;
+    s->failed = fail;
+
+    if (s->message) {
+        ngx_free(s->message);
+        s->message = NULL;
+    }
+
+    if (ngx_ws_gateway_queue(s, NGX_WS_GATEWAY_OP_CLOSE, payload,
+                             p - payload)
+        != NGX_OK)
+    {
+        s->connection->error = 1;
+    }
+
+    ngx_ws_gateway_set_timer(s);
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
+{
+    ngx_event_t             *wev;
+    ngx_chain_t             *cl, *ln;
+    ngx_connection_t        *c;
+    ngx_ws_gateway_frame_t  *f;
+
+    c = s->connection;
+    wev = c->write;
+
+    if (c->error) {
+        ngx_ws_gateway_finalize(s);
+        return NGX_DONE;
+    }
+
+    if (s->out) {
+        cl = c->send_chain(c, s->out, 0);
+
+        if (cl == NGX_CHAIN_ERROR) {
+            c->error = 1;
+            ngx_ws_gateway_finalize(s);
+            return NGX_DONE;
+        }
+
+        for (ln = s->out; ln != cl; /* void */) {
+            f = (ngx_ws_gateway_frame_t *) ln;
+            ln = ln->next;
+
+            s->queued -= f->buf.last - f->data;
+            ngx_ws_gateway_frame_free(f);
+        }
+
+        s->out = cl;
+
+        if (cl == NULL) {
+            s->last_out = &s->out;
+        }
+    }
+
+    if (s->out) {
+        if (!wev->delayed) {
+            ngx_add_timer(wev, s->conf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ngx_ws_gateway_finalize(s);
+            return NGX_DONE;
+        }
+
+        return NGX_AGAIN;
+    }
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    if (s->closing) {
+        if (s->failed && !s->close_received) {
+            ngx_ws_gateway_drain(s);
+            return NGX_AGAIN;
+        }
+
+        ngx_ws_gateway_finalize(s);
+        return NGX_DONE;
+    }
+
+    if (s->read_paused && s->queued < s->conf->outbound_limit / 2) {
+        s->read_paused = 0;
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s)
+{
+    ngx_connection_t  *c;
+
+    /*
+     * The close frame of a failed session is out.  Half-closing lets the
+     * client see it before the end of the stream, and reading what the
+     * client still sends until its end (or the close timeout) keeps the
+     * kernel from resetting the connection over unread data.
+     */
+
+    c = s->connection;
+
+    if (s->draining) {
+        return;
+    }
+
+    s->draining = 1;
+    s->read_paused = 0;
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl == NULL)
+#endif
+    {
+        if (ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
+            ngx_ws_gateway_finalize(s);
+            return;
+        }
+    }
+
+    ngx_post_event(c->read, &ngx_posted_events);
+}
+
+
+static void
+ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
+{
+    ngx_chain_t       *cl, *ln;
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "ws gateway session %uL finalized, close code: %ui",
+                   s->id, s->close_code);
+
+    for (cl = s->out; cl; /* void */) {
+        ln = cl;
+        cl = cl->next;
+        ngx_ws_gateway_frame_free((ngx_ws_gateway_frame_t *) ln);
+    }
+
+    s->out = NULL;
+
+    if (s->message) {
+        ngx_free(s->message);
+        s->message = NULL;
+    }
+
+    if (s->control) {
+        ngx_free(s->control);
+        s->control = NULL;
+    }
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl && (c->error || c->timedout || s->failed)) {
+        c->ssl->no_wait_shutdown = 1;
+        c->ssl->no_send_shutdown = 1;
+    }
+#endif
+
+    ngx_http_close_connection(c);
+}
+
+
+ngx_ws_gateway_frame_t *
+ngx_ws_gateway_frame_alloc(size_t size)
+{
+    ngx_ws_gateway_frame_t  *f;
+
+    if (size <= NGX_WS_GATEWAY_FRAME_SIZE && ngx_ws_gateway_free_frames) {
+        f = ngx_ws_gateway_free_frames;
+        ngx_ws_gateway_free_frames = (ngx_ws_gateway_frame_t *) f->chain.next;
+        ngx_ws_gateway_nfree_frames--;
+
+    } else {
+        if (size < NGX_WS_GATEWAY_FRAME_SIZE) {
+            size = NGX_WS_GATEWAY_FRAME_SIZE;
+        }
+
+        f = ngx_alloc(offsetof(ngx_ws_gateway_frame_t, data) + size,
+                      ngx_cycle->log);
+        if (f == NULL) {
+            return NULL;
+        }
+
+        f->size = size;
+    }
+
+    ngx_memzero(&f->buf, sizeof(ngx_buf_t));
+
+    f->buf.start = f->data;
+    f->buf.end = f->data + f->size;
+    f->buf.temporary = 1;
+
+    f->chain.buf = &f->buf;
+    f->chain.next = NULL;
+
+    return f;
+}
+
+
+void
+ngx_ws_gateway_frame_free(ngx_ws_gateway_frame_t *f)
+{
+    if (f->size == NGX_WS_GATEWAY_FRAME_SIZE
+        && ngx_ws_gateway_nfree_frames < NGX_WS_GATEWAY_FREE_FRAMES_MAX)
+    {
+        f->chain.next = (ngx_chain_t *) ngx_ws_gateway_free_frames;
+        ngx_ws_gateway_free_frames = f;
+        ngx_ws_gateway_nfree_frames++;
+        return;
+    }
+
+    ngx_free(f);
+}
+
+
+static u_char *
+ngx_ws_gateway_read_buffer(size_t size, ngx_log_t *log)
+{
+    /*
+     * One read buffer per worker, shared by all its sessions: the frame
+     * parser keeps partial headers in its state and partial messages are
+     * copied out, so an idle session holds no buffer.
+     */
+
+    if (ngx_ws_gateway_rbuf_size < size) {
+        if (ngx_ws_gateway_rbuf) {
+            ngx_free(ngx_ws_gateway_rbuf);
+        }
+
+        ngx_ws_gateway_rbuf_size = 0;
+
+        ngx_ws_gateway_rbuf = ngx_alloc(size, log);
+        if (ngx_ws_gateway_rbuf == NULL) {
+            return NULL;
+        }
+
+        ngx_ws_gateway_rbuf_size = size;
+    }
+
+    return ngx_ws_gateway_rbuf;
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+#
+# Builds ngx_ws_gateway_module.so.
+#
+#   scripts/build.sh                  against the system NGINX (Debian's
+#                                     nginx-dev tree, copied into build/)
+#   NGINX_SRC=/path scripts/build.sh  against an NGINX source tree (an
+#                                     nginx.org release or a git checkout),
+#                                     configured --with-compat
+#   SANITIZE=1 scripts/build.sh       also builds a whole nginx binary with
+#                                     AddressSanitizer and UBSan, and the
+#                                     module against it (for the tests)
+#
+# Everything is written under build/; nothing under /usr or in NGINX_SRC.
+# Our sources are compiled with -Werror.  Prints the path of the .so last.
+
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+# flags for our files: NGINX's own -W -Wall plus a few more, as errors
+cc_opt="-g -O2 -fPIC -Werror -Wall -Wextra -Wno-unused-parameter"
+cc_opt="$cc_opt -Wformat -Werror=format-security -fstack-protector-strong"
+ld_opt="-fPIC"
+
+log() { echo "build: $*" >&2; }
+
+copy_tree() {
+    # copy_tree SRC DST: a private copy of an NGINX tree, refreshed when
+    # the source changes
+    local src=$1 dst=$2 stamp
+
+    stamp=$(stat -c %Y "$src/src/core/nginx.h")
+
+    if [ -f "$dst/.copied-from" ] \
+       && [ "$(cat "$dst/.copied-from")" = "$src $stamp" ]
+    then
+        return
+    fi
+
+    log "copying $src to $dst"
+    rm -rf "$dst"
+    mkdir -p "$dst"
+    (cd "$src" && tar --exclude=./objs --exclude=./Makefile -cf - .) \
+        | (cd "$dst" && tar -xf -)
+    echo "$src $stamp" > "$dst/.copied-from"
+}
+
+configure_tree() {
+    # configure_tree DIR ARGS...: (re)configures when the arguments,
+    # our config script or the list of our sources changed
+    local dir=$1 key
+    shift
+
+    key=$(printf '%s\n' "$@" "$(cat "$top/config")" | md5sum | cut -d' ' -f1)
+
+    if [ -f "$dir/objs/Makefile" ] && [ -f "$dir/.configured" ] \
+       && [ "$(cat "$dir/.configured")" = "$key" ]
+    then
+        return
+    fi
+
+    log "configuring $dir"
+
+    local conf=./configure
+    [ -x "$dir/configure" ] || conf=./auto/configure
+
+    (cd "$dir" && $conf "$@" >"$dir/configure.log" 2>&1) || {
+        tail -30 "$dir/configure.log" >&2
+        log "configure failed, see $dir/configure.log"
+        exit 1
+    }
+
+    echo "$key" > "$dir/.configured"
+}
+
+if [ -n "${NGINX_SRC:-}" ]; then
+    src=$(cd "$NGINX_SRC" && pwd)
+    [ -f "$src/src/core/nginx.h" ] || {
+        log "NGINX_SRC=$NGINX_SRC is not an NGINX source tree"
+        exit 1
+    }
+    ver=$(sed -n 's/^#define NGINX_VERSION *"\(.*\)"/\1/p' \
+          "$src/src/core/nginx.h")
+    dir=$top/build/nginx-$ver
+    flags=(--with-compat --with-http_ssl_module --with-threads)
+
+else
+    src=/usr/share/nginx/src
+    [ -f "$src/conf_flags" ] || {
+        log "$src/conf_flags not found: install nginx-dev" \
+            "(scripts/deps.sh does)"
+        exit 1
+    }
+    dir=$top/build/debian
+    # shellcheck disable=SC1091
+    . "$src/conf_flags"
+    flags=("${NGX_CONF_FLAGS[@]}")
+fi
+
+copy_tree "$src" "$dir"
+
+if [ "${SANITIZE:-0}" = 1 ]; then
+    # a whole nginx built and run from build/, so that ASan's runtime is
+    # linked into the binary the tests start
+    san="-fsanitize=address,undefined -fno-omit-frame-pointer"
+    dir_san=$dir-asan
+    copy_tree "$src" "$dir_san"
+    configure_tree "$dir_san" \
+        --prefix="$dir_san/prefix" \
+        --with-compat --with-debug --with-threads \
+        --with-http_ssl_module --with-http_stub_status_module \
+        --with-http_realip_module --with-http_auth_request_module \
+        --with-http_v2_module --with-pcre-jit \
+        --with-cc-opt="$cc_opt $san -O1" \
+        --with-ld-opt="$ld_opt $san" \
+        --add-dynamic-module="$top"
+    log "building nginx and the module with ASan and UBSan"
+    make -C "$dir_san" -f objs/Makefile -j"$jobs" binary modules \
+        >"$dir_san/make.log" 2>&1 || {
+        grep -E 'error|warning' "$dir_san/make.log" | head -40 >&2
+        log "build failed, see $dir_san/make.log"
+        exit 1
+    }
+    echo "$dir_san/objs/nginx"
+    echo "$dir_san/objs/ngx_ws_gateway_module.so"
+    exit 0
+fi
+
+configure_tree "$dir" "${flags[@]}" \
+    --with-cc-opt="$cc_opt" --with-ld-opt="$ld_opt" \
+    --add-dynamic-module="$top"
+
+make -C "$dir" -f objs/Makefile -j"$jobs" modules >"$dir/make.log" 2>&1 || {
+    grep -E -A3 'error|warning' "$dir/make.log" | head -60 >&2
+    log "build failed, see $dir/make.log"
+    exit 1
+}
+
+echo "$dir/objs/ngx_ws_gateway_module.so"
