@@ -1,0 +1,72 @@
+# ngx_ws_gateway_module
+#
+#   make test        install what is missing, build, run every check and suite
+#   make run         serve the demo on 127.0.0.1:8080 (foreground)
+#   make build       build the module against Debian's nginx-dev tree
+#   make fuzz FUZZ_SECONDS=600   fuzz every target for that long
+#   make test-asan   the Test::Nginx suites against nginx + module built
+#                    with AddressSanitizer and UBSan
+#
+# NGINX_SRC=/path/to/nginx make build   builds against that source tree.
+
+SHELL := /bin/bash
+
+TOP := $(CURDIR)
+MODULE := $(TOP)/build/debian/objs/ngx_ws_gateway_module.so
+ASAN_DIR := $(TOP)/build/debian-asan/objs
+
+# the Test::Nginx suites listen on 127.0.0.1 only
+TEST_PORT ?= 1984
+FUZZ_SECONDS ?= 5
+PROVE_FLAGS ?=
+
+SUITE_ENV = TEST_NGINX_SERVER_PORT=127.0.0.1:$(TEST_PORT) \
+            TEST_NGINX_CLIENT_PORT=$(TEST_PORT) \
+            TEST_NGINX_SERVROOT=$(TOP)/t/servroot
+
+.PHONY: all deps build run test check style unit fuzz fuzz-smoke suites \
+        e2e test-asan clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	@scripts/build.sh >/dev/null
+
+run: deps
+	@scripts/run.sh
+
+test: deps build style unit fuzz-smoke suites e2e test-asan
+	@echo "make test: every check passed"
+
+style:
+	@scripts/check-style.sh
+
+unit: build
+	@scripts/unit.sh
+
+fuzz-smoke: build
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz: build
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
+suites: build
+	$(SUITE_ENV) TEST_NGINX_LOAD_MODULES=$(MODULE) \
+	    prove $(PROVE_FLAGS) -It/lib -r t/
+
+e2e: build
+	@t/e2e/run.sh
+
+test-asan:
+	@SANITIZE=1 scripts/build.sh >/dev/null
+	$(SUITE_ENV) TEST_NGINX_BINARY=$(ASAN_DIR)/nginx \
+	    TEST_NGINX_LOAD_MODULES=$(ASAN_DIR)/ngx_ws_gateway_module.so \
+	    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    prove $(PROVE_FLAGS) -It/lib -r t/
+
+clean:
+	rm -rf build t/servroot*
