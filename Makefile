@@ -66,7 +66,7 @@ test-asan:
 	    TEST_NGINX_LOAD_MODULES=$(ASAN_DIR)/ngx_ws_gateway_module.so \
 	    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	    prove $(PROVE_FLAGS) -It/lib -r t/
+	    prove $(PROVE_FLAGS) -It/lib t/*.t
 
 clean:
 	rm -rf build t/servroot*

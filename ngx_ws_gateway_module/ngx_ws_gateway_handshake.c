@@ -239,16 +239,12 @@ static ngx_int_t
 ngx_ws_gateway_scan_headers(ngx_http_request_t *r,
     ngx_ws_gateway_handshake_t *hs)
 {
-    ngx_str_t                  *protocols;
-    ngx_uint_t                  i, nprotocols;
+    ngx_uint_t                  i;
     ngx_list_part_t            *part;
     ngx_table_elt_t            *h;
     ngx_ws_gateway_loc_conf_t  *wlcf;
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_gateway_module);
-
-    protocols = NULL;
-    nprotocols = 0;
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -320,16 +316,7 @@ ngx_ws_gateway_scan_headers(ngx_http_request_t *r,
             if (hs->protocol.len == 0 && wlcf->subprotocols) {
                 ngx_ws_gateway_select_protocol(r, wlcf, &h[i].value, hs);
             }
-
-            nprotocols++;
-            protocols = &h[i].value;
         }
-    }
-
-    if (nprotocols && hs->protocol.len == 0) {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "ws gateway: no offered subprotocol accepted: "
-                       "\"%V\"", protocols);
     }
 
     return NGX_OK;

@@ -7,9 +7,10 @@
 #   NGINX_SRC=/path scripts/build.sh  against an NGINX source tree (an
 #                                     nginx.org release or a git checkout),
 #                                     configured --with-compat
-#   SANITIZE=1 scripts/build.sh       also builds a whole nginx binary with
-#                                     AddressSanitizer and UBSan, and the
-#                                     module against it (for the tests)
+#   SANITIZE=1 scripts/build.sh       builds the module with AddressSanitizer
+#                                     and UBSan into build/*-asan, beside an
+#                                     nginx wrapper preloading their
+#                                     runtimes (for the tests)
 #
 # Everything is written under build/; nothing under /usr or in NGINX_SRC.
 # Our sources are compiled with -Werror.  Prints the path of the .so last.
@@ -102,29 +103,39 @@ fi
 copy_tree "$src" "$dir"
 
 if [ "${SANITIZE:-0}" = 1 ]; then
-    # a whole nginx built and run from build/, so that ASan's runtime is
-    # linked into the binary the tests start
+    # The module alone is instrumented (Debian's tree has headers, not
+    # sources, so there is no nginx binary to build): the nginx beside it
+    # is a wrapper that preloads the ASan and UBSan runtimes into the
+    # system nginx.  Workers are forked, so they keep the preload.
     san="-fsanitize=address,undefined -fno-omit-frame-pointer"
-    dir_san=$dir-asan
-    copy_tree "$src" "$dir_san"
-    configure_tree "$dir_san" \
-        --prefix="$dir_san/prefix" \
-        --with-compat --with-debug --with-threads \
-        --with-http_ssl_module --with-http_stub_status_module \
-        --with-http_realip_module --with-http_auth_request_module \
-        --with-http_v2_module --with-pcre-jit \
-        --with-cc-opt="$cc_opt $san -O1" \
-        --with-ld-opt="$ld_opt $san" \
+    dir=$dir-asan
+    copy_tree "$src" "$dir"
+    configure_tree "$dir" "${flags[@]}" \
+        --with-cc-opt="$cc_opt $san" --with-ld-opt="$ld_opt $san" \
         --add-dynamic-module="$top"
-    log "building nginx and the module with ASan and UBSan"
-    make -C "$dir_san" -f objs/Makefile -j"$jobs" binary modules \
-        >"$dir_san/make.log" 2>&1 || {
-        grep -E 'error|warning' "$dir_san/make.log" | head -40 >&2
-        log "build failed, see $dir_san/make.log"
+    make -C "$dir" -f objs/Makefile -j"$jobs" modules \
+        >"$dir/make.log" 2>&1 || {
+        grep -E -A3 'error|warning' "$dir/make.log" | head -60 >&2
+        log "build failed, see $dir/make.log"
         exit 1
     }
-    echo "$dir_san/objs/nginx"
-    echo "$dir_san/objs/ngx_ws_gateway_module.so"
+
+    cc=$(sed -n 's/^CC *= *//p' "$dir/objs/Makefile")
+    preload="$($cc -print-file-name=libasan.so)"
+    preload="$preload $($cc -print-file-name=libubsan.so)"
+    nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+
+    cat > "$dir/objs/nginx" <<WRAPPER
+#!/bin/sh
+# nginx with the ASan and UBSan runtimes preloaded (scripts/build.sh)
+LD_PRELOAD="$preload\${LD_PRELOAD:+ \$LD_PRELOAD}"
+export LD_PRELOAD
+exec $nginx_bin "\$@"
+WRAPPER
+    chmod +x "$dir/objs/nginx"
+
+    echo "$dir/objs/nginx"
+    echo "$dir/objs/ngx_ws_gateway_module.so"
     exit 0
 fi
 
