@@ -62,7 +62,13 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
     ngx_buf_t                  b;
     ngx_ws_gateway_session_t  *s;
 
-    s = ngx_pcalloc(c->pool, sizeof(ngx_ws_gateway_session_t));
+    /*
+     * The session is allocated on its own rather than from c->pool: what
+     * the connection has already taken of its pool block leaves too
+     * little room, and a second block would double the idle footprint.
+     */
+
+    s = ngx_calloc(sizeof(ngx_ws_gateway_session_t), c->log);
     if (s == NULL) {
         ngx_http_close_connection(c);
         return;
@@ -922,6 +928,9 @@ ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
         c->ssl->no_send_shutdown = 1;
     }
 #endif
+
+    c->data = NULL;
+    ngx_free(s);
 
     ngx_http_close_connection(c);
 }

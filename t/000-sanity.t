@@ -42,7 +42,7 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
 --- response_body_filters eval
 \&::ws_decode
 --- response_body
-close: 1000 
+close: 1000
 
 
 

@@ -99,15 +99,15 @@ sub {
     my ($data, $out) = (shift, '');
     while (length $data >= 2) {
         my $len = ord(substr $data, 1, 1) & 0x7f;
-        $out .= sprintf "opcode %d: %s\n", ord(substr $data, 0, 1) & 0x0f,
+        $out .= sprintf "opcode %d: [%s]\n", ord(substr $data, 0, 1) & 0x0f,
                         substr $data, 2, $len;
         substr($data, 0, 2 + $len) = '';
     }
     return $out;
 }
 --- response_body
-opcode 1: hi
-opcode 9: 
+opcode 1: [hi]
+opcode 9: []
 --- no_error_log
 [error]
 

@@ -9,6 +9,10 @@ use strict;
 use warnings;
 
 use Protocol::WebSocket::Frame;
+use Digest::MD5 ();
+use IO::Socket::INET;
+use Socket qw(SOL_SOCKET SO_RCVBUF);
+use Time::HiRes ();
 
 our $KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 our $ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
@@ -138,10 +142,27 @@ sub ws_close_frame {
 
 
 # server frames as readable lines: "text: hello", "binary: 6 bytes",
-# "close: 1000 reason", "ping: ", "pong: data"; a server frame that is
+# "close: 1000 reason", "close: 1000", "ping:", "pong: data" (no trailing
+# space after an empty payload or reason); a server frame that is
 # masked, or whose length is not in the shortest form, shows as an error
 sub ws_decode {
     my ($bytes) = @_;
+
+    return _ws_decode($bytes, 0);
+}
+
+
+# as ws_decode, but a text or binary frame shows its length and the MD5
+# of its payload ("binary: 65536 bytes, md5 0123..."), for large echoes
+sub ws_decode_md5 {
+    my ($bytes) = @_;
+
+    return _ws_decode($bytes, 1);
+}
+
+
+sub _ws_decode {
+    my ($bytes, $md5) = @_;
 
     my @out;
 
@@ -184,7 +205,12 @@ sub ws_decode {
         my $fin = $b0 & 0x80 ? '' : ' (no fin)';
         $fin .= ' (rsv)' if $b0 & 0x70;
 
-        if ($op == 0x1) {
+        if ($md5 && ($op == 0x1 || $op == 0x2)) {
+            push @out, ($op == 0x1 ? 'text' : 'binary') . "$fin: "
+                       . length($payload) . ' bytes, md5 '
+                       . Digest::MD5::md5_hex($payload);
+
+        } elsif ($op == 0x1) {
             push @out, "text$fin: $payload";
 
         } elsif ($op == 0x2) {
@@ -193,17 +219,19 @@ sub ws_decode {
         } elsif ($op == 0x8) {
             if (length $payload >= 2) {
                 my $code = unpack('n', $payload);
-                push @out, "close$fin: $code " . substr($payload, 2);
+                my $reason = substr($payload, 2);
+                push @out, "close$fin: $code"
+                           . (length $reason ? " $reason" : '');
 
             } else {
                 push @out, "close$fin:" . (length $payload ? ' short' : '');
             }
 
         } elsif ($op == 0x9) {
-            push @out, "ping$fin: $payload";
+            push @out, "ping$fin:" . (length $payload ? " $payload" : '');
 
         } elsif ($op == 0xa) {
-            push @out, "pong$fin: $payload";
+            push @out, "pong$fin:" . (length $payload ? " $payload" : '');
 
         } else {
             push @out, "opcode $op$fin: " . length($payload) . ' bytes';
@@ -214,12 +242,106 @@ sub ws_decode {
 }
 
 
+# A client that stops reading, for the send timeout: connects to the
+# running nginx with a small receive buffer, completes the handshake of
+# $uri, then writes $frame (default: a 16k binary frame, echoed back) as
+# long as the server reads, without reading anything, and waits until
+# error.log has a line matching $pattern, at most $wait seconds.  For a
+# "--- init" section; never dies.  Returns what happened, as a string:
+# "matched after N bytes", "no match after N bytes", or an error.
+#   ::ws_flood_unread(uri => '/ws', pattern => qr/client timed out reading/)
+sub ws_flood_unread {
+    my (%o) = @_;
+
+    my $uri = $o{uri} || '/ws';
+    my $pattern = $o{pattern} || qr/client timed out reading/;
+    my $wait = $o{wait} || 5;
+    my $max = $o{max_bytes} || 256 * 1024 * 1024;
+    my $frame = defined $o{frame} ? $o{frame}
+                : ws_frame('binary', 'x' x 16384);
+
+    no warnings "once";
+
+    my $port = Test::Nginx::Util::server_port_for_client();
+    my $log = $Test::Nginx::Util::ErrLogFile;
+
+    my $result = eval {
+        my $sock = IO::Socket::INET->new(Proto => 'tcp')
+            or return "socket: $!";
+
+        setsockopt($sock, SOL_SOCKET, SO_RCVBUF, pack('i', 4096));
+
+        my $addr = Socket::pack_sockaddr_in($port,
+                                            Socket::inet_aton('127.0.0.1'));
+        connect($sock, $addr) or return "connect to $port: $!";
+
+        $sock->autoflush(1);
+        syswrite($sock, ws_handshake($uri)) or return "write: $!";
+
+        my $head = '';
+        while ($head !~ /\r\n\r\n/) {
+            my $n = sysread($sock, $head, 1, length $head);
+            return "handshake: " . ($n // $!) unless $n;
+        }
+
+        return "handshake: $head" unless $head =~ m{^HTTP/1\.1 101 };
+
+        $sock->blocking(0);
+
+        my ($sent, $off, $stalled) = (0, 0, undef);
+        my $deadline = Time::HiRes::time() + $wait;
+
+        # write until the server has stopped reading for a while
+
+        while ($sent < $max && Time::HiRes::time() < $deadline) {
+            my $n = syswrite($sock, $frame, length($frame) - $off, $off);
+
+            if (defined $n && $n > 0) {
+                $sent += $n;
+                $off = ($off + $n) % length $frame;
+                undef $stalled;
+                next;
+            }
+
+            last unless defined $n ? 0 : $!{EAGAIN} || $!{EWOULDBLOCK};
+
+            $stalled //= Time::HiRes::time();
+            last if Time::HiRes::time() - $stalled > 0.3;
+
+            Time::HiRes::sleep(0.005);
+        }
+
+        # then wait for the log line, still without reading
+
+        $deadline = Time::HiRes::time() + $wait;
+
+        while (Time::HiRes::time() < $deadline) {
+            if (open my $in, '<', $log) {
+                while (my $line = <$in>) {
+                    if ($line =~ $pattern) {
+                        close $sock;
+                        return "matched after $sent bytes";
+                    }
+                }
+            }
+
+            Time::HiRes::sleep(0.05);
+        }
+
+        close $sock;
+        return "no match after $sent bytes";
+    };
+
+    return defined $result ? $result : "error: $@";
+}
+
+
 # the eval sections run in other packages: the helpers are called ::name
 {
     no strict 'refs';
 
     for my $name (qw(ws_handshake ws_frame ws_raw_frame ws_close_frame
-                     ws_decode))
+                     ws_decode ws_decode_md5 ws_flood_unread))
     {
         *{"main::$name"} = \&{$name};
     }
