@@ -193,7 +193,8 @@ void ngx_ws_gateway_unmask(u_char *data, size_t n, u_char *mask,
 /*
  * Writes an unmasked frame header in the shortest length form and
  * returns the end; flags are NGX_WS_GATEWAY_FIN | NGX_WS_GATEWAY_RSV*.
- * At most NGX_WS_GATEWAY_SERVER_HEADER_MAX bytes are written.
+ * At most NGX_WS_GATEWAY_SERVER_HEADER_MAX bytes are written; length
+ * must be below 2^63.
  */
 u_char *ngx_ws_gateway_write_frame_header(u_char *dst, ngx_uint_t opcode,
     ngx_uint_t flags, uint64_t length);

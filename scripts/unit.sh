@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+#
+# Builds and runs the C unit tests of the pure code (t/unit/test_*.c),
+# each linked with ngx_ws_gateway_parse.c only, in three builds:
+#
+#   plain      $CC -O2, as configured (NGX_HAVE_NONALIGNED from objs/)
+#   san        AddressSanitizer + UBSan (alignment included), with the
+#              portable byte-order macros (NGX_HAVE_NONALIGNED=0)
+#   san-na     AddressSanitizer + UBSan with the configured unaligned
+#              byte-order macros (UBSan's alignment check off: those
+#              loads are unaligned by design, as in NGINX's HTTP/2 code)
+#
+# Only the configured objs/ headers of an NGINX tree are needed, not a
+# linked module: if build/debian/objs has none yet, scripts/build.sh is
+# run and may fail at its make step.  NGX_TREE=/path overrides the tree.
+# Writes into build/unit/ only.  Exits nonzero if any test fails.
+
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+tree=${NGX_TREE:-$top/build/debian}
+out=$top/build/unit
+cc=${CC:-cc}
+
+if command -v clang >/dev/null 2>&1; then
+    san_cc=${SAN_CC:-clang}
+else
+    san_cc=${SAN_CC:-$cc}
+fi
+
+have_objs() {
+    [ -f "$tree/objs/ngx_auto_config.h" ] \
+        && [ -f "$tree/objs/ngx_auto_headers.h" ]
+}
+
+mkdir -p "$out"
+
+if ! have_objs && [ -z "${NGX_TREE:-}" ]; then
+    echo "unit: configuring NGINX with scripts/build.sh" >&2
+    bash "$top/scripts/build.sh" >"$top/build/unit/configure.log" 2>&1 \
+        || true
+fi
+
+have_objs || {
+    echo "unit: no $tree/objs/ngx_auto_config.h (see" \
+         "build/unit/configure.log)" >&2
+    echo "unit: 0 passed, 1 failed"
+    exit 1
+}
+
+incs="-I $tree/objs -I $tree/src/core -I $tree/src/event"
+incs="$incs -I $tree/src/event/modules -I $tree/src/os/unix"
+incs="$incs -I $top/ngx_ws_gateway_module -I $top/t/unit"
+
+warn="-Wall -Wextra -Werror -Wno-unused-parameter"
+san="-fsanitize=address,undefined -fno-sanitize-recover=all"
+san="$san -fno-omit-frame-pointer"
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+passed=0
+failed=0
+
+run_variant() {
+    # run_variant NAME CC FLAGS...
+    local name=$1 compiler=$2 flags=$3 src bin log line p f rc
+
+    mkdir -p "$out/$name"
+
+    for src in "$top"/t/unit/test_*.c; do
+        bin=$out/$name/$(basename "$src" .c)
+        log=$bin.log
+
+        # shellcheck disable=SC2086
+        if ! $compiler -g $flags $warn $incs "$src" "$top/t/unit/unit.c" \
+             "$top/ngx_ws_gateway_module/ngx_ws_gateway_parse.c" \
+             -o "$bin" >"$log" 2>&1
+        then
+            echo "FAIL $name/$(basename "$bin"): does not build:"
+            sed 's/^/    /' "$log" | head -30
+            failed=$((failed + 1))
+            continue
+        fi
+
+        "$bin" >"$log" 2>&1
+        rc=$?
+
+        grep '^FAIL' "$log" | sed "s|^|$name: |"
+
+        line=$(grep -E '^[a-z0-9_]+: [0-9]+ passed, [0-9]+ failed$' "$log" \
+               | tail -1)
+
+        if [ -z "$line" ]; then
+            echo "FAIL $name/$(basename "$bin"): exit $rc, no result line:"
+            tail -30 "$log" | sed 's/^/    /'
+            failed=$((failed + 1))
+            continue
+        fi
+
+        p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+        f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
+
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+            echo "FAIL $name/$(basename "$bin"): exit $rc:"
+            tail -30 "$log" | sed 's/^/    /'
+            f=1
+        fi
+
+        echo "unit: $name: $line"
+
+        passed=$((passed + p))
+        failed=$((failed + f))
+    done
+}
+
+run_variant plain "$cc" "-O2"
+run_variant san "$san_cc" "-O1 $san -DNGX_HAVE_NONALIGNED=0"
+run_variant san-na "$san_cc" "-O1 $san -fno-sanitize=alignment"
+
+echo "unit: $passed passed, $failed failed"
+
+[ "$failed" -eq 0 ]
