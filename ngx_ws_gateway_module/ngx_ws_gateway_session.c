@@ -784,6 +784,7 @@ ngx_ws_gateway_close(ngx_ws_gateway_session_t *s, ngx_uint_t code,
 static ngx_int_t
 ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
 {
+    off_t                    sent;
     ngx_event_t             *wev;
     ngx_chain_t             *cl, *ln;
     ngx_connection_t        *c;
@@ -796,6 +797,8 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
         ngx_ws_gateway_finalize(s);
         return NGX_DONE;
     }
+
+    sent = c->sent;
 
     if (s->out) {
         cl = c->send_chain(c, s->out, 0);
@@ -822,7 +825,13 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
     }
 
     if (s->out) {
-        if (!wev->delayed) {
+
+        /*
+         * the send deadline runs from the last write that made progress:
+         * a client that keeps sending but never reads does not extend it
+         */
+
+        if (!wev->timer_set || c->sent != sent) {
             ngx_add_timer(wev, s->conf->send_timeout);
         }
 
