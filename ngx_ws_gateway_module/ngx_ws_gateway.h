@@ -13,10 +13,19 @@
 #include <ngx_http.h>
 
 #include "ngx_ws_gateway_parse.h"
+#include "ngx_ws_gateway_metrics.h"
 
 
 #define NGX_WS_GATEWAY_TARGET_UNSET      0
 #define NGX_WS_GATEWAY_TARGET_ECHO       1
+
+
+typedef struct {
+    ngx_flag_t                 metrics;
+    ngx_msec_t                 idle_window;
+    ngx_msec_t                 log_interval;
+    ngx_uint_t                 nslots;
+} ngx_ws_gateway_main_conf_t;
 
 
 typedef struct {
@@ -78,9 +87,11 @@ typedef struct {
     ngx_msec_t                 close_started;
 
     uint64_t                   id;
+    time_t                     message_sec;      /* for idle metrics */
 
     ngx_uint_t                 opcode;           /* of the data message */
-    ngx_uint_t                 close_code;       /* the one we sent */
+    ngx_uint_t                 close_code;       /* of the handshake */
+    ngx_uint_t                 end;              /* NGX_WS_GATEWAY_END_* */
 
     unsigned                   in_payload:1;
     unsigned                   fin:1;            /* of the data frame */
@@ -90,16 +101,24 @@ typedef struct {
     unsigned                   failed:1;         /* protocol violation */
     unsigned                   draining:1;       /* reading to the end */
     unsigned                   read_paused:1;    /* outbound over limit */
+    unsigned                   ended:1;          /* end reason is set */
 } ngx_ws_gateway_session_t;
 
 
 ngx_int_t ngx_ws_gateway_handshake(ngx_http_request_t *r);
+ngx_int_t ngx_ws_gateway_status_handler(ngx_http_request_t *r);
 
 void ngx_ws_gateway_session_init(ngx_connection_t *c,
     ngx_ws_gateway_loc_conf_t *wlcf, u_char *pipelined, size_t len);
 
 ngx_ws_gateway_frame_t *ngx_ws_gateway_frame_alloc(size_t size);
 void ngx_ws_gateway_frame_free(ngx_ws_gateway_frame_t *frame);
+
+
+void ngx_ws_gateway_metrics_event(ngx_connection_t *c);
+ngx_int_t ngx_ws_gateway_metrics_stamp(ngx_connection_t *c);
+void ngx_ws_gateway_metrics_touch(ngx_ws_gateway_session_t *s);
+void ngx_ws_gateway_metrics_forget(ngx_ws_gateway_session_t *s);
 
 
 extern ngx_module_t  ngx_ws_gateway_module;

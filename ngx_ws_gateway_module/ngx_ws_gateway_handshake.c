@@ -31,6 +31,8 @@ typedef struct {
 } ngx_ws_gateway_handshake_t;
 
 
+static ngx_int_t ngx_ws_gateway_check(ngx_http_request_t *r);
+static void ngx_ws_gateway_handshake_done(void *data);
 static ngx_int_t ngx_ws_gateway_scan_headers(ngx_http_request_t *r,
     ngx_ws_gateway_handshake_t *hs);
 static ngx_int_t ngx_ws_gateway_next_token(u_char **pos, u_char *end,
@@ -58,6 +60,67 @@ static u_char  ngx_ws_gateway_426_body[] =
 
 ngx_int_t
 ngx_ws_gateway_handshake(ngx_http_request_t *r)
+{
+    ngx_int_t            rc;
+    ngx_uint_t           result;
+    ngx_pool_cleanup_t  *cln;
+
+    /* a handshake is in progress until its request is released */
+
+    if (ngx_ws_gateway_slot) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_ws_gateway_handshake_done;
+        cln->data = r;
+
+        ngx_ws_gateway_slot->handshaking++;
+    }
+
+    rc = ngx_ws_gateway_check(r);
+
+    switch (rc) {
+
+    case NGX_DONE:
+        result = NGX_WS_GATEWAY_HS_ACCEPTED;
+        break;
+
+    case NGX_HTTP_NOT_ALLOWED:
+        result = NGX_WS_GATEWAY_HS_BAD_METHOD;
+        break;
+
+    case NGX_HTTP_BAD_REQUEST:
+        result = NGX_WS_GATEWAY_HS_BAD_REQUEST;
+        break;
+
+    default:
+
+        /* a 426 is counted where it is sent */
+
+        if (r->headers_out.status == NGX_WS_GATEWAY_UPGRADE_REQUIRED) {
+            return rc;
+        }
+
+        result = NGX_WS_GATEWAY_HS_FAILED;
+    }
+
+    ngx_ws_gateway_metric_inc(handshakes[result]);
+
+    return rc;
+}
+
+
+static void
+ngx_ws_gateway_handshake_done(void *data)
+{
+    ngx_ws_gateway_metric_add(handshaking, -1);
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_check(ngx_http_request_t *r)
 {
     u_char                      digest[20], *p;
     ngx_int_t                   rc;
@@ -470,6 +533,10 @@ ngx_ws_gateway_upgrade_required(ngx_http_request_t *r, ngx_uint_t version)
     ngx_chain_t   out;
 
     /* 426: the client must switch to WebSocket, version 13 */
+
+    ngx_ws_gateway_metric_inc(handshakes[version
+                                         ? NGX_WS_GATEWAY_HS_BAD_VERSION
+                                         : NGX_WS_GATEWAY_HS_NOT_WEBSOCKET]);
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -12,6 +12,10 @@
 
 
 static ngx_int_t ngx_ws_gateway_content_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_ws_gateway_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_ws_gateway_postconfiguration(ngx_conf_t *cf);
+static void *ngx_ws_gateway_create_main_conf(ngx_conf_t *cf);
+static char *ngx_ws_gateway_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_ws_gateway_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_ws_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -19,8 +23,16 @@ static char *ngx_ws_gateway_pass(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ws_gateway_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_ws_gateway_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_ws_gateway_check_size(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_ws_gateway_check_window(ngx_conf_t *cf, void *post,
+    void *data);
+static ngx_int_t ngx_ws_gateway_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_ws_gateway_init_process(ngx_cycle_t *cycle);
+static void ngx_ws_gateway_exit_process(ngx_cycle_t *cycle);
 
 
 typedef struct {
@@ -43,7 +55,39 @@ static ngx_ws_gateway_size_bounds_t  ngx_ws_gateway_outbound_bounds = {
 };
 
 
+static ngx_conf_post_handler_pt  ngx_ws_gateway_window_post =
+    ngx_ws_gateway_check_window;
+
+
 static ngx_command_t  ngx_ws_gateway_commands[] = {
+
+    { ngx_string("ws_gateway_metrics"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_main_conf_t, metrics),
+      NULL },
+
+    { ngx_string("ws_gateway_idle_window"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_main_conf_t, idle_window),
+      &ngx_ws_gateway_window_post },
+
+    { ngx_string("ws_gateway_status_log"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_main_conf_t, log_interval),
+      NULL },
+
+    { ngx_string("ws_gateway_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_ws_gateway_status,
+      0,
+      0,
+      NULL },
 
     { ngx_string("ws_gateway_pass"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -127,11 +171,11 @@ static ngx_command_t  ngx_ws_gateway_commands[] = {
 
 
 static ngx_http_module_t  ngx_ws_gateway_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_ws_gateway_add_variables,          /* preconfiguration */
+    ngx_ws_gateway_postconfiguration,      /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_ws_gateway_create_main_conf,       /* create main configuration */
+    ngx_ws_gateway_init_main_conf,         /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -148,12 +192,37 @@ ngx_module_t  ngx_ws_gateway_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_ws_gateway_init_process,           /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_ws_gateway_exit_process,           /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
+};
+
+
+/* gauges summed over the live workers */
+
+static ngx_http_variable_t  ngx_ws_gateway_vars[] = {
+
+    { ngx_string("ws_gateway_active"), NULL, ngx_ws_gateway_variable,
+      offsetof(ngx_ws_gateway_slot_t, active), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_gateway_idle"), NULL, ngx_ws_gateway_variable,
+      offsetof(ngx_ws_gateway_slot_t, idle), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_gateway_handshaking"), NULL, ngx_ws_gateway_variable,
+      offsetof(ngx_ws_gateway_slot_t, handshaking),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_gateway_draining"), NULL, ngx_ws_gateway_variable,
+      offsetof(ngx_ws_gateway_slot_t, draining), NGX_HTTP_VAR_NOCACHEABLE,
+      0 },
+
+    { ngx_string("ws_gateway_queued_bytes"), NULL, ngx_ws_gateway_variable,
+      offsetof(ngx_ws_gateway_slot_t, queued), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
 };
 
 
@@ -161,6 +230,130 @@ static ngx_int_t
 ngx_ws_gateway_content_handler(ngx_http_request_t *r)
 {
     return ngx_ws_gateway_handshake(r);
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_ws_gateway_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                 *p;
+    ngx_uint_t              i;
+    ngx_atomic_uint_t       sum;
+    ngx_ws_gateway_slot_t  *slot;
+
+    if (ngx_ws_gateway_shm == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    sum = 0;
+
+    for (i = 0; i < ngx_ws_gateway_shm->nslots; i++) {
+        slot = &ngx_ws_gateway_shm->slots[i];
+
+        if (slot->pid) {
+            sum += *(ngx_atomic_t *) ((u_char *) slot + data);
+        }
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_ATOMIC_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%uA", sum) - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_ws_gateway_main_conf_t  *wmcf;
+
+    wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_ws_gateway_module);
+
+    if (!wmcf->metrics) {
+        return NGX_OK;
+    }
+
+    return ngx_ws_gateway_metrics_init_conf(cf);
+}
+
+
+static void *
+ngx_ws_gateway_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_ws_gateway_main_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_ws_gateway_main_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->nslots = 0;
+     */
+
+    conf->metrics = NGX_CONF_UNSET;
+    conf->idle_window = NGX_CONF_UNSET_MSEC;
+    conf->log_interval = NGX_CONF_UNSET_MSEC;
+
+    return conf;
+}
+
+
+static char *
+ngx_ws_gateway_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_ws_gateway_main_conf_t *wmcf = conf;
+
+    ngx_conf_init_value(wmcf->metrics, 1);
+    ngx_conf_init_msec_value(wmcf->idle_window, 60000);
+    ngx_conf_init_msec_value(wmcf->log_interval, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_ws_gateway_metrics_init_process(cycle);
+}
+
+
+static void
+ngx_ws_gateway_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_ws_gateway_metrics_exit_process(cycle);
 }
 
 
@@ -322,6 +515,43 @@ ngx_ws_gateway_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         *s = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_gateway_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = ngx_ws_gateway_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_gateway_check_window(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *mp = data;
+
+    ngx_str_t  *value;
+
+    if (*mp < 1000 || *mp > 86400000 || *mp % 1000) {
+        value = cf->args->elts;
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must be whole seconds, "
+                           "from 1s to 1d", &value[0]);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

@@ -21,6 +21,13 @@
 /* buffers read from one client before other connections get a turn */
 #define NGX_WS_GATEWAY_READS_PER_EVENT   4
 
+/* the first reason a session is ending is the one counted */
+#define ngx_ws_gateway_set_end(s, reason)                                    \
+    if (!(s)->ended) {                                                       \
+        (s)->end = reason;                                                   \
+        (s)->ended = 1;                                                      \
+    }
+
 
 static void ngx_ws_gateway_read_handler(ngx_event_t *rev);
 static void ngx_ws_gateway_write_handler(ngx_event_t *wev);
@@ -44,6 +51,10 @@ static ngx_int_t ngx_ws_gateway_send(ngx_ws_gateway_session_t *s);
 static void ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s);
 static void ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s);
 static u_char *ngx_ws_gateway_read_buffer(size_t size, ngx_log_t *log);
+#if (NGX_WS_GATEWAY_TEST_HOOKS)
+static void ngx_ws_gateway_test_hook(ngx_ws_gateway_session_t *s,
+    u_char *data, size_t len);
+#endif
 
 
 /* per worker */
@@ -100,6 +111,17 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
     /* a graceful shutdown calls the read handler with c->close set */
     c->idle = 1;
 
+    if (ngx_ws_gateway_slot) {
+        ngx_ws_gateway_slot->total.accepts++;
+        ngx_ws_gateway_slot->active++;
+        ngx_ws_gateway_metrics_touch(s);
+
+        if (ngx_ws_gateway_metrics_stamp(c) != NGX_OK) {
+            ngx_ws_gateway_finalize(s);
+            return;
+        }
+    }
+
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "ws gateway session %uL started", s->id);
 
@@ -149,6 +171,7 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
                        "ws gateway session: worker is shutting down");
 
+        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_SHUTDOWN);
         ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_GOING_AWAY,
                              "server shutting down", 0);
 
@@ -161,8 +184,13 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
         return;
     }
 
+    if (rev->ready) {
+        ngx_ws_gateway_metrics_event(c);
+    }
+
     buf = ngx_ws_gateway_read_buffer(s->conf->buffer_size, c->log);
     if (buf == NULL) {
+        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_ERROR);
         ngx_ws_gateway_finalize(s);
         return;
     }
@@ -194,6 +222,8 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
             }
 
             c->error = (n == NGX_ERROR);
+            ngx_ws_gateway_set_end(s, n == 0 ? NGX_WS_GATEWAY_END_EOF
+                                             : NGX_WS_GATEWAY_END_ERROR);
             ngx_ws_gateway_finalize(s);
             return;
         }
@@ -246,6 +276,7 @@ ngx_ws_gateway_write_handler(ngx_event_t *wev)
                       "client timed out reading, %uz bytes queued",
                       s->queued);
         c->timedout = 1;
+        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_SEND_TIMEOUT);
         ngx_ws_gateway_finalize(s);
         return;
     }
@@ -272,6 +303,7 @@ ngx_ws_gateway_timer(ngx_ws_gateway_session_t *s)
             ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
                           "client timed out in the closing handshake");
             c->timedout = 1;
+            ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_CLOSE_TIMEOUT);
             ngx_ws_gateway_finalize(s);
             return;
         }
@@ -287,6 +319,7 @@ ngx_ws_gateway_timer(ngx_ws_gateway_session_t *s)
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
                       "client timed out answering ping");
         c->timedout = 1;
+        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_PING_TIMEOUT);
         ngx_ws_gateway_finalize(s);
         return;
     }
@@ -296,6 +329,8 @@ ngx_ws_gateway_timer(ngx_ws_gateway_session_t *s)
            >= (ngx_msec_int_t) wlcf->idle_timeout)
     {
         ngx_log_error(NGX_LOG_INFO, c->log, 0, "session idle timeout");
+
+        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_IDLE_TIMEOUT);
 
         ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_NORMAL, "idle timeout",
                              0);
@@ -416,6 +451,13 @@ ngx_ws_gateway_process(ngx_ws_gateway_session_t *s, ngx_buf_t *b)
             if (rc == NGX_ERROR) {
                 ngx_log_error(NGX_LOG_INFO, c->log, 0,
                               "client sent invalid frame: %s", p->error);
+                if (p->close_code == NGX_WS_GATEWAY_CLOSE_TOO_BIG) {
+                    ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_TOO_BIG);
+
+                } else {
+                    ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_PROTOCOL);
+                }
+
                 ngx_ws_gateway_close(s, p->close_code, NULL, 1);
                 return NGX_OK;
             }
@@ -476,7 +518,11 @@ ngx_ws_gateway_data(ngx_ws_gateway_session_t *s, ngx_str_t *chunk,
 
     if (s->close_sent) {
 
-        /* data after our close frame is read and dropped */
+        /* data after our close frame is read and dropped, and counted */
+
+        if (last && s->fin) {
+            ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_CLOSING]);
+        }
 
         return NGX_OK;
     }
@@ -534,6 +580,7 @@ invalid_utf8:
     ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
                   "client sent invalid UTF-8 in a text message");
 
+    ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_INVALID_DATA);
     ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_INVALID_DATA, NULL, 1);
 
     return NGX_DECLINED;
@@ -661,6 +708,13 @@ ngx_ws_gateway_control(ngx_ws_gateway_session_t *s, ngx_str_t *chunk,
         if (rc) {
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
                           "client sent invalid close frame");
+            if (rc == NGX_WS_GATEWAY_CLOSE_INVALID_DATA) {
+                ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_INVALID_DATA);
+
+            } else {
+                ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_PROTOCOL);
+            }
+
             ngx_ws_gateway_close(s, rc, NULL, 1);
             return NGX_DECLINED;
         }
@@ -671,6 +725,7 @@ ngx_ws_gateway_control(ngx_ws_gateway_session_t *s, ngx_str_t *chunk,
 
         /* answer with the same code; no code is answered with none */
 
+        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_CLIENT_CLOSE);
         ngx_ws_gateway_close(s, code, NULL, 0);
 
         return NGX_DECLINED;
@@ -689,11 +744,27 @@ ngx_ws_gateway_message(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
                    "ws gateway message: op:%ui len:%uz", opcode, len);
 
+    if (ngx_ws_gateway_slot) {
+        ngx_ws_gateway_slot->total.messages_in++;
+        ngx_ws_gateway_slot->total.bytes_in += len;
+        ngx_ws_gateway_metrics_touch(s);
+    }
+
+#if (NGX_WS_GATEWAY_TEST_HOOKS)
+    ngx_ws_gateway_test_hook(s, data, len);
+#endif
+
     /* NGX_WS_GATEWAY_TARGET_ECHO: the message goes back as it came */
 
     if (ngx_ws_gateway_queue(s, opcode, data, len) != NGX_OK) {
+        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_ERROR);
         ngx_ws_gateway_finalize(s);
         return NGX_DONE;
+    }
+
+    if (ngx_ws_gateway_slot) {
+        ngx_ws_gateway_slot->total.messages_out++;
+        ngx_ws_gateway_slot->total.bytes_out += len;
     }
 
     return NGX_OK;
@@ -724,6 +795,8 @@ ngx_ws_gateway_queue(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
     *s->last_out = &f->chain;
     s->last_out = &f->chain.next;
     s->queued += p - f->data;
+
+    ngx_ws_gateway_metric_add(queued, p - f->data);
 
     return NGX_OK;
 }
@@ -761,6 +834,8 @@ ngx_ws_gateway_close(ngx_ws_gateway_session_t *s, ngx_uint_t code,
 
     s->close_sent = 1;
     s->close_code = code;
+
+    ngx_ws_gateway_metric_inc(draining);
     s->close_started = ngx_current_msec;
     s->closing = fail || s->close_received;
     s->failed = fail;
@@ -814,6 +889,7 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
             ln = ln->next;
 
             s->queued -= f->buf.last - f->data;
+            ngx_ws_gateway_metric_add(queued, -(f->buf.last - f->data));
             ngx_ws_gateway_frame_free(f);
         }
 
@@ -904,8 +980,10 @@ ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s)
 static void
 ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
 {
-    ngx_chain_t       *cl, *ln;
-    ngx_connection_t  *c;
+    ngx_uint_t              code;
+    ngx_chain_t            *cl, *ln;
+    ngx_connection_t       *c;
+    ngx_ws_gateway_slot_t  *slot;
 
     c = s->connection;
 
@@ -916,10 +994,37 @@ ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
     for (cl = s->out; cl; /* void */) {
         ln = cl;
         cl = cl->next;
+        ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_UNSENT]);
         ngx_ws_gateway_frame_free((ngx_ws_gateway_frame_t *) ln);
     }
 
     s->out = NULL;
+
+    if (ngx_ws_gateway_slot) {
+        slot = ngx_ws_gateway_slot;
+
+        slot->queued -= s->queued;
+        slot->total.closes++;
+        slot->active--;
+        slot->ends[s->ended ? s->end
+                            : c->error ? NGX_WS_GATEWAY_END_ERROR
+                                       : NGX_WS_GATEWAY_END_EOF]++;
+
+        if (s->close_sent) {
+            slot->draining--;
+        }
+
+        code = s->close_sent ? s->close_code : NGX_WS_GATEWAY_CLOSE_ABNORMAL;
+
+        if (code >= 1000 && code < 1000 + NGX_WS_GATEWAY_CODES) {
+            slot->codes[code - 1000]++;
+
+        } else {
+            slot->codes[NGX_WS_GATEWAY_CODES]++;
+        }
+
+        ngx_ws_gateway_metrics_forget(s);
+    }
 
     if (s->message) {
         ngx_free(s->message);
@@ -1024,3 +1129,38 @@ ngx_ws_gateway_read_buffer(size_t size, ngx_log_t *log)
 
     return ngx_ws_gateway_rbuf;
 }
+
+
+#if (NGX_WS_GATEWAY_TEST_HOOKS)
+
+static void
+ngx_ws_gateway_test_hook(ngx_ws_gateway_session_t *s, u_char *data,
+    size_t len)
+{
+    ngx_int_t  ms;
+
+    /*
+     * Test builds only (scripts/build.sh with TEST_HOOKS=1): a message
+     * "ws-gateway-test-stall:N" blocks the worker for N milliseconds, a
+     * stall of known length for the metrics tests.
+     */
+
+    if (len <= sizeof("ws-gateway-test-stall:") - 1
+        || ngx_strncmp(data, "ws-gateway-test-stall:",
+                       sizeof("ws-gateway-test-stall:") - 1)
+           != 0)
+    {
+        return;
+    }
+
+    ms = ngx_atoi(data + sizeof("ws-gateway-test-stall:") - 1,
+                  len - (sizeof("ws-gateway-test-stall:") - 1));
+
+    if (ms > 0 && ms <= 10000) {
+        ngx_log_error(NGX_LOG_NOTICE, s->connection->log, 0,
+                      "ws gateway test stall: %i ms", ms);
+        ngx_msleep(ms);
+    }
+}
+
+#endif

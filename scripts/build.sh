@@ -7,6 +7,10 @@
 #   NGINX_SRC=/path scripts/build.sh  against an NGINX source tree (an
 #                                     nginx.org release or a git checkout),
 #                                     configured --with-compat
+#   TEST_HOOKS=1 scripts/build.sh     builds into build/*-test a module with
+#                                     the test-only hooks (a stall of known
+#                                     length, for the metrics tests); never
+#                                     for production
 #   SANITIZE=1 scripts/build.sh       builds the module with AddressSanitizer
 #                                     and UBSan into build/*-asan, beside an
 #                                     nginx wrapper preloading their
@@ -98,6 +102,11 @@ else
     # shellcheck disable=SC1091
     . "$src/conf_flags"
     flags=("${NGX_CONF_FLAGS[@]}")
+fi
+
+if [ "${TEST_HOOKS:-0}" = 1 ]; then
+    dir=$dir-test
+    cc_opt="$cc_opt -DNGX_WS_GATEWAY_TEST_HOOKS=1"
 fi
 
 copy_tree "$src" "$dir"

@@ -1,0 +1,822 @@
+
+/*
+ * Copyright (C) 2026, the ngx_ws_gateway_module authors.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_ws_gateway.h"
+
+
+/* zone headroom for the slab allocator's own pages and descriptors */
+#define NGX_WS_GATEWAY_ZONE_SLACK   (64 * 1024)
+
+
+static ngx_int_t ngx_ws_gateway_metrics_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_int_t ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm);
+static void ngx_ws_gateway_lag_handler(ngx_event_t *ev);
+static void ngx_ws_gateway_tick(time_t now);
+static void ngx_ws_gateway_snapshot(time_t sec);
+static void ngx_ws_gateway_idle_advance(time_t now);
+static ngx_int_t ngx_ws_gateway_process_events(ngx_cycle_t *cycle,
+    ngx_msec_t timer, ngx_uint_t flags);
+static ngx_uint_t ngx_ws_gateway_hist_bucket(uint64_t us);
+static void ngx_ws_gateway_hist_quantiles(ngx_atomic_t *now,
+    ngx_atomic_t *then, uint64_t *count, uint64_t *q);
+static void ngx_ws_gateway_log_line(time_t now);
+
+
+ngx_ws_gateway_shm_t         *ngx_ws_gateway_shm;
+ngx_ws_gateway_slot_t        *ngx_ws_gateway_slot;
+
+
+/* per worker */
+
+static ngx_shm_zone_t        *ngx_ws_gateway_zone;
+static ngx_event_t            ngx_ws_gateway_lag_event;
+static uint64_t               ngx_ws_gateway_lag_due;     /* us */
+static time_t                 ngx_ws_gateway_last_tick;
+static time_t                 ngx_ws_gateway_last_log;
+static ngx_uint_t             ngx_ws_gateway_batch;       /* events now */
+static ngx_uint_t             ngx_ws_gateway_sample;
+static ngx_int_t            (*ngx_ws_gateway_process_events_orig)(
+    ngx_cycle_t *cycle, ngx_msec_t timer, ngx_uint_t flags);
+
+/*
+ * Idle sessions: sessions count in the ring slot of the second of their
+ * last message; as seconds leave the idle window, their counts move to
+ * "idle".  Both ends are O(1) per message and per second.
+ */
+static ngx_uint_t            *ngx_ws_gateway_idle_ring;
+static time_t                 ngx_ws_gateway_idle_sec;    /* advanced to */
+static ngx_uint_t             ngx_ws_gateway_idle_size;   /* window + 1 */
+static ngx_uint_t             ngx_ws_gateway_idle_count;
+
+
+static ngx_str_t  ngx_ws_gateway_zone_name = ngx_string("ws_gateway_metrics");
+
+
+ngx_int_t
+ngx_ws_gateway_metrics_init_conf(ngx_conf_t *cf)
+{
+    size_t                      size;
+    ngx_int_t                   n;
+    ngx_shm_zone_t             *shm_zone;
+    ngx_core_conf_t            *ccf;
+    ngx_ws_gateway_main_conf_t *wmcf;
+
+    wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_ws_gateway_module);
+
+    /*
+     * Slots for four generations of workers (the current one and those
+     * still draining after reloads), at least eight.  worker_processes
+     * may come after the http block: then the CPU count stands in.
+     */
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    n = ccf->worker_processes;
+
+    if (n == NGX_CONF_UNSET || n <= 0) {
+        n = ngx_ncpu;
+    }
+
+    wmcf->nslots = ngx_max(4 * n, 8);
+
+    size = offsetof(ngx_ws_gateway_shm_t, slots)
+           + wmcf->nslots * sizeof(ngx_ws_gateway_slot_t);
+    size = ngx_align(size, ngx_pagesize) + NGX_WS_GATEWAY_ZONE_SLACK;
+
+    shm_zone = ngx_shared_memory_add(cf, &ngx_ws_gateway_zone_name, size,
+                                     &ngx_ws_gateway_module);
+    if (shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    shm_zone->init = ngx_ws_gateway_metrics_init_zone;
+    shm_zone->data = wmcf;
+
+    ngx_ws_gateway_zone = shm_zone;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_ws_gateway_shm_t  *oshm = data;
+
+    size_t                       size;
+    ngx_slab_pool_t             *shpool;
+    ngx_ws_gateway_shm_t        *shm;
+    ngx_ws_gateway_main_conf_t  *wmcf;
+
+    wmcf = shm_zone->data;
+
+    if (oshm) {
+
+        /* a reload: the workers of the old generation keep their slots */
+
+        shm_zone->data = oshm;
+        oshm->generation++;
+        oshm->idle_window = wmcf->idle_window / 1000;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        shm_zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    size = offsetof(ngx_ws_gateway_shm_t, slots)
+           + wmcf->nslots * sizeof(ngx_ws_gateway_slot_t);
+
+    shm = ngx_slab_calloc(shpool, size);
+    if (shm == NULL) {
+        return NGX_ERROR;
+    }
+
+    shm->nslots = wmcf->nslots;
+    shm->idle_window = wmcf->idle_window / 1000;
+
+    shpool->data = shm;
+    shm_zone->data = shm;
+
+    shpool->log_ctx = (u_char *) " in ws_gateway_metrics zone";
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle)
+{
+    time_t                       now;
+    ngx_ws_gateway_shm_t        *shm;
+    ngx_ws_gateway_main_conf_t  *wmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_gateway_module);
+
+    if (wmcf == NULL || !wmcf->metrics || ngx_ws_gateway_zone == NULL) {
+        return NGX_OK;
+    }
+
+    shm = ngx_ws_gateway_zone->data;
+
+    if (ngx_ws_gateway_claim_slot(shm) != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "ws gateway: no free metrics slot for this worker, "
+                      "its metrics are not reported");
+        return NGX_OK;
+    }
+
+    ngx_ws_gateway_shm = shm;
+    ngx_ws_gateway_idle_size = shm->idle_window + 1;
+
+    ngx_ws_gateway_idle_ring = ngx_calloc(ngx_ws_gateway_idle_size
+                                          * sizeof(ngx_uint_t), cycle->log);
+    if (ngx_ws_gateway_idle_ring == NULL) {
+        return NGX_ERROR;
+    }
+
+    now = ngx_time();
+
+    ngx_ws_gateway_idle_sec = now;
+    ngx_ws_gateway_last_tick = now;
+    ngx_ws_gateway_last_log = now;
+
+    ngx_ws_gateway_slot->started = now;
+    ngx_ws_gateway_slot->updated = now;
+
+    ngx_ws_gateway_snapshot(now);
+
+    /* the loop lag probe, which also runs the once-a-second tick */
+
+    ngx_ws_gateway_lag_event.handler = ngx_ws_gateway_lag_handler;
+    ngx_ws_gateway_lag_event.log = cycle->log;
+    ngx_ws_gateway_lag_event.data = wmcf;
+    ngx_ws_gateway_lag_event.cancelable = 1;
+
+    ngx_ws_gateway_lag_due = ngx_ws_gateway_now_us()
+                             + NGX_WS_GATEWAY_LAG_PROBE * 1000;
+    ngx_add_timer(&ngx_ws_gateway_lag_event, NGX_WS_GATEWAY_LAG_PROBE);
+
+    /* iterations of the event loop, for events per iteration */
+
+    ngx_ws_gateway_process_events_orig = ngx_event_actions.process_events;
+    ngx_event_actions.process_events = ngx_ws_gateway_process_events;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_ws_gateway_metrics_exit_process(ngx_cycle_t *cycle)
+{
+    if (ngx_ws_gateway_slot == NULL) {
+        return;
+    }
+
+    /* the slot is free for a later worker */
+
+    ngx_ws_gateway_slot->pid = 0;
+    ngx_ws_gateway_slot = NULL;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm)
+{
+    ngx_pid_t               pid;
+    ngx_uint_t              i;
+    ngx_ws_gateway_slot_t  *slot;
+
+    for (i = 0; i < shm->nslots; i++) {
+        slot = &shm->slots[i];
+        pid = (ngx_pid_t) slot->pid;
+
+        /* a slot left behind by a process that is gone is free again */
+
+        if (pid != 0 && pid != ngx_pid
+            && (kill(pid, 0) == 0 || ngx_errno != NGX_ESRCH))
+        {
+            continue;
+        }
+
+        if (!ngx_atomic_cmp_set(&slot->pid, (ngx_atomic_uint_t) pid,
+                                (ngx_atomic_uint_t) ngx_pid))
+        {
+            continue;
+        }
+
+        ngx_memzero((u_char *) slot + sizeof(ngx_atomic_t),
+                    sizeof(ngx_ws_gateway_slot_t) - sizeof(ngx_atomic_t));
+
+        slot->worker = ngx_worker;
+        slot->generation = shm->generation;
+
+        ngx_ws_gateway_slot = slot;
+
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+uint64_t
+ngx_ws_gateway_now_us(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+
+static void
+ngx_ws_gateway_lag_handler(ngx_event_t *ev)
+{
+    time_t     now;
+    uint64_t   us, lag;
+
+    /*
+     * A timer due every 100 ms: how late it runs is the event loop's
+     * lag, as NGINX sees its own timers fire.
+     */
+
+    us = ngx_ws_gateway_now_us();
+    lag = us > ngx_ws_gateway_lag_due ? us - ngx_ws_gateway_lag_due : 0;
+
+    if (ngx_ws_gateway_slot) {
+        ngx_ws_gateway_hist_add(&ngx_ws_gateway_slot->lag, lag);
+
+        now = ngx_time();
+
+        if (now != ngx_ws_gateway_last_tick) {
+            ngx_ws_gateway_tick(now);
+        }
+
+        if (lag > ngx_ws_gateway_slot->seconds[now
+                                  % NGX_WS_GATEWAY_SECONDS].lag_max)
+        {
+            ngx_ws_gateway_slot->seconds[now % NGX_WS_GATEWAY_SECONDS]
+                .lag_max = lag;
+        }
+    }
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        if (ngx_ws_gateway_slot) {
+            ngx_ws_gateway_slot->exiting = 1;
+        }
+    }
+
+    ngx_ws_gateway_lag_due = ngx_ws_gateway_now_us()
+                             + NGX_WS_GATEWAY_LAG_PROBE * 1000;
+    ngx_add_timer(ev, NGX_WS_GATEWAY_LAG_PROBE);
+}
+
+
+static void
+ngx_ws_gateway_tick(time_t now)
+{
+    ngx_uint_t              i;
+    ngx_ws_gateway_slot_t  *slot;
+
+    slot = ngx_ws_gateway_slot;
+
+    ngx_ws_gateway_idle_advance(now);
+
+    /*
+     * the second that starts now gets the counters as they stand, for
+     * rates; seconds skipped by a stall get the same values, so that a
+     * window's rate spreads over the time that really passed
+     */
+
+    for (i = 0; ngx_ws_gateway_last_tick < now && i < NGX_WS_GATEWAY_SECONDS;
+         i++)
+    {
+        ngx_ws_gateway_snapshot(++ngx_ws_gateway_last_tick);
+    }
+
+    ngx_ws_gateway_last_tick = now;
+
+    slot->updated = now;
+    slot->batch_max = 0;
+
+    ngx_ws_gateway_log_line(now);
+}
+
+
+static void
+ngx_ws_gateway_snapshot(time_t t)
+{
+    ngx_ws_gateway_slot_t           *slot;
+    ngx_ws_gateway_second_t         *sec;
+    ngx_ws_gateway_hist_snapshot_t  *snap;
+
+    slot = ngx_ws_gateway_slot;
+
+    sec = &slot->seconds[t % NGX_WS_GATEWAY_SECONDS];
+    sec->counters = slot->total;
+    sec->event_max = 0;
+    sec->lag_max = 0;
+    sec->sec = t;
+
+    snap = &slot->hist_seconds[t % NGX_WS_GATEWAY_HIST_SECONDS];
+    ngx_memcpy((void *) snap->event, (void *) slot->event.bucket,
+               sizeof(snap->event));
+    ngx_memcpy((void *) snap->lag, (void *) slot->lag.bucket,
+               sizeof(snap->lag));
+    snap->sec = t;
+
+    /*
+     * the 60 s window starts at a multiple of 10 s; a worker that starts
+     * in between has nothing before its start, which is its first
+     * snapshot, labelled with the multiple of 10 s before it
+     */
+
+    if (t % 10 == 0 || t == (time_t) slot->started) {
+        slot->hist_tens[(t / 10) % NGX_WS_GATEWAY_HIST_TENS] = *snap;
+        slot->hist_tens[(t / 10) % NGX_WS_GATEWAY_HIST_TENS].sec = t - t % 10;
+    }
+}
+
+
+static void
+ngx_ws_gateway_log_line(time_t now)
+{
+    double                       p99;
+    ngx_ws_gateway_slot_t       *slot;
+    ngx_ws_gateway_window_t      w;
+    ngx_ws_gateway_main_conf_t  *wmcf;
+
+    wmcf = ngx_ws_gateway_lag_event.data;
+
+    if (wmcf->log_interval == 0
+        || (ngx_msec_t) (now - ngx_ws_gateway_last_log) * 1000
+           < wmcf->log_interval)
+    {
+        return;
+    }
+
+    ngx_ws_gateway_last_log = now;
+    slot = ngx_ws_gateway_slot;
+
+    ngx_ws_gateway_metrics_window(slot, 10, &w);
+
+    p99 = (double) w.event_us[2] / 1000;
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "ws_gateway: worker=%ui active=%uA idle=%uA "
+                  "handshaking=%uA draining=%uA event_p99=%.3fms "
+                  "lag_p99=%.3fms accepts=%.1f/s closes=%.1f/s",
+                  (ngx_uint_t) slot->worker, slot->active, slot->idle,
+                  slot->handshaking, slot->draining, p99,
+                  (double) w.lag_us[2] / 1000,
+                  w.accepts_rate, w.closes_rate);
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_process_events(ngx_cycle_t *cycle, ngx_msec_t timer,
+    ngx_uint_t flags)
+{
+    ngx_uint_t              n, b;
+    ngx_ws_gateway_slot_t  *slot;
+
+    /* the events of the iteration that ended: a run-queue length */
+
+    n = ngx_ws_gateway_batch;
+    slot = ngx_ws_gateway_slot;
+
+    if (n && slot) {
+        ngx_ws_gateway_batch = 0;
+
+        for (b = 0; n >> (b + 1) && b < 7; b++) { /* void */ }
+
+        slot->batch[b]++;
+        slot->total.iterations++;
+
+        if (n > slot->batch_max) {
+            slot->batch_max = n;
+        }
+    }
+
+    return ngx_ws_gateway_process_events_orig(cycle, timer, flags);
+}
+
+
+void
+ngx_ws_gateway_metrics_event(ngx_connection_t *c)
+{
+    int              fd;
+    u_char           byte;
+    uint64_t         us, now;
+    ngx_uint_t       sec;
+    struct iovec     iov;
+    struct msghdr    msg;
+    struct timeval  *tv;
+    struct cmsghdr  *cm;
+    union {
+        struct cmsghdr  cm;
+        u_char          buf[CMSG_SPACE(sizeof(struct timeval))];
+    } control;
+
+    /*
+     * Event latency: from the moment the kernel received the data the
+     * handler is about to read (its receive timestamp, SO_TIMESTAMP) to
+     * the moment the handler starts.  One read event in eight is
+     * sampled: the timestamp takes a peek at the socket, a system call.
+     */
+
+    if (ngx_ws_gateway_slot == NULL) {
+        return;
+    }
+
+    ngx_ws_gateway_batch++;
+    ngx_ws_gateway_slot->total.events++;
+
+    if (++ngx_ws_gateway_sample & 7) {
+        return;
+    }
+
+    fd = c->fd;
+
+    iov.iov_base = &byte;
+    iov.iov_len = 1;
+
+    ngx_memzero(&msg, sizeof(struct msghdr));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = &control;
+    msg.msg_controllen = sizeof(control);
+
+    if (recvmsg(fd, &msg, MSG_PEEK|MSG_DONTWAIT) <= 0) {
+        return;
+    }
+
+    for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_TIMESTAMP) {
+            continue;
+        }
+
+        tv = (struct timeval *) CMSG_DATA(cm);
+
+        us = (uint64_t) tv->tv_sec * 1000000 + tv->tv_usec;
+
+        ngx_gettimeofday(tv);
+        now = (uint64_t) tv->tv_sec * 1000000 + tv->tv_usec;
+
+        us = now > us ? now - us : 0;
+
+        ngx_ws_gateway_hist_add(&ngx_ws_gateway_slot->event, us);
+
+        sec = ngx_time() % NGX_WS_GATEWAY_SECONDS;
+
+        if (us > ngx_ws_gateway_slot->seconds[sec].event_max) {
+            ngx_ws_gateway_slot->seconds[sec].event_max = us;
+        }
+
+        return;
+    }
+}
+
+
+ngx_int_t
+ngx_ws_gateway_metrics_stamp(ngx_connection_t *c)
+{
+    int  on;
+
+    if (ngx_ws_gateway_slot == NULL) {
+        return NGX_OK;
+    }
+
+    on = 1;
+
+    if (setsockopt(c->fd, SOL_SOCKET, SO_TIMESTAMP, (const void *) &on,
+                   sizeof(int))
+        == -1)
+    {
+        ngx_log_error(NGX_LOG_ALERT, c->log, ngx_socket_errno,
+                      "setsockopt(SO_TIMESTAMP) failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_ws_gateway_metrics_touch(ngx_ws_gateway_session_t *s)
+{
+    time_t  now;
+
+    /* a message passed: the session is (again) active for the window */
+
+    now = ngx_time();
+
+    if (ngx_ws_gateway_slot == NULL || s->message_sec == now) {
+        return;
+    }
+
+    if (now > ngx_ws_gateway_idle_sec) {
+        ngx_ws_gateway_idle_advance(now);
+    }
+
+    if (s->message_sec) {
+        if (s->message_sec + (time_t) ngx_ws_gateway_idle_size
+            <= ngx_ws_gateway_idle_sec)
+        {
+            ngx_ws_gateway_idle_count--;
+
+        } else {
+            ngx_ws_gateway_idle_ring[s->message_sec
+                                     % ngx_ws_gateway_idle_size]--;
+        }
+    }
+
+    ngx_ws_gateway_idle_ring[now % ngx_ws_gateway_idle_size]++;
+    s->message_sec = now;
+
+    ngx_ws_gateway_slot->idle = ngx_ws_gateway_idle_count;
+}
+
+
+void
+ngx_ws_gateway_metrics_forget(ngx_ws_gateway_session_t *s)
+{
+    if (ngx_ws_gateway_slot == NULL || s->message_sec == 0) {
+        return;
+    }
+
+    if (s->message_sec + (time_t) ngx_ws_gateway_idle_size
+        <= ngx_ws_gateway_idle_sec)
+    {
+        ngx_ws_gateway_idle_count--;
+
+    } else {
+        ngx_ws_gateway_idle_ring[s->message_sec % ngx_ws_gateway_idle_size]--;
+    }
+
+    s->message_sec = 0;
+
+    ngx_ws_gateway_slot->idle = ngx_ws_gateway_idle_count;
+}
+
+
+static void
+ngx_ws_gateway_idle_advance(time_t now)
+{
+    ngx_uint_t  *slot;
+
+    /*
+     * each second that begins takes the ring slot of the second that
+     * leaves the window: the sessions counted there become idle
+     */
+
+    while (ngx_ws_gateway_idle_sec < now) {
+        ngx_ws_gateway_idle_sec++;
+
+        slot = &ngx_ws_gateway_idle_ring[ngx_ws_gateway_idle_sec
+                                         % ngx_ws_gateway_idle_size];
+        ngx_ws_gateway_idle_count += *slot;
+        *slot = 0;
+    }
+
+    ngx_ws_gateway_slot->idle = ngx_ws_gateway_idle_count;
+}
+
+
+void
+ngx_ws_gateway_hist_add(ngx_ws_gateway_hist_t *h, uint64_t us)
+{
+    h->count++;
+    h->sum += us;
+    h->bucket[ngx_ws_gateway_hist_bucket(us)]++;
+}
+
+
+static ngx_uint_t
+ngx_ws_gateway_hist_bucket(uint64_t us)
+{
+    ngx_uint_t  k;
+
+    if (us < 16) {
+        return (ngx_uint_t) us;
+    }
+
+    if (us >> 32) {
+        return NGX_WS_GATEWAY_HIST_BUCKETS - 1;
+    }
+
+    /* k: the power of two below us, 4 to 31 */
+
+    k = 63 - __builtin_clzll(us);
+
+    return 16 + (k - 4) * NGX_WS_GATEWAY_HIST_SUB
+           + ((us >> (k - 3)) & (NGX_WS_GATEWAY_HIST_SUB - 1));
+}
+
+
+uint64_t
+ngx_ws_gateway_hist_value(ngx_uint_t bucket)
+{
+    ngx_uint_t  k, sub;
+
+    /* the upper bound of a bucket: a quantile is never understated */
+
+    if (bucket < 16) {
+        return bucket;
+    }
+
+    k = 4 + (bucket - 16) / NGX_WS_GATEWAY_HIST_SUB;
+    sub = (bucket - 16) % NGX_WS_GATEWAY_HIST_SUB;
+
+    return ((uint64_t) (NGX_WS_GATEWAY_HIST_SUB + sub + 1) << (k - 3)) - 1;
+}
+
+
+void
+ngx_ws_gateway_metrics_window(ngx_ws_gateway_slot_t *slot,
+    ngx_uint_t seconds, ngx_ws_gateway_window_t *w)
+{
+    time_t                           now, then;
+    uint64_t                         events, iterations, emax, lmax;
+    ngx_uint_t                       i, span;
+    ngx_ws_gateway_second_t         *cur, *old;
+    ngx_ws_gateway_hist_snapshot_t  *snap;
+
+    /*
+     * A window ends now, at the live counters, and starts at the
+     * snapshot taken "seconds" ago; a worker younger than the window
+     * is measured since it started.
+     */
+
+    ngx_memzero(w, sizeof(ngx_ws_gateway_window_t));
+    w->seconds = seconds;
+
+    now = (time_t) slot->updated;
+    then = now - seconds;
+
+    if (then < (time_t) slot->started) {
+        then = slot->started;
+    }
+
+    old = &slot->seconds[then % NGX_WS_GATEWAY_SECONDS];
+    cur = &slot->seconds[now % NGX_WS_GATEWAY_SECONDS];
+
+    if (old->sec != then || cur->sec != now || now == then) {
+        return;
+    }
+
+    span = now - then;
+
+    w->accepts_rate = (double) (cur->counters.accepts
+                                - old->counters.accepts) / span;
+    w->closes_rate = (double) (cur->counters.closes
+                               - old->counters.closes) / span;
+    w->messages_in_rate = (double) (cur->counters.messages_in
+                                    - old->counters.messages_in) / span;
+    w->messages_out_rate = (double) (cur->counters.messages_out
+                                     - old->counters.messages_out) / span;
+
+    events = cur->counters.events - old->counters.events;
+    iterations = cur->counters.iterations - old->counters.iterations;
+
+    w->events_per_iteration = iterations ? (double) events / iterations : 0;
+
+    if (seconds <= 10) {
+        snap = &slot->hist_seconds[then % NGX_WS_GATEWAY_HIST_SECONDS];
+
+    } else {
+        then = ngx_max(now - (time_t) seconds, (time_t) slot->started);
+        then = then - then % 10;
+        snap = &slot->hist_tens[(then / 10) % NGX_WS_GATEWAY_HIST_TENS];
+    }
+
+    if (snap->sec != then) {
+        return;
+    }
+
+    ngx_ws_gateway_hist_quantiles(slot->event.bucket, snap->event,
+                                  &w->event_count, w->event_us);
+    ngx_ws_gateway_hist_quantiles(slot->lag.bucket, snap->lag,
+                                  &w->lag_count, w->lag_us);
+
+    /* the max: the largest of the window's seconds */
+
+    emax = 0;
+    lmax = 0;
+
+    for (i = 0; i <= (ngx_uint_t) (now - then) && i < NGX_WS_GATEWAY_SECONDS;
+         i++)
+    {
+        cur = &slot->seconds[(now - i) % NGX_WS_GATEWAY_SECONDS];
+
+        if (cur->sec != now - (time_t) i) {
+            continue;
+        }
+
+        emax = ngx_max(emax, (uint64_t) cur->event_max);
+        lmax = ngx_max(lmax, (uint64_t) cur->lag_max);
+    }
+
+    w->event_us[NGX_WS_GATEWAY_QUANTILES - 1] = emax;
+    w->lag_us[NGX_WS_GATEWAY_QUANTILES - 1] = lmax;
+}
+
+
+static void
+ngx_ws_gateway_hist_quantiles(ngx_atomic_t *now, ngx_atomic_t *then,
+    uint64_t *count, uint64_t *q)
+{
+    uint64_t    total, seen, target, d[NGX_WS_GATEWAY_HIST_BUCKETS];
+    ngx_uint_t  i, j;
+
+    static const uint64_t  per_mille[] = { 500, 900, 990, 999 };
+
+    total = 0;
+
+    for (i = 0; i < NGX_WS_GATEWAY_HIST_BUCKETS; i++) {
+        d[i] = now[i] - then[i];
+        total += d[i];
+    }
+
+    *count = total;
+
+    if (total == 0) {
+        return;
+    }
+
+    for (j = 0; j < 4; j++) {
+        target = (total * per_mille[j] + 999) / 1000;
+        seen = 0;
+
+        for (i = 0; i < NGX_WS_GATEWAY_HIST_BUCKETS; i++) {
+            seen += d[i];
+
+            if (seen >= target) {
+                break;
+            }
+        }
+
+        q[j] = ngx_ws_gateway_hist_value(i);
+    }
+}

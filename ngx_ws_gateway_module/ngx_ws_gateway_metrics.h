@@ -1,0 +1,204 @@
+
+/*
+ * Copyright (C) 2026, the ngx_ws_gateway_module authors.
+ */
+
+
+#ifndef _NGX_WS_GATEWAY_METRICS_H_INCLUDED_
+#define _NGX_WS_GATEWAY_METRICS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/*
+ * Scheduler-style metrics, one slot per worker process in a shared zone.
+ *
+ * A slot has one writer, its worker, which updates it with plain stores
+ * (no locks, no atomic read-modify-write on hot paths); any worker reads
+ * every slot for the status handler.  Slots are claimed by pid, so the
+ * workers of an old generation keep theirs while they drain after a
+ * reload, next to the new workers' slots.
+ */
+
+
+/*
+ * Log-linear histogram of microseconds: values below 16 have a bucket
+ * each; above, every power of two is split into 8 buckets (12.5 %
+ * resolution), up to 2^32 us (about 71 minutes).
+ */
+#define NGX_WS_GATEWAY_HIST_SUB           8
+#define NGX_WS_GATEWAY_HIST_BUCKETS       (16 + (32 - 4) * 8)
+
+/* per-second history for rates, and histogram snapshots for windows */
+#define NGX_WS_GATEWAY_SECONDS            61
+#define NGX_WS_GATEWAY_HIST_SECONDS       11   /* 1 s and 10 s windows */
+#define NGX_WS_GATEWAY_HIST_TENS          7    /* the 60 s window */
+
+#define NGX_WS_GATEWAY_LAG_PROBE          100  /* ms between lag probes */
+
+
+/* why a session ended */
+enum {
+    NGX_WS_GATEWAY_END_CLIENT_CLOSE = 0,   /* closing handshake, client */
+    NGX_WS_GATEWAY_END_SERVER_CLOSE,       /* closing handshake, gateway */
+    NGX_WS_GATEWAY_END_PROTOCOL,           /* 1002: invalid frame */
+    NGX_WS_GATEWAY_END_INVALID_DATA,       /* 1007: UTF-8 */
+    NGX_WS_GATEWAY_END_TOO_BIG,            /* 1009 */
+    NGX_WS_GATEWAY_END_IDLE_TIMEOUT,
+    NGX_WS_GATEWAY_END_PING_TIMEOUT,
+    NGX_WS_GATEWAY_END_SEND_TIMEOUT,       /* slow consumer */
+    NGX_WS_GATEWAY_END_CLOSE_TIMEOUT,
+    NGX_WS_GATEWAY_END_SHUTDOWN,           /* worker exiting, 1001 */
+    NGX_WS_GATEWAY_END_EOF,                /* no close frame, 1006 */
+    NGX_WS_GATEWAY_END_ERROR,              /* I/O or memory error */
+    NGX_WS_GATEWAY_END_LAST
+};
+
+/* why a message was dropped */
+enum {
+    NGX_WS_GATEWAY_DROP_CLOSING = 0,       /* arrived after our close */
+    NGX_WS_GATEWAY_DROP_UNSENT,            /* queued when the session died */
+    NGX_WS_GATEWAY_DROP_LAST
+};
+
+/* handshakes by result */
+enum {
+    NGX_WS_GATEWAY_HS_ACCEPTED = 0,        /* 101 */
+    NGX_WS_GATEWAY_HS_NOT_WEBSOCKET,       /* 426, plain HTTP */
+    NGX_WS_GATEWAY_HS_BAD_VERSION,         /* 426 */
+    NGX_WS_GATEWAY_HS_BAD_REQUEST,         /* 400 */
+    NGX_WS_GATEWAY_HS_BAD_METHOD,          /* 405 */
+    NGX_WS_GATEWAY_HS_FAILED,              /* 5xx, or the 101 not sent */
+    NGX_WS_GATEWAY_HS_LAST
+};
+
+/* close codes counted one by one: 1000-1015; others are "other" */
+#define NGX_WS_GATEWAY_CODES              16
+
+
+typedef struct {
+    ngx_atomic_t                count;
+    ngx_atomic_t                sum;          /* us */
+    ngx_atomic_t                bucket[NGX_WS_GATEWAY_HIST_BUCKETS];
+} ngx_ws_gateway_hist_t;
+
+
+/* cumulative counters, also kept once a second for rates */
+typedef struct {
+    ngx_atomic_t                accepts;      /* sessions started */
+    ngx_atomic_t                closes;       /* sessions ended */
+    ngx_atomic_t                messages_in;
+    ngx_atomic_t                messages_out;
+    ngx_atomic_t                bytes_in;     /* payload bytes */
+    ngx_atomic_t                bytes_out;
+    ngx_atomic_t                events;       /* handler runs */
+    ngx_atomic_t                iterations;   /* loop iterations */
+} ngx_ws_gateway_counters_t;
+
+
+typedef struct {
+    time_t                      sec;
+    ngx_ws_gateway_counters_t   counters;
+    ngx_atomic_t                event_max;    /* us, in that second */
+    ngx_atomic_t                lag_max;
+} ngx_ws_gateway_second_t;
+
+
+typedef struct {
+    time_t                      sec;
+    ngx_atomic_t                event[NGX_WS_GATEWAY_HIST_BUCKETS];
+    ngx_atomic_t                lag[NGX_WS_GATEWAY_HIST_BUCKETS];
+} ngx_ws_gateway_hist_snapshot_t;
+
+
+typedef struct {
+    ngx_atomic_t                pid;          /* 0: free */
+    ngx_atomic_t                worker;       /* ngx_worker */
+    ngx_atomic_t                generation;   /* reload count */
+    ngx_atomic_t                started;      /* unix time */
+    ngx_atomic_t                updated;      /* last tick, unix time */
+    ngx_atomic_t                exiting;
+
+    /* gauges */
+    ngx_atomic_t                active;       /* sessions open */
+    ngx_atomic_t                idle;         /* no message in the window */
+    ngx_atomic_t                handshaking;
+    ngx_atomic_t                draining;     /* closing handshake */
+    ngx_atomic_t                queued;       /* bytes toward clients */
+
+    ngx_ws_gateway_counters_t   total;
+
+    ngx_atomic_t                handshakes[NGX_WS_GATEWAY_HS_LAST];
+    ngx_atomic_t                ends[NGX_WS_GATEWAY_END_LAST];
+    ngx_atomic_t                codes[NGX_WS_GATEWAY_CODES + 1];
+    ngx_atomic_t                drops[NGX_WS_GATEWAY_DROP_LAST];
+
+    /* events handled per loop iteration, the run-queue analogue */
+    ngx_atomic_t                batch_max;    /* in the last second */
+    ngx_atomic_t                batch[8];     /* 1, 2-3, 4-7, ... 128+ */
+
+    ngx_ws_gateway_hist_t       event;        /* readiness to handler */
+    ngx_ws_gateway_hist_t       lag;          /* timer lateness */
+
+    ngx_ws_gateway_second_t     seconds[NGX_WS_GATEWAY_SECONDS];
+    ngx_ws_gateway_hist_snapshot_t  hist_seconds[NGX_WS_GATEWAY_HIST_SECONDS];
+    ngx_ws_gateway_hist_snapshot_t  hist_tens[NGX_WS_GATEWAY_HIST_TENS];
+} ngx_ws_gateway_slot_t;
+
+
+typedef struct {
+    ngx_atomic_t                nslots;
+    ngx_atomic_t                generation;
+    ngx_atomic_t                idle_window;  /* seconds */
+    ngx_ws_gateway_slot_t       slots[1];
+} ngx_ws_gateway_shm_t;
+
+
+/*
+ * What the status handler reports for one slot and one window, derived
+ * from the shared data by ngx_ws_gateway_metrics_window().
+ */
+
+#define NGX_WS_GATEWAY_QUANTILES          5   /* p50 p90 p99 p99.9 max */
+
+typedef struct {
+    ngx_uint_t                  seconds;      /* 1, 10 or 60 */
+    double                      accepts_rate; /* per second */
+    double                      closes_rate;
+    double                      messages_in_rate;
+    double                      messages_out_rate;
+    double                      events_per_iteration;
+    uint64_t                    event_count;
+    uint64_t                    event_us[NGX_WS_GATEWAY_QUANTILES];
+    uint64_t                    lag_count;
+    uint64_t                    lag_us[NGX_WS_GATEWAY_QUANTILES];
+} ngx_ws_gateway_window_t;
+
+
+extern ngx_ws_gateway_shm_t       *ngx_ws_gateway_shm;
+extern ngx_ws_gateway_slot_t      *ngx_ws_gateway_slot;
+
+
+ngx_int_t ngx_ws_gateway_metrics_init_conf(ngx_conf_t *cf);
+ngx_int_t ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle);
+void ngx_ws_gateway_metrics_exit_process(ngx_cycle_t *cycle);
+
+void ngx_ws_gateway_metrics_window(ngx_ws_gateway_slot_t *slot,
+    ngx_uint_t seconds, ngx_ws_gateway_window_t *w);
+void ngx_ws_gateway_hist_add(ngx_ws_gateway_hist_t *h, uint64_t us);
+uint64_t ngx_ws_gateway_hist_value(ngx_uint_t bucket);
+uint64_t ngx_ws_gateway_now_us(void);
+
+
+#define ngx_ws_gateway_metric_add(field, n)                                  \
+    if (ngx_ws_gateway_slot) {                                               \
+        ngx_ws_gateway_slot->field += (n);                                   \
+    }
+
+#define ngx_ws_gateway_metric_inc(field)  ngx_ws_gateway_metric_add(field, 1)
+
+
+#endif /* _NGX_WS_GATEWAY_METRICS_H_INCLUDED_ */
