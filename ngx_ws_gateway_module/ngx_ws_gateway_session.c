@@ -48,7 +48,7 @@ static ngx_int_t ngx_ws_gateway_queue(ngx_ws_gateway_session_t *s,
 static void ngx_ws_gateway_close(ngx_ws_gateway_session_t *s,
     ngx_uint_t code, char *reason, ngx_uint_t fail);
 static ngx_int_t ngx_ws_gateway_send(ngx_ws_gateway_session_t *s);
-static void ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s);
+static ngx_int_t ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s);
 static void ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s);
 static u_char *ngx_ws_gateway_read_buffer(size_t size, ngx_log_t *log);
 #if (NGX_WS_GATEWAY_TEST_HOOKS)
@@ -925,8 +925,7 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
 
     if (s->closing) {
         if (s->failed && !s->close_received) {
-            ngx_ws_gateway_drain(s);
-            return NGX_AGAIN;
+            return ngx_ws_gateway_drain(s);
         }
 
         ngx_ws_gateway_finalize(s);
@@ -942,7 +941,7 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
 }
 
 
-static void
+static ngx_int_t
 ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s)
 {
     ngx_connection_t  *c;
@@ -957,23 +956,34 @@ ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s)
     c = s->connection;
 
     if (s->draining) {
-        return;
+        return NGX_AGAIN;
     }
+
+#if (NGX_HTTP_SSL)
+
+    /*
+     * TLS has no half-close: the connection ends now, with a close_notify
+     * that tells the client the stream is over
+     */
+
+    if (c->ssl) {
+        ngx_ws_gateway_finalize(s);
+        return NGX_DONE;
+    }
+
+#endif
 
     s->draining = 1;
     s->read_paused = 0;
 
-#if (NGX_HTTP_SSL)
-    if (c->ssl == NULL)
-#endif
-    {
-        if (ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
-            ngx_ws_gateway_finalize(s);
-            return;
-        }
+    if (ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
+        ngx_ws_gateway_finalize(s);
+        return NGX_DONE;
     }
 
     ngx_post_event(c->read, &ngx_posted_events);
+
+    return NGX_AGAIN;
 }
 
 
@@ -1037,7 +1047,7 @@ ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
     }
 
 #if (NGX_HTTP_SSL)
-    if (c->ssl && (c->error || c->timedout || s->failed)) {
+    if (c->ssl && (c->error || c->timedout)) {
         c->ssl->no_wait_shutdown = 1;
         c->ssl->no_send_shutdown = 1;
     }
