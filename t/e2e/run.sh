@@ -1,0 +1,426 @@
+#!/usr/bin/env bash
+#
+# End-to-end tests of ngx_ws_gateway_module with independent clients:
+# Python `websockets` (Debian's python3-websockets) and Node `ws` (from
+# package-lock.json, in node_modules/), over plain TCP and TLS.
+#
+# Starts its own NGINX (master process, 2 workers, error_log at info) in
+# a temporary prefix, with a self-signed certificate made by `openssl` for
+# the run, runs the clients, stops NGINX gracefully, and fails when the
+# error log has [alert], [crit] or [emerg] lines or a worker died on a
+# signal.  Closes with "e2e: N passed, M failed" (one count per check) and
+# exits nonzero when a check failed.
+#
+# Environment:
+#   E2E_PORT, E2E_TLS_PORT  listening ports (127.0.0.1); by default the
+#                           first two free ports in 2200-2299
+#   E2E_MODULE              the .so to load (default: scripts/build.sh)
+#   E2E_NGINX               nginx binary (default: /usr/sbin/nginx)
+#   E2E_PYTHON              Python with websockets (default: /usr/bin/python3)
+#   E2E_KEEP=1              keep the temporary prefix (kept anyway on failure)
+#   E2E_ONLY=substring      run only the client checks whose name has it
+#   E2E_CLIENTS="py node"   which clients to run
+
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+here=$top/t/e2e
+
+nginx_bin=${E2E_NGINX:-/usr/sbin/nginx}
+python=${E2E_PYTHON:-/usr/bin/python3}
+clients=${E2E_CLIENTS:-py node}
+client_timeout=120       # per client run, a backstop: each check has its own
+
+passed=0
+failed=0
+
+pass() { passed=$((passed + 1)); echo "PASS e2e $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL e2e $*"; }
+
+finish() {
+    trap - EXIT
+    cleanup
+    echo "e2e: $passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit $?
+}
+
+cleanup() { :; }
+
+# --- module, ports, prefix -------------------------------------------------
+
+if [ -n "${E2E_MODULE:-}" ]; then
+    module=$E2E_MODULE
+else
+    module=$("$top/scripts/build.sh" | tail -1) || {
+        fail "module build (scripts/build.sh) failed"
+        finish
+    }
+fi
+
+if [ ! -f "$module" ]; then
+    fail "module $module not found"
+    finish
+fi
+
+port_free() {
+    "$python" - "$1" <<'EOF' 2>/dev/null
+import socket, sys
+s = socket.socket()
+# as nginx does: connections in TIME_WAIT do not keep a listener out
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+EOF
+}
+
+pick_ports() {
+    local p free=()
+    for p in $(seq 2200 2299); do
+        [ "$p" = "${E2E_PORT:-}" ] || [ "$p" = "${E2E_TLS_PORT:-}" ] \
+            && continue
+        port_free "$p" && free+=("$p")
+        [ ${#free[@]} -eq 2 ] && break
+    done
+    [ ${#free[@]} -eq 2 ] || return 1
+    port=${E2E_PORT:-${free[0]}}
+    tls_port=${E2E_TLS_PORT:-${free[1]}}
+}
+
+if [ -n "${E2E_PORT:-}" ] && [ -n "${E2E_TLS_PORT:-}" ]; then
+    port=$E2E_PORT
+    tls_port=$E2E_TLS_PORT
+elif ! pick_ports; then
+    fail "no two free ports in 127.0.0.1:2200-2299"
+    finish
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ws-gateway-e2e.XXXXXX") || {
+    fail "mktemp failed"
+    finish
+}
+nginx_pid=
+holders=()
+
+cleanup() {
+    local h
+    [ -n "$work" ] || return
+    for h in "${holders[@]}"; do
+        kill "${h#*:}" 2>/dev/null
+    done
+    stop_nginx_now
+    if [ "$failed" -eq 0 ] && [ "${E2E_KEEP:-0}" != 1 ]; then
+        rm -rf "$work"
+    else
+        echo "e2e: prefix kept in $work"
+    fi
+}
+trap cleanup EXIT
+trap 'fail "interrupted"; finish' INT TERM
+
+echo "e2e: module $module"
+echo "e2e: nginx $nginx_bin, ports $port (plain) $tls_port (TLS), prefix $work"
+
+# --- certificate -----------------------------------------------------------
+
+mkdir -p "$work/logs" "$work/conf"
+
+if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+       -nodes -days 2 -subj "/CN=127.0.0.1" \
+       -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+       -keyout "$work/conf/key.pem" -out "$work/conf/cert.pem" \
+       >"$work/openssl.log" 2>&1
+then
+    pass "self-signed certificate generated"
+else
+    cat "$work/openssl.log"
+    fail "openssl could not make a certificate"
+    finish
+fi
+
+# --- nginx -----------------------------------------------------------------
+
+write_conf() {
+cat > "$work/conf/nginx.conf" <<EOF
+load_module $module;
+
+daemon off;
+master_process on;
+worker_processes 2;
+worker_rlimit_nofile 8192;
+pid $work/logs/nginx.pid;
+error_log $work/logs/error.log info;
+
+events {
+    worker_connections 4096;
+}
+
+http {
+    access_log $work/logs/access.log;
+
+    client_body_temp_path $work/client_body_temp;
+    proxy_temp_path $work/proxy_temp;
+    fastcgi_temp_path $work/fastcgi_temp;
+    uwsgi_temp_path $work/uwsgi_temp;
+    scgi_temp_path $work/scgi_temp;
+
+    ssl_certificate $work/conf/cert.pem;
+    ssl_certificate_key $work/conf/key.pem;
+
+    server {
+        listen 127.0.0.1:$port;
+        listen 127.0.0.1:$tls_port ssl;
+
+        location = /echo {
+            ws_gateway_pass echo;
+        }
+
+        location = /proto {
+            ws_gateway_pass echo;
+            ws_gateway_subprotocols chat.v2 chat.v1;
+        }
+
+        location = /small {
+            ws_gateway_pass echo;
+            ws_gateway_max_frame_size 16k;
+            ws_gateway_max_message_size 64k;
+        }
+
+        location = /tiny {
+            ws_gateway_pass echo;
+            ws_gateway_buffer_size 256;
+            ws_gateway_outbound_limit 1k;
+        }
+
+        location = /idle {
+            ws_gateway_pass echo;
+            ws_gateway_idle_timeout 700ms;
+            ws_gateway_ping_interval 0;
+        }
+
+        location = /ping {
+            ws_gateway_pass echo;
+            ws_gateway_ping_interval 300ms;
+            ws_gateway_pong_timeout 500ms;
+        }
+    }
+}
+EOF
+
+}
+
+start_nginx() {
+    # starts nginx in the foreground of a background job; 0 when both
+    # listeners are up, 2 when a port was taken meanwhile
+    local _
+
+    write_conf
+    : > "$work/logs/error.log"
+
+    "$nginx_bin" -p "$work" -c "$work/conf/nginx.conf" \
+        -e "$work/logs/error.log" >"$work/logs/stderr.log" 2>&1 &
+    nginx_pid=$!
+
+    for _ in $(seq 100); do
+        if grep -q 'Address already in use' "$work/logs/error.log"; then
+            stop_nginx_now
+            return 2
+        fi
+        kill -0 "$nginx_pid" 2>/dev/null || return 1
+        # logged once every listening socket is bound
+        grep -q 'start worker processes' "$work/logs/error.log" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+stop_nginx_now() {
+    # the master and its workers, for a nginx that must not linger
+    local workers
+
+    [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null || return 0
+    workers=$(pgrep -P "$nginx_pid")
+    kill -TERM "$nginx_pid" 2>/dev/null
+    for _ in $(seq 30); do
+        kill -0 "$nginx_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    # shellcheck disable=SC2086
+    kill -KILL "$nginx_pid" $workers 2>/dev/null
+    wait "$nginx_pid" 2>/dev/null
+}
+
+for _ in 1 2 3; do
+    start_nginx
+    rc=$?
+    [ "$rc" = 2 ] && [ -z "${E2E_PORT:-}${E2E_TLS_PORT:-}" ] && pick_ports \
+        && echo "e2e: a port was taken, now $port $tls_port" && continue
+    break
+done
+
+if [ "$rc" = 0 ]; then
+    pass "nginx started (pid $nginx_pid, 2 workers)"
+else
+    cat "$work/logs/stderr.log" "$work/logs/error.log" 2>/dev/null | tail -20
+    fail "nginx did not start"
+    finish
+fi
+
+# --- clients ---------------------------------------------------------------
+
+count_client() {
+    # count_client NAME STATUS: counts the PASS/FAIL lines of a client run
+    local name=$1 rc=$2 out=$work/$1.out p f
+
+    grep -E '^(PASS|FAIL) ' "$out"
+
+    p=$(grep -c '^PASS ' "$out")
+    f=$(grep -c '^FAIL ' "$out")
+    passed=$((passed + p))
+    failed=$((failed + f))
+
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        grep -vE '^(PASS|FAIL) ' "$out" | tail -20
+        fail "$name exited with status $rc without a failed check"
+    elif [ "$rc" -eq 0 ] && [ "$p" -eq 0 ] && [ -z "${E2E_ONLY:-}" ]; then
+        fail "$name ran no check"
+    elif [ "$rc" -ne 0 ]; then
+        grep -vE '^(PASS|FAIL|#|READY)' "$out" | tail -20
+    fi
+}
+
+run_client() {
+    # run_client NAME COMMAND...: runs one client to its end
+    local name=$1 rc
+    shift
+
+    timeout -k 5 "$client_timeout" "$@" >"$work/$name.out" 2>&1
+    rc=$?
+    count_client "$name" "$rc"
+}
+
+start_holder() {
+    # start_holder NAME COMMAND...: a client that holds a session open
+    # until nginx shuts down, in the background
+    local name=$1
+    shift
+
+    timeout -k 5 60 "$@" >"$work/$name.out" 2>&1 &
+    holders+=("$name:$!")
+}
+
+client_cmd() {
+    # client_cmd KIND TRANSPORT: sets cmd to the client's command line
+    local base
+
+    if [ "$2" = plain ]; then
+        base=ws://127.0.0.1:$port
+    else
+        base=wss://127.0.0.1:$tls_port
+    fi
+
+    if [ "$1" = py ]; then
+        cmd=("$python" "$here/py_client.py")
+    else
+        cmd=(env NODE_PATH="$top/node_modules" node "$here/node_client.js")
+    fi
+
+    cmd+=(--base "$base" --cafile "$work/conf/cert.pem" --label "$2")
+}
+
+only=()
+[ -n "${E2E_ONLY:-}" ] && only=(--only "$E2E_ONLY")
+
+have_ws=0
+if [[ " $clients " == *" node "* ]]; then
+    if [ ! -f "$top/node_modules/ws/package.json" ]; then
+        echo "e2e: node_modules/ws missing, running npm ci"
+        (cd "$top" && npm ci --no-audit --no-fund --loglevel=error) \
+            >"$work/npm.log" 2>&1 || cat "$work/npm.log"
+    fi
+    if [ -f "$top/node_modules/ws/package.json" ]; then
+        have_ws=1
+    else
+        fail "node ws package not installed (npm ci)"
+    fi
+fi
+
+kinds=()
+[[ " $clients " == *" py "* ]] && kinds+=(py)
+[ "$have_ws" = 1 ] && kinds+=(node)
+
+for transport in plain tls; do
+    for kind in "${kinds[@]}"; do
+        client_cmd "$kind" "$transport"
+        run_client "$kind-$transport" "${cmd[@]}" "${only[@]}"
+    done
+done
+
+# sessions open while nginx shuts down gracefully get Close 1001
+if [ -z "${E2E_ONLY:-}" ] \
+   || [[ "close 1001 on graceful shutdown" == *"$E2E_ONLY"* ]]
+then
+    for transport in plain tls; do
+        for kind in "${kinds[@]}"; do
+            client_cmd "$kind" "$transport"
+            start_holder "$kind-$transport-shutdown" "${cmd[@]}" --shutdown
+        done
+    done
+
+    for _ in $(seq 100); do
+        ready=0
+        for h in "${holders[@]}"; do
+            grep -qx READY "$work/${h%%:*}.out" 2>/dev/null \
+                && ready=$((ready + 1))
+        done
+        [ "$ready" -eq ${#holders[@]} ] && break
+        sleep 0.1
+    done
+fi
+
+# --- stop, logs ------------------------------------------------------------
+
+if ! kill -0 "$nginx_pid" 2>/dev/null; then
+    fail "nginx master died during the tests"
+else
+    kill -QUIT "$nginx_pid"
+    stopped=0
+    for _ in $(seq 100); do
+        if ! kill -0 "$nginx_pid" 2>/dev/null; then
+            stopped=1
+            break
+        fi
+        sleep 0.1
+    done
+    if [ "$stopped" = 1 ]; then
+        wait "$nginx_pid" 2>/dev/null
+        pass "nginx stopped gracefully (SIGQUIT)"
+    else
+        fail "nginx still running 10s after SIGQUIT"
+    fi
+fi
+
+for h in "${holders[@]}"; do
+    wait "${h#*:}"
+    count_client "${h%%:*}" $?
+done
+
+log=$work/logs/error.log
+
+if grep -E '\[(alert|crit|emerg)\]' "$log" >"$work/bad.log"; then
+    head -20 "$work/bad.log"
+    fail "error log has $(wc -l <"$work/bad.log") [alert]/[crit]/[emerg] lines"
+else
+    pass "error log has no [alert], [crit] or [emerg]"
+fi
+
+if grep -E 'exited on signal' "$log" >"$work/signal.log"; then
+    head -5 "$work/signal.log"
+    fail "a worker exited on a signal"
+else
+    pass "no worker exited on a signal"
+fi
+
+finish
