@@ -4,8 +4,9 @@
 #   make run         serve the demo on 127.0.0.1:8080 (foreground)
 #   make build       build the module against Debian's nginx-dev tree
 #   make fuzz FUZZ_SECONDS=600   fuzz every target for that long
-#   make test-asan   the Test::Nginx suites against nginx + module built
-#                    with AddressSanitizer and UBSan
+#   make test-asan   the Test::Nginx suites and the end-to-end tests
+#                    against the module built with AddressSanitizer and
+#                    UBSan
 #
 # NGINX_SRC=/path/to/nginx make build   builds against that source tree.
 
@@ -67,6 +68,10 @@ test-asan:
 	    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    prove $(PROVE_FLAGS) -It/lib t/*.t
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    E2E_NGINX=$(ASAN_DIR)/nginx \
+	    E2E_MODULE=$(ASAN_DIR)/ngx_ws_gateway_module.so t/e2e/run.sh
 
 clean:
 	rm -rf build t/servroot*
