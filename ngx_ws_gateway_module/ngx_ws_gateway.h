@@ -25,6 +25,7 @@ typedef struct {
     ngx_msec_t                 idle_window;
     ngx_msec_t                 log_interval;
     ngx_uint_t                 nslots;
+    ngx_shm_zone_t            *zone;
 } ngx_ws_gateway_main_conf_t;
 
 
@@ -117,6 +118,7 @@ void ngx_ws_gateway_frame_free(ngx_ws_gateway_frame_t *frame);
 
 void ngx_ws_gateway_metrics_event(ngx_connection_t *c);
 ngx_int_t ngx_ws_gateway_metrics_stamp(ngx_connection_t *c);
+ngx_int_t ngx_ws_gateway_slot_live(ngx_ws_gateway_slot_t *slot);
 void ngx_ws_gateway_metrics_touch(ngx_ws_gateway_session_t *s);
 void ngx_ws_gateway_metrics_forget(ngx_ws_gateway_session_t *s);
 

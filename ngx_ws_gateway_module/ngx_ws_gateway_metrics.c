@@ -36,7 +36,6 @@ ngx_ws_gateway_slot_t        *ngx_ws_gateway_slot;
 
 /* per worker */
 
-static ngx_shm_zone_t        *ngx_ws_gateway_zone;
 static ngx_event_t            ngx_ws_gateway_lag_event;
 static uint64_t               ngx_ws_gateway_lag_due;     /* us */
 static time_t                 ngx_ws_gateway_last_tick;
@@ -101,7 +100,7 @@ ngx_ws_gateway_metrics_init_conf(ngx_conf_t *cf)
     shm_zone->init = ngx_ws_gateway_metrics_init_zone;
     shm_zone->data = wmcf;
 
-    ngx_ws_gateway_zone = shm_zone;
+    wmcf->zone = shm_zone;
 
     return NGX_OK;
 }
@@ -171,11 +170,15 @@ ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle)
 
     wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_gateway_module);
 
-    if (wmcf == NULL || !wmcf->metrics || ngx_ws_gateway_zone == NULL) {
+    if (wmcf == NULL || !wmcf->metrics || wmcf->zone == NULL) {
         return NGX_OK;
     }
 
-    shm = ngx_ws_gateway_zone->data;
+    shm = wmcf->zone->data;
+
+    /* the other workers' metrics are readable even without a slot */
+
+    ngx_ws_gateway_shm = shm;
 
     if (ngx_ws_gateway_claim_slot(shm) != NGX_OK) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
@@ -183,8 +186,6 @@ ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle)
                       "its metrics are not reported");
         return NGX_OK;
     }
-
-    ngx_ws_gateway_shm = shm;
     ngx_ws_gateway_idle_size = shm->idle_window + 1;
 
     ngx_ws_gateway_idle_ring = ngx_calloc(ngx_ws_gateway_idle_size
@@ -278,6 +279,27 @@ ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm)
 }
 
 
+ngx_int_t
+ngx_ws_gateway_slot_live(ngx_ws_gateway_slot_t *slot)
+{
+    ngx_pid_t  pid;
+
+    /* a slot in use, by a process that exists (a killed one left it) */
+
+    pid = (ngx_pid_t) slot->pid;
+
+    if (pid == 0) {
+        return 0;
+    }
+
+    if (pid == ngx_pid) {
+        return 1;
+    }
+
+    return kill(pid, 0) == 0 || ngx_errno != NGX_ESRCH;
+}
+
+
 uint64_t
 ngx_ws_gateway_now_us(void)
 {
@@ -366,9 +388,8 @@ ngx_ws_gateway_tick(time_t now)
 static void
 ngx_ws_gateway_snapshot(time_t t)
 {
-    ngx_ws_gateway_slot_t           *slot;
-    ngx_ws_gateway_second_t         *sec;
-    ngx_ws_gateway_hist_snapshot_t  *snap;
+    ngx_ws_gateway_slot_t    *slot;
+    ngx_ws_gateway_second_t  *sec;
 
     slot = ngx_ws_gateway_slot;
 
@@ -376,25 +397,13 @@ ngx_ws_gateway_snapshot(time_t t)
     sec->counters = slot->total;
     sec->event_max = 0;
     sec->lag_max = 0;
+
+    ngx_memcpy((void *) sec->event, (void *) slot->event.bucket,
+               sizeof(sec->event));
+    ngx_memcpy((void *) sec->lag, (void *) slot->lag.bucket,
+               sizeof(sec->lag));
+
     sec->sec = t;
-
-    snap = &slot->hist_seconds[t % NGX_WS_GATEWAY_HIST_SECONDS];
-    ngx_memcpy((void *) snap->event, (void *) slot->event.bucket,
-               sizeof(snap->event));
-    ngx_memcpy((void *) snap->lag, (void *) slot->lag.bucket,
-               sizeof(snap->lag));
-    snap->sec = t;
-
-    /*
-     * the 60 s window starts at a multiple of 10 s; a worker that starts
-     * in between has nothing before its start, which is its first
-     * snapshot, labelled with the multiple of 10 s before it
-     */
-
-    if (t % 10 == 0 || t == (time_t) slot->started) {
-        slot->hist_tens[(t / 10) % NGX_WS_GATEWAY_HIST_TENS] = *snap;
-        slot->hist_tens[(t / 10) % NGX_WS_GATEWAY_HIST_TENS].sec = t - t % 10;
-    }
 }
 
 
@@ -527,6 +536,12 @@ ngx_ws_gateway_metrics_event(ngx_connection_t *c)
         us = now > us ? now - us : 0;
 
         ngx_ws_gateway_hist_add(&ngx_ws_gateway_slot->event, us);
+
+        /* the second is started (and its max reset) before it is used */
+
+        if (ngx_time() != ngx_ws_gateway_last_tick) {
+            ngx_ws_gateway_tick(ngx_time());
+        }
 
         sec = ngx_time() % NGX_WS_GATEWAY_SECONDS;
 
@@ -697,16 +712,15 @@ void
 ngx_ws_gateway_metrics_window(ngx_ws_gateway_slot_t *slot,
     ngx_uint_t seconds, ngx_ws_gateway_window_t *w)
 {
-    time_t                           now, then;
-    uint64_t                         events, iterations, emax, lmax;
-    ngx_uint_t                       i, span;
-    ngx_ws_gateway_second_t         *cur, *old;
-    ngx_ws_gateway_hist_snapshot_t  *snap;
+    time_t                    now, then, t;
+    uint64_t                  events, iterations, emax, lmax;
+    ngx_uint_t                span, i;
+    ngx_ws_gateway_second_t  *cur, *old;
 
     /*
-     * A window ends now, at the live counters, and starts at the
-     * snapshot taken "seconds" ago; a worker younger than the window
-     * is measured since it started.
+     * A window is the whole seconds between the snapshot "seconds" ago
+     * and the last one, taken at the start of the current second; for a
+     * worker younger than that it starts when the worker did.
      */
 
     ngx_memzero(w, sizeof(ngx_ws_gateway_window_t));
@@ -742,40 +756,33 @@ ngx_ws_gateway_metrics_window(ngx_ws_gateway_slot_t *slot,
 
     w->events_per_iteration = iterations ? (double) events / iterations : 0;
 
-    if (seconds <= 10) {
-        snap = &slot->hist_seconds[then % NGX_WS_GATEWAY_HIST_SECONDS];
-
-    } else {
-        then = ngx_max(now - (time_t) seconds, (time_t) slot->started);
-        then = then - then % 10;
-        snap = &slot->hist_tens[(then / 10) % NGX_WS_GATEWAY_HIST_TENS];
-    }
-
-    if (snap->sec != then) {
-        return;
-    }
-
-    ngx_ws_gateway_hist_quantiles(slot->event.bucket, snap->event,
-                                  &w->event_count, w->event_us);
-    ngx_ws_gateway_hist_quantiles(slot->lag.bucket, snap->lag,
-                                  &w->lag_count, w->lag_us);
+    ngx_ws_gateway_hist_quantiles(cur->event, old->event, &w->event_count,
+                                  w->event_us);
+    ngx_ws_gateway_hist_quantiles(cur->lag, old->lag, &w->lag_count,
+                                  w->lag_us);
 
     /* the max: the largest of the window's seconds */
 
     emax = 0;
     lmax = 0;
 
-    for (i = 0; i <= (ngx_uint_t) (now - then) && i < NGX_WS_GATEWAY_SECONDS;
-         i++)
-    {
-        cur = &slot->seconds[(now - i) % NGX_WS_GATEWAY_SECONDS];
+    for (i = 0; i < span; i++) {
+        t = then + i;
+        cur = &slot->seconds[t % NGX_WS_GATEWAY_SECONDS];
 
-        if (cur->sec != now - (time_t) i) {
+        if (cur->sec != t) {
             continue;
         }
 
         emax = ngx_max(emax, (uint64_t) cur->event_max);
         lmax = ngx_max(lmax, (uint64_t) cur->lag_max);
+    }
+
+    /* a quantile is a bucket's upper bound: never above the max seen */
+
+    for (i = 0; i < NGX_WS_GATEWAY_QUANTILES - 1; i++) {
+        w->event_us[i] = ngx_min(w->event_us[i], emax);
+        w->lag_us[i] = ngx_min(w->lag_us[i], lmax);
     }
 
     w->event_us[NGX_WS_GATEWAY_QUANTILES - 1] = emax;

@@ -32,10 +32,8 @@
 #define NGX_WS_GATEWAY_HIST_SUB           8
 #define NGX_WS_GATEWAY_HIST_BUCKETS       (16 + (32 - 4) * 8)
 
-/* per-second history for rates, and histogram snapshots for windows */
+/* per-second history, for rates and for windowed histograms */
 #define NGX_WS_GATEWAY_SECONDS            61
-#define NGX_WS_GATEWAY_HIST_SECONDS       11   /* 1 s and 10 s windows */
-#define NGX_WS_GATEWAY_HIST_TENS          7    /* the 60 s window */
 
 #define NGX_WS_GATEWAY_LAG_PROBE          100  /* ms between lag probes */
 
@@ -99,19 +97,18 @@ typedef struct {
 } ngx_ws_gateway_counters_t;
 
 
+/*
+ * The state at the start of a second: the cumulative counters and
+ * histograms, and the largest values seen during that second.
+ */
 typedef struct {
     time_t                      sec;
     ngx_ws_gateway_counters_t   counters;
     ngx_atomic_t                event_max;    /* us, in that second */
     ngx_atomic_t                lag_max;
-} ngx_ws_gateway_second_t;
-
-
-typedef struct {
-    time_t                      sec;
     ngx_atomic_t                event[NGX_WS_GATEWAY_HIST_BUCKETS];
     ngx_atomic_t                lag[NGX_WS_GATEWAY_HIST_BUCKETS];
-} ngx_ws_gateway_hist_snapshot_t;
+} ngx_ws_gateway_second_t;
 
 
 typedef struct {
@@ -144,8 +141,6 @@ typedef struct {
     ngx_ws_gateway_hist_t       lag;          /* timer lateness */
 
     ngx_ws_gateway_second_t     seconds[NGX_WS_GATEWAY_SECONDS];
-    ngx_ws_gateway_hist_snapshot_t  hist_seconds[NGX_WS_GATEWAY_HIST_SECONDS];
-    ngx_ws_gateway_hist_snapshot_t  hist_tens[NGX_WS_GATEWAY_HIST_TENS];
 } ngx_ws_gateway_slot_t;
 
 

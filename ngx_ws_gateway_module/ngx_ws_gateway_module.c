@@ -271,7 +271,7 @@ ngx_ws_gateway_variable(ngx_http_request_t *r,
     for (i = 0; i < ngx_ws_gateway_shm->nslots; i++) {
         slot = &ngx_ws_gateway_shm->slots[i];
 
-        if (slot->pid) {
+        if (ngx_ws_gateway_slot_live(slot)) {
             sum += *(ngx_atomic_t *) ((u_char *) slot + data);
         }
     }
@@ -320,6 +320,7 @@ ngx_ws_gateway_create_main_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->nslots = 0;
+     *     conf->zone = NULL;
      */
 
     conf->metrics = NGX_CONF_UNSET;
