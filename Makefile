@@ -4,6 +4,8 @@
 #   make run         serve the demo on 127.0.0.1:8080 (foreground)
 #   make build       build the module against Debian's nginx-dev tree
 #   make fuzz FUZZ_SECONDS=600   fuzz every target for that long
+#   make bench       side-by-side benchmark: the module's echo against stock
+#                    NGINX proxying (scripts/bench/echo-bench.sh --quick)
 #   make test-asan   the Test::Nginx suites and the end-to-end tests
 #                    against the module built with AddressSanitizer and
 #                    UBSan
@@ -26,7 +28,7 @@ SUITE_ENV = TEST_NGINX_SERVER_PORT=127.0.0.1:$(TEST_PORT) \
             TEST_NGINX_SERVROOT=$(TOP)/t/servroot
 
 .PHONY: all deps build run test check style unit fuzz fuzz-smoke suites \
-        e2e test-asan clean
+        e2e test-asan bench clean
 
 all: build
 
@@ -72,6 +74,10 @@ test-asan:
 	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    E2E_NGINX=$(ASAN_DIR)/nginx \
 	    E2E_MODULE=$(ASAN_DIR)/ngx_ws_gateway_module.so t/e2e/run.sh
+
+bench: build
+	@make -s -C scripts/loadgen >/dev/null
+	@scripts/bench/echo-bench.sh --quick
 
 clean:
 	rm -rf build t/servroot*

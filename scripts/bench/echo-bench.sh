@@ -1,0 +1,1002 @@
+#!/usr/bin/env bash
+#
+# Side-by-side WebSocket echo benchmark, loopback only:
+#
+#   A  NGINX + ngx_ws_gateway_module terminating WebSockets
+#      (location /echo { ws_gateway_pass echo; })
+#   B  stock NGINX (no module loaded) proxying WebSocket (proxy_pass,
+#      proxy_http_version 1.1, Upgrade/Connection headers) to a second
+#      NGINX that runs the module's echo: "stock NGINX proxy in front of
+#      the same echo".  B's throughput, latency and handshake figures
+#      include the backend hop; B's memory is the proxy's workers only.
+#
+# Phases, each run for A then B, round after round (A B A B ...):
+#
+#   echo64     closed loop, -c connections, 64-byte binary messages
+#   echo4k     closed loop, -c connections, 4096-byte binary messages
+#   fixed      open loop at a fixed rate both sustain (64 bytes)
+#   churn      connect, handshake, one echo, close, reconnect
+#   mem        worker RSS/PSS per idle session at N sessions
+#              (scripts/mem-per-session.sh, fresh NGINX instances)
+#
+# Medians over the rounds and the ratio A/B are printed as a table on
+# stderr, then one JSON line on stdout.  Everything is written under
+# build/bench/ (the last run in build/bench/last/, one JSON line per run
+# appended to build/bench/results.jsonl).
+#
+# usage: scripts/bench/echo-bench.sh [--quick | --full] [options]
+#
+#   --quick            1 round, 2 s phases, 20000 idle sessions (< 60 s)
+#   (default)          3 rounds, 3 s phases, 20000 idle sessions (< 3 min)
+#   --full             5 rounds, 5 s phases, 30000 idle sessions
+#   --rounds N         rounds of A and B
+#   --duration SEC     seconds per throughput/latency/churn phase
+#   --connections N    sessions for the echo phases (default 200)
+#   --rate N           fixed-rate phase, messages/s (default: half the
+#                      slower closed-loop 64-byte rate of round 1,
+#                      rounded down to a multiple of 1000)
+#   --churn-slots N    concurrent slots of the churn phase (default 100)
+#   --sessions N       idle sessions of the memory phase
+#   --mem-workers N    worker_processes of the memory phase (default:
+#                      enough for the proxy's two sockets per session)
+#   --workers N        worker_processes of A, of B's proxy and of B's
+#                      backend in the other phases (default 1)
+#   --worker-connections N   (default 19000, in every instance)
+#   --text             text messages instead of binary (A then validates
+#                      UTF-8, B's proxy does not)
+#   --phases LIST      comma-separated subset of
+#                      echo64,echo4k,fixed,churn,mem
+#   --server-cpu LIST  CPUs for every NGINX process (default 0)
+#   --client-cpu LIST  CPUs for ws-load (default 1)
+#   --no-pin           no taskset
+#   --so PATH          use this ngx_ws_gateway_module.so instead of
+#                      building one with scripts/build.sh
+#   -h, --help         this text
+#
+# Ports: 127.0.0.1:2300-2399 only.  Nothing else on the machine is
+# touched: the script stops only the processes it started.
+
+# "A && B || die" below means: die unless both hold
+# shellcheck disable=SC2015
+
+set -euo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+ws_load=$top/build/loadgen/ws-load
+mem_script=$top/scripts/mem-per-session.sh
+out=$top/build/bench/last
+
+mode=default
+rounds=
+duration=
+sessions=
+connections=200
+rate=
+churn_slots=100
+mem_workers=
+workers=1
+worker_connections=19000
+msg_type=--binary
+phases=echo64,echo4k,fixed,churn,mem
+server_cpu=0
+client_cpu=1
+pin=1
+so=
+
+# ports (all in 127.0.0.1:2300-2399)
+port_a=2300
+port_b=2310
+ports_be=(2320 2321 2322 2323)
+port_ma=2330
+port_mb=2340
+ports_mbe=(2350 2351 2352 2353)
+
+die() {
+    echo "echo-bench: $*" >&2
+    exit 1
+}
+
+say() {
+    echo "echo-bench: [${SECONDS}s] $*" >&2
+}
+
+usage() {
+    sed -n '3,58s/^# \{0,1\}//p' "$0"
+}
+
+is_uint() {
+    [[ $1 =~ ^[0-9]+$ ]]
+}
+
+need_arg() {
+    [ $# -ge 2 ] || die "option $1 needs a value"
+}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --quick)        mode=quick; shift ;;
+    --full)         mode=full; shift ;;
+    --rounds)       need_arg "$@"; rounds=$2; shift 2 ;;
+    --duration)     need_arg "$@"; duration=$2; shift 2 ;;
+    --connections)  need_arg "$@"; connections=$2; shift 2 ;;
+    --rate)         need_arg "$@"; rate=$2; shift 2 ;;
+    --churn-slots)  need_arg "$@"; churn_slots=$2; shift 2 ;;
+    --sessions)     need_arg "$@"; sessions=$2; shift 2 ;;
+    --mem-workers)  need_arg "$@"; mem_workers=$2; shift 2 ;;
+    --workers)      need_arg "$@"; workers=$2; shift 2 ;;
+    --worker-connections)
+                    need_arg "$@"; worker_connections=$2; shift 2 ;;
+    --text)         msg_type=--text; shift ;;
+    --binary)       msg_type=--binary; shift ;;
+    --phases)       need_arg "$@"; phases=$2; shift 2 ;;
+    --server-cpu)   need_arg "$@"; server_cpu=$2; shift 2 ;;
+    --client-cpu)   need_arg "$@"; client_cpu=$2; shift 2 ;;
+    --no-pin)       pin=0; shift ;;
+    --so)           need_arg "$@"; so=$2; shift 2 ;;
+    -h|--help)      usage; exit 0 ;;
+    *)              die "unknown option \"$1\" (see --help)" ;;
+    esac
+done
+
+case $mode in
+quick)   : "${rounds:=1}" "${duration:=2}" "${sessions:=20000}"
+         mem_hold=2 ;;
+full)    : "${rounds:=5}" "${duration:=5}" "${sessions:=30000}"
+         mem_hold=5 ;;
+*)       : "${rounds:=3}" "${duration:=3}" "${sessions:=20000}"
+         mem_hold=2 ;;
+esac
+
+for v in rounds duration connections churn_slots sessions workers \
+         worker_connections; do
+    is_uint "${!v}" && [ "${!v}" -ge 1 ] || die "invalid --${v//_/-}"
+done
+[ -z "$rate" ] || { is_uint "$rate" && [ "$rate" -ge 1 ]; } \
+    || die "invalid --rate"
+
+# the proxy holds two sockets per session: keep each worker well under
+# the 20,000 open files a process may have
+if [ -z "$mem_workers" ]; then
+    mem_workers=$(( (2 * sessions + 14999) / 15000 ))
+    [ "$mem_workers" -ge 2 ] || mem_workers=2
+fi
+is_uint "$mem_workers" && [ "$mem_workers" -ge 1 ] \
+    || die "invalid --mem-workers"
+
+declare -A want=()
+IFS=, read -r -a plist <<< "$phases"
+for p in "${plist[@]}"; do
+    case $p in
+    echo64|echo4k|fixed|churn|mem) want[$p]=1 ;;
+    *) die "unknown phase \"$p\"" ;;
+    esac
+done
+
+if [ "$pin" = 1 ]; then
+    if ! command -v taskset >/dev/null \
+       || [ "$(nproc 2>/dev/null || echo 1)" -lt 2 ]; then
+        say "no taskset or a single CPU: not pinning"
+        pin=0
+    fi
+fi
+
+on_server_cpu=()
+on_client_cpu=()
+if [ "$pin" = 1 ]; then
+    on_server_cpu=(taskset -c "$server_cpu")
+    on_client_cpu=(taskset -c "$client_cpu")
+fi
+
+timer=()
+[ -x /usr/bin/time ] && timer=(/usr/bin/time -f '%U %S %e')
+
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$nginx_bin" ] || die "nginx not found"
+
+# build what is missing (quietly)
+
+mkdir -p "$top/build/bench"
+so_given=$so
+if [ -z "$so" ]; then
+    so=$("$top/scripts/build.sh" 2>"$top/build/bench/build.log" \
+         | tail -n 1) \
+        || { cat "$top/build/bench/build.log" >&2; die "module build failed"; }
+fi
+[ -f "$so" ] || die "no module \"$so\""
+make -s -C "$top/scripts/loadgen" >&2 || die "cannot build ws-load"
+[ -x "$ws_load" ] || die "no $ws_load"
+
+# the ports must be free
+
+all_ports=("$port_a" "$port_b" "${ports_be[@]}" "$port_ma" "$port_mb" \
+           "${ports_mbe[@]}")
+for p in "${all_ports[@]}"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+        die "127.0.0.1:$p is in use (another benchmark running?)"
+    fi
+done
+
+rm -rf "$out"
+mkdir -p "$out/runs"
+
+# every instance loads the same copy, even if the module is rebuilt
+# while the benchmark runs
+cp "$so" "$out/ngx_ws_gateway_module.so"
+so=$out/ngx_ws_gateway_module.so
+module_id="$(md5sum < "$so" | cut -c1-12)"
+if [ -n "$so_given" ]; then
+    module_id+=" ($so_given)"
+elif git -C "$top" rev-parse -q --verify HEAD >/dev/null 2>&1; then
+    module_id+=" (tree $(git -C "$top" rev-parse --short HEAD)$(git -C \
+        "$top" diff --quiet HEAD -- ngx_ws_gateway_module config \
+        2>/dev/null || echo +changes))"
+fi
+
+# processes we started: NGINX masters and load jobs, each the leader of
+# its own process group (setsid), so a whole group can be stopped
+
+masters=()
+jobs_running=()
+
+stop_group() {
+    # stop_group PID: TERM its group, KILL after 5 s
+    local pid=$1 i
+
+    kill -TERM -- "-$pid" 2>/dev/null || return 0
+    for (( i = 0; i < 50; i++ )); do
+        group_alive "$pid" || return 0
+        sleep 0.1
+    done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+}
+
+group_alive() {
+    # a member of process group PID that is not a zombie (the leader
+    # stays a zombie until we reap it)
+    ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { f = 1 }
+                                         END { exit !f }'
+}
+
+cleanup() {
+    local p
+    trap - EXIT INT TERM
+    for p in ${jobs_running[@]+"${jobs_running[@]}"}; do
+        stop_group "$p"
+    done
+    for p in ${masters[@]+"${masters[@]}"}; do
+        stop_group "$p"
+    done
+}
+trap cleanup EXIT
+trap 'say interrupted; exit 130' INT TERM
+
+# NGINX instances
+
+conf_common() {
+    # conf_common PREFIX WORKERS LOAD_MODULE(0|1)
+    local prefix=$1 w=$2 mod=$3
+
+    [ "$mod" = 1 ] && echo "load_module $so;"
+    cat <<CONF
+worker_processes $w;
+worker_rlimit_nofile 20000;
+error_log $prefix/logs/error.log warn;
+pid $prefix/logs/nginx.pid;
+
+events {
+    worker_connections $worker_connections;
+}
+
+http {
+    access_log off;
+    client_body_temp_path $prefix/tmp/body;
+    proxy_temp_path $prefix/tmp/proxy;
+    fastcgi_temp_path $prefix/tmp/fastcgi;
+    uwsgi_temp_path $prefix/tmp/uwsgi;
+    scgi_temp_path $prefix/tmp/scgi;
+CONF
+}
+
+listen_opts() {
+    # reuseport spreads the sessions evenly over several workers
+    [ "$1" -gt 1 ] && echo " reuseport"
+    true
+}
+
+write_echo_conf() {
+    # write_echo_conf PREFIX WORKERS PORT...: the module's echo (A, and
+    # B's backend)
+    local prefix=$1 w=$2 p
+    shift 2
+
+    mkdir -p "$prefix/logs" "$prefix/tmp"
+    {
+        conf_common "$prefix" "$w" 1
+        echo "    server {"
+        for p in "$@"; do
+            echo "        listen 127.0.0.1:$p backlog=4096$(listen_opts "$w");"
+        done
+        cat <<CONF
+        location /echo {
+            ws_gateway_pass echo;
+        }
+    }
+}
+CONF
+    } > "$prefix/nginx.conf"
+}
+
+write_proxy_conf() {
+    # write_proxy_conf PREFIX WORKERS PORT BACKEND_PORT...: stock NGINX
+    # (no module loaded), WebSocket proxying as documented by nginx.org
+    local prefix=$1 w=$2 port=$3 p
+    shift 3
+
+    mkdir -p "$prefix/logs" "$prefix/tmp"
+    {
+        conf_common "$prefix" "$w" 0
+        echo "    upstream echo_backend {"
+        for p in "$@"; do
+            echo "        server 127.0.0.1:$p;"
+        done
+        cat <<CONF
+    }
+
+    map \$http_upgrade \$connection_upgrade {
+        default upgrade;
+        ''      close;
+    }
+
+    server {
+        listen 127.0.0.1:$port backlog=4096$(listen_opts "$w");
+
+        location /echo {
+            proxy_pass http://echo_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection \$connection_upgrade;
+            proxy_read_timeout 1h;
+            proxy_send_timeout 1h;
+        }
+    }
+}
+CONF
+    } > "$prefix/nginx.conf"
+}
+
+start_nginx() {
+    # start_nginx PREFIX PORT: runs it in the foreground of its own
+    # session, pinned; sets $nginx_pid (the master) once PORT accepts
+    local prefix=$1 port=$2 pid i
+
+    "$nginx_bin" -t -q -p "$prefix" -c "$prefix/nginx.conf" \
+        -e "$prefix/logs/error.log" 2>"$prefix/logs/nginx-t.log" || {
+        cat "$prefix/logs/nginx-t.log" >&2
+        die "nginx -t failed for $prefix"
+    }
+
+    setsid ${on_server_cpu[@]+"${on_server_cpu[@]}"} "$nginx_bin" \
+        -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" \
+        -g 'daemon off;' >"$prefix/logs/stdout.log" 2>&1 &
+    pid=$!
+    masters+=("$pid")
+
+    for (( i = 0; i < 100; i++ )); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -5 "$prefix/logs/error.log" >&2
+            die "nginx ($prefix) exited at start"
+        fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            nginx_pid=$pid
+            return
+        fi
+        sleep 0.05
+    done
+    die "nginx ($prefix) does not listen on $port"
+}
+
+stop_nginx() {
+    local pid=$1 keep=() m
+
+    stop_group "$pid"
+    wait "$pid" 2>/dev/null || true
+    for m in ${masters[@]+"${masters[@]}"}; do
+        [ "$m" = "$pid" ] || keep+=("$m")
+    done
+    masters=(${keep[@]+"${keep[@]}"})
+}
+
+workers_of() {
+    # the worker pids of the given masters
+    local m
+    for m in "$@"; do
+        ps -o pid= --ppid "$m" 2>/dev/null || true
+    done | tr -s ' \n' ' '
+}
+
+cpu_ticks() {
+    # utime + stime of the given pids, in clock ticks
+    local p t=0 s
+    for p in "$@"; do
+        s=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' \
+            "/proc/$p/stat" 2>/dev/null) || s=0
+        t=$(( t + ${s:-0} ))
+    done
+    echo "$t"
+}
+
+hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+cpu_busy() {
+    # user + nice + system ticks of one CPU (/proc/stat), or 0
+    awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4; f = 1 }
+                      END { if (!f) print 0 }' /proc/stat
+}
+
+# when pinned to one CPU each, the CPU time other processes took there
+# is reported (this machine may be shared)
+watch_cpus=0
+if [ "$pin" = 1 ] && is_uint "$server_cpu" && is_uint "$client_cpu"; then
+    watch_cpus=1
+fi
+
+# JSON fields: jparse FILE fills J[OBJECT.KEY] (J[KEY] at the top
+# level) with the numbers of a one-line JSON object, in one awk
+
+declare -A J=()
+
+jparse() {
+    local k v
+    J=()
+    while read -r k v; do
+        J[$k]=$v
+    done < <(head -n 1 "$1" 2>/dev/null | awk '{
+        s = $0; d = 0
+        while (s != "") {
+            if (match(s, /^"[^"]*":\{/)) {
+                st[++d] = substr(s, 2, RLENGTH - 4)
+            } else if (match(s, /^"[^"]*":-?[0-9][0-9.eE+-]*/)) {
+                kv = substr(s, 2, RLENGTH - 1)
+                c = index(kv, "\":")
+                p = ""
+                for (i = 1; i <= d; i++) p = p st[i] "."
+                print p substr(kv, 1, c - 1), substr(kv, c + 2)
+            } else if (match(s, /^"([^"\\]|\\.)*"/)) {
+                # a string (a key followed by a string, or an element)
+            } else {
+                if (substr(s, 1, 1) == "}" && d > 0) d--
+                RLENGTH = 1
+            }
+            s = substr(s, RLENGTH + 1)
+        }
+    }')
+}
+
+jv() {
+    # jv KEY: a field of the last jparse, "null" when absent
+    echo "${J[$1]:-null}"
+}
+
+# results: vals[KEY] is a space-separated list, one value per round
+
+declare -A vals=()
+anomalies=()
+
+anomaly() {
+    # one entry, the arguments joined
+    anomalies+=("$*")
+}
+
+add() {
+    vals[$1]="${vals[$1]:-}${vals[$1]:+ }$2"
+}
+
+median() {
+    # median of the arguments ("null" values skipped); "null" if none
+    printf '%s\n' "$@" | { grep -v '^null$' || true; } | sort -g \
+        | awk '{ v[NR] = $1 }
+               END { if (NR == 0) { print "null"; exit }
+                     if (NR % 2) m = v[(NR + 1) / 2]
+                     else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
+                     if (m == int(m)) printf "%d\n", m
+                     else printf "%.1f\n", m }'
+}
+
+run_load() {
+    # run_load TAG SERVER_MASTERS(space-separated) ws-load-args...
+    # runs ws-load pinned, records server and client CPU; the result
+    # JSON goes to $out/runs/TAG.json
+    local tag=$1 masters_list=$2 f=$out/runs/$1 pids t0 t1 w0 w1 pid rc
+    shift 2
+
+    # shellcheck disable=SC2086
+    pids=$(workers_of $masters_list)
+    # shellcheck disable=SC2086
+    t0=$(cpu_ticks $pids)
+    local s0=0 c0=0 s1=0 c1=0
+    if [ "$watch_cpus" = 1 ]; then
+        s0=$(cpu_busy "$server_cpu")
+        c0=$(cpu_busy "$client_cpu")
+    fi
+    w0=$EPOCHREALTIME
+
+    local tcmd=()
+    [ ${#timer[@]} -gt 0 ] && tcmd=("${timer[@]}" -o "$f.time")
+    setsid ${on_client_cpu[@]+"${on_client_cpu[@]}"} \
+        ${tcmd[@]+"${tcmd[@]}"} \
+        "$ws_load" "$@" -q >"$f.json" 2>"$f.stderr" &
+    pid=$!
+    jobs_running=("$pid")
+    rc=0
+    wait "$pid" || rc=$?
+    jobs_running=()
+
+    w1=$EPOCHREALTIME
+    # shellcheck disable=SC2086
+    t1=$(cpu_ticks $pids)
+    if [ "$watch_cpus" = 1 ]; then
+        s1=$(cpu_busy "$server_cpu")
+        c1=$(cpu_busy "$client_cpu")
+    fi
+
+    if [ "$rc" != 0 ] || [ ! -s "$f.json" ]; then
+        anomalies+=("$tag: ws-load exited with $rc: $(tail -n 2 \
+                     "$f.stderr" | tr '\n' ' ')")
+    fi
+
+    srv_cpu=$(awk -v a="$t0" -v b="$t1" -v w0="$w0" -v w1="$w1" -v hz="$hz" \
+              'BEGIN { printf "%.0f", (b - a) / hz / (w1 - w0) * 100 }')
+    cli_cpu=null
+    if [ -s "$f.time" ]; then
+        cli_cpu=$(tail -n 1 "$f.time" | awk '$3 > 0 {
+                      printf "%.0f", ($1 + $2) / $3 * 100 }')
+        cli_cpu=${cli_cpu:-null}
+    fi
+
+    # others' share of the server CPU: its busy time minus the servers'
+    other_cpu=null
+    other_cli=null
+    if [ "$watch_cpus" = 1 ] && [ "${tag#warmup}" = "$tag" ]; then
+        other_cpu=$(awk -v s="$((s1 - s0))" -v t="$((t1 - t0))" \
+                        -v w0="$w0" -v w1="$w1" -v hz="$hz" 'BEGIN {
+                        o = (s - t) / hz / (w1 - w0) * 100
+                        printf "%.0f", o < 0 ? 0 : o }')
+        if [ "$other_cpu" -ge 15 ]; then
+            anomaly "$tag: other processes took ${other_cpu}% of" \
+                    "server CPU $server_cpu (shared machine?)"
+        fi
+        if [ "$cli_cpu" != null ]; then
+            other_cli=$(awk -v c="$((c1 - c0))" -v l="$cli_cpu" \
+                            -v w0="$w0" -v w1="$w1" -v hz="$hz" 'BEGIN {
+                            o = c / hz / (w1 - w0) * 100 - l
+                            printf "%.0f", o < 0 ? 0 : o }')
+            if [ "$other_cli" -ge 15 ]; then
+                anomaly "$tag: other processes took ${other_cli}% of" \
+                        "client CPU $client_cpu (shared machine?)"
+            fi
+        fi
+    fi
+
+    # errors and failures are reported, never hidden
+    local failed errors
+    jparse "$f.json"
+    failed=$(jv counters.failed)
+    errors=$(jv errors.total)
+    if [ "$failed" != 0 ] || [ "$errors" != 0 ]; then
+        anomalies+=("$tag: failed=$failed errors=$errors $(sed -n \
+            's/.*"errors":{\([^}]*\)}.*"http_status":{\([^}]*\)}.*/\1 status:{\2}/p' \
+            "$f.json")")
+    fi
+}
+
+# phases
+
+url_a=ws://127.0.0.1:$port_a/echo
+url_b=ws://127.0.0.1:$port_b/echo
+
+phase_echo() {
+    # phase_echo PHASE SIZE SERVER MASTERS URL ROUND [RATE]
+    local ph=$1 size=$2 s=$3 m=$4 url=$5 r=$6 rt=${7:-0} f
+
+    run_load "$ph-$s-r$r" "$m" echo "$url" -c "$connections" -P 1 \
+        -d "$duration" -s "$size" "$msg_type" -R "$rt"
+    f=$out/runs/$ph-$s-r$r.json
+    jparse "$f"
+    add "$ph.msgs.$s" "${J[rates.messages_per_s]:-null}"
+    add "$ph.p50.$s" "${J[latency_us.p50]:-null}"
+    add "$ph.p99.$s" "${J[latency_us.p99]:-null}"
+    add "$ph.p999.$s" "${J[latency_us.p99.9]:-null}"
+    add "$ph.max.$s" "${J[latency_us.max]:-null}"
+    add "$ph.srvcpu.$s" "$srv_cpu"
+    add "$ph.clicpu.$s" "$cli_cpu"
+    add "$ph.othcpu.$s" "$other_cpu"
+    say "round $r $ph $s: $(jv rates.messages_per_s) msg/s," \
+        "p50/p99/p99.9 $(jv latency_us.p50)/$(jv latency_us.p99)/$(jv \
+        latency_us.p99.9) us," \
+        "cpu: server $srv_cpu%, ws-load $cli_cpu%, others on the" \
+        "server/client CPU $other_cpu%/$other_cli%"
+}
+
+phase_churn() {
+    local s=$1 m=$2 url=$3 r=$4 f
+
+    run_load "churn-$s-r$r" "$m" churn "$url" -c "$churn_slots" -P 1 \
+        -d "$duration" -s 64 "$msg_type"
+    f=$out/runs/churn-$s-r$r.json
+    jparse "$f"
+    add "churn.hs.$s" "${J[rates.handshakes_per_s]:-null}"
+    add "churn.hsp50.$s" "${J[handshake_us.p50]:-null}"
+    add "churn.hsp99.$s" "${J[handshake_us.p99]:-null}"
+    add "churn.srvcpu.$s" "$srv_cpu"
+    add "churn.clicpu.$s" "$cli_cpu"
+    add "churn.othcpu.$s" "$other_cpu"
+    say "round $r churn $s: ${J[rates.handshakes_per_s]:-null}" \
+        "handshakes/s, handshake p50/p99 $(jv handshake_us.p50)/$(jv \
+        handshake_us.p99) us, cpu: server $srv_cpu%," \
+        "ws-load $cli_cpu%, others $other_cpu%/$other_cli%"
+}
+
+phase_mem() {
+    # fresh instances each time: memory freed by an earlier run would
+    # otherwise be reused and hide the per-session cost
+    local s=$1 r=$2 pa pb pbe f prefix=$out/mem-$1-r$2 rc=0 url m conf
+
+    rm -rf "$prefix"
+    if [ "$s" = A ]; then
+        write_echo_conf "$prefix/a" "$mem_workers" "$port_ma"
+        start_nginx "$prefix/a" "$port_ma"
+        pa=$nginx_pid
+        m=$pa
+        url=ws://127.0.0.1:$port_ma/echo
+        conf=$prefix/a/nginx.conf
+    else
+        write_echo_conf "$prefix/backend" "$mem_workers" "${ports_mbe[@]}"
+        write_proxy_conf "$prefix/proxy" "$mem_workers" "$port_mb" \
+            "${ports_mbe[@]}"
+        start_nginx "$prefix/backend" "${ports_mbe[0]}"
+        pbe=$nginx_pid
+        start_nginx "$prefix/proxy" "$port_mb"
+        pb=$nginx_pid
+        m=$pb
+        url=ws://127.0.0.1:$port_mb/echo
+        conf=$prefix/proxy/nginx.conf
+    fi
+    sleep 0.3
+
+    f=$out/runs/mem-$s-r$r
+    setsid ${on_client_cpu[@]+"${on_client_cpu[@]}"} "$mem_script" \
+        -p "$m" -u "$url" -n "$sessions" -c "$conf" -r 10000 \
+        --hold "$mem_hold" --settle 1 -- "$msg_type" \
+        >"$f.json" 2>"$f.stderr" &
+    local pid=$!
+    jobs_running=("$pid")
+    wait "$pid" || rc=$?
+    jobs_running=()
+
+    [ "$rc" = 0 ] && [ -s "$f.json" ] \
+        || anomaly "mem-$s-r$r: mem-per-session exited with $rc:" \
+                   "$(tail -n 3 "$f.stderr" | tr '\n' ' ')"
+
+    local est
+    jparse "$f.json"
+    est=${J[sessions_established]:-null}
+    if [ "$est" != "$sessions" ]; then
+        anomalies+=("mem-$s-r$r: $est of $sessions sessions established")
+    fi
+    add "mem.rss.$s" "${J[rss_per_session_bytes]:-null}"
+    add "mem.pss.$s" "${J[pss_per_session_bytes]:-null}"
+    add "mem.est.$s" "$est"
+    say "round $r mem $s: $est sessions, rss/pss per session" \
+        "$(jv rss_per_session_bytes)/$(jv pss_per_session_bytes) bytes"
+
+    if [ "$s" = B ]; then
+        stop_nginx "$pb"
+        stop_nginx "$pbe"
+    else
+        stop_nginx "$pa"
+    fi
+    collect_log_lines "$prefix"
+}
+
+declare -A loglines=()
+
+collect_log_lines() {
+    # counts [emerg] [alert] [crit] [error] [warn] lines in the error
+    # logs under a prefix, and keeps the first few alerts
+    local prefix=$1 lvl n
+    for lvl in emerg alert crit error warn; do
+        n=$(cat "$prefix"/*/logs/error.log "$prefix"/logs/error.log \
+            2>/dev/null | grep -c "\[$lvl\]" || true)
+        loglines[$lvl]=$(( ${loglines[$lvl]:-0} + n ))
+    done
+    cat "$prefix"/*/logs/error.log "$prefix"/logs/error.log 2>/dev/null \
+        | grep -E '\[(emerg|alert|crit)\]' | head -n 3 \
+        | while read -r l; do echo "$prefix: $l"; done \
+        >> "$out/log-excerpts.txt" || true
+}
+
+# run
+
+started=$SECONDS
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+say "mode $mode: $rounds round(s) of ${duration}s phases, $connections" \
+    "connections, $sessions idle sessions; nginx $($nginx_bin -v 2>&1 \
+    | sed 's/.*\///'), worker_processes $workers" \
+    "(memory phase $mem_workers), pinned: $([ "$pin" = 1 ] \
+    && echo "servers CPU $server_cpu, ws-load CPU $client_cpu" || echo no)"
+say "module $module_id; load average before: $load_before"
+
+need_tp=0
+for p in echo64 echo4k fixed churn; do
+    [ -n "${want[$p]:-}" ] && need_tp=1
+done
+
+if [ "$need_tp" = 1 ]; then
+    write_echo_conf "$out/a" "$workers" "$port_a"
+    write_echo_conf "$out/b-backend" "$workers" "${ports_be[@]}"
+    write_proxy_conf "$out/b-proxy" "$workers" "$port_b" "${ports_be[@]}"
+    start_nginx "$out/a" "$port_a"
+    ma=$nginx_pid
+    start_nginx "$out/b-backend" "${ports_be[0]}"
+    mbe=$nginx_pid
+    start_nginx "$out/b-proxy" "$port_b"
+    mb=$nginx_pid
+    masters_a=$ma
+    masters_b="$mb $mbe"
+
+    # warm up both (not measured)
+    run_load warmup-A "$masters_a" echo "$url_a" -c "$connections" -d 1 \
+        -s 64 "$msg_type"
+    run_load warmup-B "$masters_b" echo "$url_b" -c "$connections" -d 1 \
+        -s 64 "$msg_type"
+fi
+
+for (( r = 1; r <= rounds; r++ )); do
+    if [ -n "${want[echo64]:-}" ]; then
+        phase_echo echo64 64 A "$masters_a" "$url_a" "$r"
+        phase_echo echo64 64 B "$masters_b" "$url_b" "$r"
+    fi
+    if [ -n "${want[echo4k]:-}" ]; then
+        phase_echo echo4k 4096 A "$masters_a" "$url_a" "$r"
+        phase_echo echo4k 4096 B "$masters_b" "$url_b" "$r"
+    fi
+    if [ -n "${want[fixed]:-}" ]; then
+        if [ -z "$rate" ]; then
+            if [ -n "${want[echo64]:-}" ]; then
+                # shellcheck disable=SC2086
+                rate=$(awk -v a="$(median ${vals[echo64.msgs.A]:-null})" \
+                           -v b="$(median ${vals[echo64.msgs.B]:-null})" \
+                      'BEGIN { m = (a < b ? a : b) / 2
+                               m = int(m / 1000) * 1000
+                               print (m < 1000 ? 1000 : m) }')
+            else
+                rate=10000
+            fi
+            say "fixed rate: $rate messages/s"
+        fi
+        phase_echo fixed 64 A "$masters_a" "$url_a" "$r" "$rate"
+        phase_echo fixed 64 B "$masters_b" "$url_b" "$r" "$rate"
+    fi
+    if [ -n "${want[churn]:-}" ]; then
+        phase_churn A "$masters_a" "$url_a" "$r"
+        phase_churn B "$masters_b" "$url_b" "$r"
+    fi
+    if [ -n "${want[mem]:-}" ]; then
+        phase_mem A "$r"
+        phase_mem B "$r"
+    fi
+done
+
+if [ "$need_tp" = 1 ]; then
+    stop_nginx "$mb"
+    stop_nginx "$mbe"
+    stop_nginx "$ma"
+    collect_log_lines "$out"
+fi
+
+elapsed=$(( SECONDS - started ))
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# medians and A/B ratios, computed by one awk
+
+declare -A med=() rat=()
+
+while read -r kind k v; do
+    if [ "$kind" = m ]; then
+        med[$k]=$v
+    else
+        rat[$k]=$v
+    fi
+done < <(for k in "${!vals[@]}"; do echo "$k ${vals[$k]}"; done | awk '
+    function fmt(x) { return x == int(x) ? sprintf("%d", x) \
+                                         : sprintf("%.1f", x) }
+    {
+        n = 0
+        for (i = 2; i <= NF; i++) {
+            if ($i == "null") continue
+            x = $i + 0
+            for (j = n; j > 0 && v[j] > x; j--) v[j + 1] = v[j]
+            v[j + 1] = x
+            n++
+        }
+        if (n == 0) m[$1] = "null"
+        else if (n % 2) m[$1] = v[(n + 1) / 2]
+        else m[$1] = (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    END {
+        for (k in m) {
+            print "m", k, (m[k] == "null" ? "null" : fmt(m[k]))
+            if (k ~ /\.A$/) {
+                base = substr(k, 1, length(k) - 2)
+                b = m[base ".B"]
+                if (m[k] == "null" || b == "" || b == "null" || b == 0)
+                    print "r", base, "null"
+                else
+                    printf "r %s %.2f\n", base, m[k] / b
+            }
+        }
+    }')
+
+get_med() {
+    echo "${med[$1]:-null}"
+}
+
+# a phase where A's ws-load used (nearly) all of its CPU measured the
+# load generator as much as A: its A/B ratio is a lower bound
+
+declare -A bound=()
+for ph in echo64 echo4k churn; do
+    c=$(get_med "$ph.clicpu.A")
+    if [ "$c" != null ] && [ "${c%.*}" -ge 85 ]; then
+        bound[$ph]=1
+    fi
+done
+
+rows=()    # "label|unit|key|better"
+[ -n "${want[echo64]:-}" ] && rows+=(
+    "echo 64 B closed loop|msg/s|echo64.msgs|higher"
+    "  latency p50|us|echo64.p50|lower"
+    "  latency p99|us|echo64.p99|lower"
+    "  latency p99.9|us|echo64.p999|lower"
+    "  server CPU|%|echo64.srvcpu|info"
+    "  ws-load CPU|%|echo64.clicpu|info"
+    "  others on server CPU|%|echo64.othcpu|info")
+[ -n "${want[echo4k]:-}" ] && rows+=(
+    "echo 4 KB closed loop|msg/s|echo4k.msgs|higher"
+    "  latency p50|us|echo4k.p50|lower"
+    "  latency p99|us|echo4k.p99|lower"
+    "  latency p99.9|us|echo4k.p999|lower"
+    "  server CPU|%|echo4k.srvcpu|info"
+    "  ws-load CPU|%|echo4k.clicpu|info"
+    "  others on server CPU|%|echo4k.othcpu|info")
+[ -n "${want[fixed]:-}" ] && rows+=(
+    "echo 64 B at ${rate:-?} msg/s|msg/s|fixed.msgs|info"
+    "  latency p50|us|fixed.p50|lower"
+    "  latency p99|us|fixed.p99|lower"
+    "  latency p99.9|us|fixed.p999|lower"
+    "  latency max|us|fixed.max|lower"
+    "  server CPU|%|fixed.srvcpu|lower"
+    "  ws-load CPU|%|fixed.clicpu|info"
+    "  others on server CPU|%|fixed.othcpu|info")
+[ -n "${want[churn]:-}" ] && rows+=(
+    "churn ($churn_slots slots)|hs/s|churn.hs|higher"
+    "  handshake p50|us|churn.hsp50|lower"
+    "  handshake p99|us|churn.hsp99|lower"
+    "  server CPU|%|churn.srvcpu|info"
+    "  ws-load CPU|%|churn.clicpu|info"
+    "  others on server CPU|%|churn.othcpu|info")
+[ -n "${want[mem]:-}" ] && rows+=(
+    "idle sessions established|n|mem.est|info"
+    "memory per idle session RSS|bytes|mem.rss|lower"
+    "memory per idle session PSS|bytes|mem.pss|lower")
+
+{
+    echo
+    echo "ngx_ws_gateway_module echo benchmark ($mode, $rounds round(s)," \
+         "medians; ${elapsed}s)"
+    echo "  A = NGINX + ngx_ws_gateway_module terminating WebSockets" \
+         "(ws_gateway_pass echo)"
+    echo "  B = stock NGINX proxy_pass (HTTP/1.1 Upgrade) in front of the" \
+         "same echo (a second NGINX with the module);"
+    echo "      B's rates and latencies include the backend hop; B's memory" \
+         "is the proxy's workers only"
+    echo "  worker_processes $workers (memory phase: $mem_workers, reuseport)" \
+         "in A, B's proxy and B's backend; worker_connections" \
+         "$worker_connections; $([ "$pin" = 1 ] \
+         && echo "all NGINX on CPU $server_cpu, ws-load on CPU $client_cpu" \
+         || echo "not pinned")"
+    echo "  $connections connections, ${duration}s per phase," \
+         "${msg_type#--} messages; $sessions idle sessions;" \
+         "load average $load_before -> $load_after"
+    echo "  module .so md5 $module_id"
+    echo
+    printf '%-32s %-6s %12s %12s %8s  %s\n' metric unit A B A/B better
+    printf '%.0s-' {1..82}
+    echo
+    for row in "${rows[@]}"; do
+        IFS='|' read -r label unit key better <<< "$row"
+        note=
+        if [ -n "${bound[${key%%.*}]:-}" ] && [ "$better" = higher ]; then
+            note=" (A: ws-load at its CPU limit, ratio is a lower bound)"
+        fi
+        printf '%-32s %-6s %12s %12s %8s  %s%s\n' "$label" "$unit" \
+               "$(get_med "$key.A")" "$(get_med "$key.B")" \
+               "${rat[$key]:-null}" "$better" "$note"
+    done
+    echo
+    echo "per-round values: $out/runs/*.json"
+    if [ ${#anomalies[@]} -gt 0 ]; then
+        echo "anomalies:"
+        printf '  %s\n' "${anomalies[@]}"
+    else
+        echo "anomalies: none (no failed session, no ws-load error)"
+    fi
+    echo "error log lines: emerg=${loglines[emerg]:-0}" \
+         "alert=${loglines[alert]:-0} crit=${loglines[crit]:-0}" \
+         "error=${loglines[error]:-0} warn=${loglines[warn]:-0}"
+    if [ -s "$out/log-excerpts.txt" ]; then
+        head -n 10 "$out/log-excerpts.txt"
+    fi
+} >&2
+
+# the JSON line
+
+json_num() {
+    [ -n "$1" ] && echo "$1" || echo null
+}
+
+j='{"bench":"echo-bench","mode":"'$mode'","rounds":'$rounds
+j+=',"duration_s":'$duration',"connections":'$connections
+j+=',"message_type":"'${msg_type#--}'","fixed_rate":'$(json_num "$rate")
+j+=',"churn_slots":'$churn_slots',"sessions":'$sessions
+j+=',"worker_processes":'$workers',"mem_worker_processes":'$mem_workers
+j+=',"worker_connections":'$worker_connections
+j+=',"pinned":'$([ "$pin" = 1 ] && echo true || echo false)
+j+=',"module":"'$module_id'"'
+j+=',"nginx":"'$($nginx_bin -v 2>&1 | sed 's/.*\///')'"'
+j+=',"a":"nginx + ngx_ws_gateway_module (ws_gateway_pass echo)"'
+j+=',"b":"stock nginx proxy_pass -> nginx + module echo'
+j+=' (includes the backend hop; memory: proxy workers only)"'
+j+=',"results":{'
+first=1
+keys=()
+for row in "${rows[@]}"; do
+    IFS='|' read -r _ _ key _ <<< "$row"
+    keys+=("$key")
+done
+for key in "${keys[@]}"; do
+    [ "$first" = 1 ] || j+=','
+    first=0
+    j+='"'$key'":{"A":'$(get_med "$key.A")',"B":'$(get_med "$key.B")
+    j+=',"ratio":'${rat[$key]:-null}
+    a=${vals[$key.A]:-}
+    b=${vals[$key.B]:-}
+    j+=',"A_rounds":['${a// /,}'],"B_rounds":['${b// /,}']}'
+done
+j+='},"client_bound":['
+first=1
+for ph in "${!bound[@]}"; do
+    [ "$first" = 1 ] || j+=','
+    first=0
+    j+='"'$ph'"'
+done
+j+='],"anomalies":['
+first=1
+for a in ${anomalies[@]+"${anomalies[@]}"}; do
+    [ "$first" = 1 ] || j+=','
+    first=0
+    a=${a//\\/\\\\}
+    a=${a//\"/\\\"}
+    j+='"'$a'"'
+done
+j+=']'
+j+=',"log_lines":{"emerg":'${loglines[emerg]:-0}',"alert":'
+j+=${loglines[alert]:-0}',"crit":'${loglines[crit]:-0}',"error":'
+j+=${loglines[error]:-0}',"warn":'${loglines[warn]:-0}'}'
+j+=',"load_before":"'$load_before'","load_after":"'$load_after'"'
+j+=',"elapsed_s":'$elapsed'}'
+
+echo "$j" | tee -a "$top/build/bench/results.jsonl" > "$out/result.json"
+echo "$j"
