@@ -432,7 +432,17 @@ ngx_ws_gateway_process(ngx_ws_gateway_session_t *s, ngx_buf_t *b)
     }
 
     s->last_read = ngx_current_msec;
-    s->ping_sent = 0;
+
+    if (s->ping_sent) {
+
+        /*
+         * the ping is answered: the timer, at the pong deadline, moves to
+         * the next ping, which may come sooner
+         */
+
+        s->ping_sent = 0;
+        ngx_ws_gateway_set_timer(s);
+    }
 
     for ( ;; ) {
 
