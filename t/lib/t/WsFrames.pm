@@ -250,6 +250,11 @@ sub _ws_decode {
 # "--- init" section; never dies.  Returns what happened, as a string:
 # "matched after N bytes", "no match after N bytes", or an error.
 #   ::ws_flood_unread(uri => '/ws', pattern => qr/client timed out reading/)
+# With drip => $frame, the flood stops after max_bytes, then $frame is
+# written every drip_every seconds (0.1) for drip_for seconds (2), still
+# without reading, and the log is searched after each write: a match then
+# is "matched after N bytes" as above, a match only after the drip is
+# over is "matched only after the client stopped writing, after N bytes".
 sub ws_flood_unread {
     my (%o) = @_;
 
@@ -311,6 +316,47 @@ sub ws_flood_unread {
             Time::HiRes::sleep(0.005);
         }
 
+        my $logged = sub {
+            open my $in, '<', $log or return 0;
+            while (my $line = <$in>) {
+                return 1 if $line =~ $pattern;
+            }
+            return 0;
+        };
+
+        # optionally, keep writing a little, as a live client would
+
+        if (defined $o{drip}) {
+            my $every = $o{drip_every} || 0.1;
+            my $until = Time::HiRes::time() + ($o{drip_for} || 2);
+
+            while (Time::HiRes::time() < $until) {
+                if ($logged->()) {
+                    close $sock;
+                    return "matched after $sent bytes";
+                }
+
+                my $n = syswrite($sock, $o{drip});
+                $sent += $n if $n;
+                Time::HiRes::sleep($every);
+            }
+
+            $deadline = Time::HiRes::time() + $wait;
+
+            while (Time::HiRes::time() < $deadline) {
+                if ($logged->()) {
+                    close $sock;
+                    return "matched only after the client stopped writing,"
+                           . " after $sent bytes";
+                }
+
+                Time::HiRes::sleep(0.05);
+            }
+
+            close $sock;
+            return "no match after $sent bytes";
+        }
+
         # then wait for the log line, still without reading
 
         $deadline = Time::HiRes::time() + $wait;
@@ -336,12 +382,81 @@ sub ws_flood_unread {
 }
 
 
+# A client that keeps its end open, for the close timeout: connects to
+# the running nginx, writes $request (a handshake and frames), reads what
+# the server sends until the server half-closes or closes (at most $wait
+# seconds), then keeps the connection open, neither writing nor closing,
+# until error.log has a line matching $pattern (at most $wait seconds).
+# For a "--- init" section; never dies.  Returns what happened: "matched"
+# or "no match", then the server's frames as ws_decode lines.
+#   ::ws_hold_open(request => ::ws_handshake('/ws') . ::ws_frame(3, ''),
+#                  pattern => qr/client timed out in the closing handshake/)
+sub ws_hold_open {
+    my (%o) = @_;
+
+    my $pattern = $o{pattern}
+                  || qr/client timed out in the closing handshake/;
+    my $wait = $o{wait} || 5;
+
+    no warnings 'once';
+
+    my $port = Test::Nginx::Util::server_port_for_client();
+    my $log = $Test::Nginx::Util::ErrLogFile;
+
+    my $result = eval {
+        my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                         PeerPort => $port,
+                                         Proto => 'tcp')
+            or return "connect to $port: $!";
+
+        syswrite($sock, $o{request}) or return "write: $!";
+
+        my $resp = '';
+        my $deadline = Time::HiRes::time() + $wait;
+        my $rin = '';
+        vec($rin, fileno($sock), 1) = 1;
+
+        while (Time::HiRes::time() < $deadline) {
+            my $n = select(my $rout = $rin, undef, undef, 0.05);
+            next unless $n;
+            $n = sysread($sock, $resp, 65536, length $resp);
+            last unless $n;
+        }
+
+        $resp =~ s/\A.*?\r\n\r\n//s;
+
+        my $frames = ws_decode($resp);
+        my $matched = 'no match';
+
+        $deadline = Time::HiRes::time() + $wait;
+
+        SCAN: while (Time::HiRes::time() < $deadline) {
+            if (open my $in, '<', $log) {
+                while (my $line = <$in>) {
+                    if ($line =~ $pattern) {
+                        $matched = 'matched';
+                        last SCAN;
+                    }
+                }
+            }
+
+            Time::HiRes::sleep(0.05);
+        }
+
+        close $sock;
+        return "$matched\n$frames";
+    };
+
+    return defined $result ? $result : "error: $@";
+}
+
+
 # the eval sections run in other packages: the helpers are called ::name
 {
     no strict 'refs';
 
     for my $name (qw(ws_handshake ws_frame ws_raw_frame ws_close_frame
-                     ws_decode ws_decode_md5 ws_flood_unread))
+                     ws_decode ws_decode_md5 ws_flood_unread ws_hold_open))
     {
         *{"main::$name"} = \&{$name};
     }
