@@ -969,22 +969,32 @@ ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s)
         return NGX_AGAIN;
     }
 
+    s->draining = 1;
+    s->read_paused = 0;
+
 #if (NGX_HTTP_SSL)
 
     /*
-     * TLS has no half-close: the connection ends now, with a close_notify
-     * that tells the client the stream is over
+     * TLS: a close_notify is the half-close; OpenSSL still reads what
+     * the client sends until its own close_notify or the end
      */
 
     if (c->ssl) {
-        ngx_ws_gateway_finalize(s);
-        return NGX_DONE;
+        ERR_clear_error();
+
+        if (SSL_shutdown(c->ssl->connection) < 0) {
+            ngx_ws_gateway_finalize(s);
+            return NGX_DONE;
+        }
+
+        c->ssl->no_send_shutdown = 1;
+
+        ngx_post_event(c->read, &ngx_posted_events);
+
+        return NGX_AGAIN;
     }
 
 #endif
-
-    s->draining = 1;
-    s->read_paused = 0;
 
     if (ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
         ngx_ws_gateway_finalize(s);
