@@ -28,7 +28,7 @@ SUITE_ENV = TEST_NGINX_SERVER_PORT=127.0.0.1:$(TEST_PORT) \
             TEST_NGINX_SERVROOT=$(TOP)/t/servroot
 
 .PHONY: all deps build run test check style unit fuzz fuzz-smoke suites \
-        e2e test-asan bench clean
+        e2e metrics test-asan bench clean
 
 all: build
 
@@ -41,7 +41,7 @@ build:
 run: deps
 	@scripts/run.sh
 
-test: deps build style unit fuzz-smoke suites e2e test-asan
+test: deps build style unit fuzz-smoke suites e2e metrics test-asan
 	@echo "make test: every check passed"
 
 style:
@@ -63,16 +63,25 @@ suites: build
 e2e: build
 	@t/e2e/run.sh
 
+metrics: build
+	@t/metrics/run.sh
+
+# sanitizer reports land in the error logs (NGINX sends its stderr
+# there); the suites' logs are collected so that none goes unnoticed
+SAN_LOG := $(TOP)/build/sanitizer.log
+SAN_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+          UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
 test-asan:
 	@SANITIZE=1 scripts/build.sh >/dev/null
-	$(SUITE_ENV) TEST_NGINX_BINARY=$(ASAN_DIR)/nginx \
+	@rm -f $(SAN_LOG)
+	$(SUITE_ENV) $(SAN_ENV) TEST_NGINX_BINARY=$(ASAN_DIR)/nginx \
 	    TEST_NGINX_LOAD_MODULES=$(ASAN_DIR)/ngx_ws_gateway_module.so \
-	    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
-	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    TEST_NGINX_ERROR_LOG=$(SAN_LOG) \
 	    prove $(PROVE_FLAGS) -It/lib t/*.t
-	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
-	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	    E2E_NGINX=$(ASAN_DIR)/nginx \
+	@if grep -E -A20 'runtime error|Sanitizer' $(SAN_LOG) >&2; then \
+	    echo "test-asan: sanitizer reports in $(SAN_LOG)" >&2; exit 1; fi
+	$(SAN_ENV) E2E_NGINX=$(ASAN_DIR)/nginx \
 	    E2E_MODULE=$(ASAN_DIR)/ngx_ws_gateway_module.so t/e2e/run.sh
 
 bench: build

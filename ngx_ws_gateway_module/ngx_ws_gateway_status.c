@@ -224,6 +224,7 @@ static u_char  ngx_ws_gateway_status_page[] =
     "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
     "<meta name=\"viewport\" content=\"width=device-width\">\n"
     "<title>ws_gateway status</title>\n"
+    "<link rel=\"icon\" href=\"data:,\">\n"
     "<style>\n"
     "body{font:13px/1.4 system-ui,sans-serif;margin:16px;color:#222;\n"
     "background:#f5f5f5}\n"

@@ -23,7 +23,7 @@ test_pkgs=(
     libtest-longstring-perl liblist-moreutils-perl libipc-run-perl
     liburi-perl libprotocol-websocket-perl
     python3 python3-websockets nodejs npm openssl
-    clang libclang-rt-dev
+    clang libclang-rt-dev prometheus chromium
 )
 
 pkgs=("${build_pkgs[@]}")
@@ -57,18 +57,24 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 
-    # the Debian package starts a system nginx on port 80: the module never
-    # needs it, and it must not hold ports the tests use
+    # the Debian packages start a system nginx (port 80) and a prometheus
+    # server (port 9090): the project needs neither running
     if [ -d /run/systemd/system ]; then
-        $sudo systemctl disable --now nginx >/dev/null 2>&1 || true
+        $sudo systemctl disable --now nginx prometheus >/dev/null 2>&1 \
+            || true
     fi
 fi
 
-if [ "$what" != build ] && [ -f "$top/package.json" ]; then
-    if [ ! -f "$top/node_modules/.package-lock.json" ] \
-       || [ "$top/package-lock.json" -nt "$top/node_modules/.package-lock.json" ]
-    then
-        echo "deps: installing node packages into node_modules/" >&2
-        (cd "$top" && npm ci --no-audit --no-fund --loglevel=error >&2)
-    fi
+# Node packages: one package.json per directory that has tests in Node
+if [ "$what" != build ]; then
+    for dir in "$top" "$top/t/metrics"; do
+        [ -f "$dir/package.json" ] || continue
+
+        if [ ! -f "$dir/node_modules/.package-lock.json" ] \
+           || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]
+        then
+            echo "deps: installing node packages into ${dir#$top/}/node_modules" >&2
+            (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+        fi
+    done
 fi

@@ -24,11 +24,28 @@
 # build/bench/ (the last run in build/bench/last/, one JSON line per run
 # appended to build/bench/results.jsonl).
 #
-# usage: scripts/bench/echo-bench.sh [--quick | --full] [options]
+# With --metrics, the overhead of the module's metrics instead:
+#
+#   A  NGINX + the module's echo with ws_gateway_metrics on; (and
+#      location /status { ws_gateway_status; }, never polled while
+#      measuring)
+#   B  the same with ws_gateway_metrics off;
+#
+# phases echo64, echo4k and fixed by default; the ratio on/off of each
+# figure is the median of the per-round ratios A/B (target: throughput
+# at least 0.97 of B's).  Written to build/bench/last-metrics/.
+#
+# usage: scripts/bench/echo-bench.sh [--metrics] [--quick | --full] [options]
 #
 #   --quick            1 round, 2 s phases, 20000 idle sessions (< 60 s)
 #   (default)          3 rounds, 3 s phases, 20000 idle sessions (< 3 min)
 #   --full             5 rounds, 5 s phases, 30000 idle sessions
+#   --metrics          A = metrics on, B = metrics off (see above);
+#                      rounds: 2 (--quick), 5 (default), 9 (--full)
+#   --control          --metrics, but B with metrics on as well: an A/A
+#                      run, whose ratios show the method's own bias
+#   --disturb-pct N    flag a run when other processes took N% or more
+#                      of a pinned CPU (default 15; 5 with --metrics)
 #   --rounds N         rounds of A and B
 #   --duration SEC     seconds per throughput/latency/churn phase
 #   --connections N    sessions for the echo phases (default 200)
@@ -45,7 +62,8 @@
 #   --text             text messages instead of binary (A then validates
 #                      UTF-8, B's proxy does not)
 #   --phases LIST      comma-separated subset of
-#                      echo64,echo4k,fixed,churn,mem
+#                      echo64,echo4k,fixed,churn,mem (default: all;
+#                      echo64,echo4k,fixed with --metrics)
 #   --server-cpu LIST  CPUs for every NGINX process (default 0)
 #   --client-cpu LIST  CPUs for ws-load (default 1)
 #   --no-pin           no taskset
@@ -69,6 +87,9 @@ mem_script=$top/scripts/mem-per-session.sh
 out=$top/build/bench/last
 
 mode=default
+bench=compare
+b_metrics=off
+disturb_pct=
 rounds=
 duration=
 sessions=
@@ -79,7 +100,7 @@ mem_workers=
 workers=1
 worker_connections=19000
 msg_type=--binary
-phases=echo64,echo4k,fixed,churn,mem
+phases=
 server_cpu=0
 client_cpu=1
 pin=1
@@ -103,7 +124,8 @@ say() {
 }
 
 usage() {
-    sed -n '3,58s/^# \{0,1\}//p' "$0"
+    # the header comment, up to its first blank line
+    awk 'NR < 3 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$0"
 }
 
 is_uint() {
@@ -118,6 +140,9 @@ while [ $# -gt 0 ]; do
     case $1 in
     --quick)        mode=quick; shift ;;
     --full)         mode=full; shift ;;
+    --metrics)      bench=metrics; shift ;;
+    --control)      bench=metrics; b_metrics=on; shift ;;
+    --disturb-pct)  need_arg "$@"; disturb_pct=$2; shift 2 ;;
     --rounds)       need_arg "$@"; rounds=$2; shift 2 ;;
     --duration)     need_arg "$@"; duration=$2; shift 2 ;;
     --connections)  need_arg "$@"; connections=$2; shift 2 ;;
@@ -140,6 +165,18 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+if [ "$bench" = metrics ]; then
+    # more rounds: the effect looked for is a few per cent
+    case $mode in
+    quick)   : "${rounds:=2}" ;;
+    full)    : "${rounds:=9}" ;;
+    *)       : "${rounds:=5}" ;;
+    esac
+    : "${phases:=echo64,echo4k,fixed}" "${disturb_pct:=5}"
+    out=$top/build/bench/last-metrics
+fi
+: "${phases:=echo64,echo4k,fixed,churn,mem}" "${disturb_pct:=15}"
+
 case $mode in
 quick)   : "${rounds:=1}" "${duration:=2}" "${sessions:=20000}"
          mem_hold=2 ;;
@@ -149,8 +186,11 @@ full)    : "${rounds:=5}" "${duration:=5}" "${sessions:=30000}"
          mem_hold=2 ;;
 esac
 
+# the throughput target of --metrics: on/off at least this
+target=0.97
+
 for v in rounds duration connections churn_slots sessions workers \
-         worker_connections; do
+         worker_connections disturb_pct; do
     is_uint "${!v}" && [ "${!v}" -ge 1 ] || die "invalid --${v//_/-}"
 done
 [ -z "$rate" ] || { is_uint "$rate" && [ "$rate" -ge 1 ]; } \
@@ -306,14 +346,17 @@ listen_opts() {
 }
 
 write_echo_conf() {
-    # write_echo_conf PREFIX WORKERS PORT...: the module's echo (A, and
-    # B's backend)
-    local prefix=$1 w=$2 p
-    shift 2
+    # write_echo_conf PREFIX WORKERS METRICS STATUS PORT...: the module's
+    # echo (A, and B's backend; A and B with --metrics).  METRICS: on,
+    # off or - (the directive left out: its default, on); STATUS 1 adds
+    # location /status { ws_gateway_status; }
+    local prefix=$1 w=$2 metrics=$3 status=$4 p
+    shift 4
 
     mkdir -p "$prefix/logs" "$prefix/tmp"
     {
         conf_common "$prefix" "$w" 1
+        [ "$metrics" = - ] || echo "    ws_gateway_metrics $metrics;"
         echo "    server {"
         for p in "$@"; do
             echo "        listen 127.0.0.1:$p backlog=4096$(listen_opts "$w");"
@@ -322,10 +365,23 @@ write_echo_conf() {
         location /echo {
             ws_gateway_pass echo;
         }
+CONF
+        [ "$status" = 1 ] && cat <<CONF
+        location = /status {
+            ws_gateway_status;
+        }
+CONF
+        cat <<CONF
     }
 }
 CONF
     } > "$prefix/nginx.conf"
+}
+
+conf_ok() {
+    # conf_ok PREFIX: nginx -t accepts PREFIX/nginx.conf
+    "$nginx_bin" -t -q -p "$1" -c "$1/nginx.conf" -e "$1/logs/error.log" \
+        >"$1/logs/nginx-t.log" 2>&1
 }
 
 write_proxy_conf() {
@@ -504,6 +560,17 @@ median() {
                      else printf "%.1f\n", m }'
 }
 
+# disturbed[PHASE.ROUND]: A's or B's run of that phase in that round
+# shared its CPUs with other processes (--disturb-pct)
+declare -A disturbed=()
+
+disturbed_run() {
+    # disturbed_run TAG (PHASE-A|B-rROUND)
+    if [[ $1 =~ ^([a-z0-9]+)-[AB]-r([0-9]+)$ ]]; then
+        disturbed[${BASH_REMATCH[1]}.${BASH_REMATCH[2]}]=1
+    fi
+}
+
 run_load() {
     # run_load TAG SERVER_MASTERS(space-separated) ws-load-args...
     # runs ws-load pinned, records server and client CPU; the result
@@ -546,6 +613,7 @@ run_load() {
                      "$f.stderr" | tr '\n' ' ')")
     fi
 
+    srv_ticks=$(( t1 - t0 ))
     srv_cpu=$(awk -v a="$t0" -v b="$t1" -v w0="$w0" -v w1="$w1" -v hz="$hz" \
               'BEGIN { printf "%.0f", (b - a) / hz / (w1 - w0) * 100 }')
     cli_cpu=null
@@ -563,18 +631,20 @@ run_load() {
                         -v w0="$w0" -v w1="$w1" -v hz="$hz" 'BEGIN {
                         o = (s - t) / hz / (w1 - w0) * 100
                         printf "%.0f", o < 0 ? 0 : o }')
-        if [ "$other_cpu" -ge 15 ]; then
+        if [ "$other_cpu" -ge "$disturb_pct" ]; then
             anomaly "$tag: other processes took ${other_cpu}% of" \
                     "server CPU $server_cpu (shared machine?)"
+            disturbed_run "$tag"
         fi
         if [ "$cli_cpu" != null ]; then
             other_cli=$(awk -v c="$((c1 - c0))" -v l="$cli_cpu" \
                             -v w0="$w0" -v w1="$w1" -v hz="$hz" 'BEGIN {
                             o = c / hz / (w1 - w0) * 100 - l
                             printf "%.0f", o < 0 ? 0 : o }')
-            if [ "$other_cli" -ge 15 ]; then
+            if [ "$other_cli" -ge "$disturb_pct" ]; then
                 anomaly "$tag: other processes took ${other_cli}% of" \
                         "client CPU $client_cpu (shared machine?)"
+                disturbed_run "$tag"
             fi
         fi
     fi
@@ -610,13 +680,27 @@ phase_echo() {
     add "$ph.p999.$s" "${J[latency_us.p99.9]:-null}"
     add "$ph.max.$s" "${J[latency_us.max]:-null}"
     add "$ph.srvcpu.$s" "$srv_cpu"
+    per_unit "$ph.srvns.$s" "$(jv counters.messages_received)"
     add "$ph.clicpu.$s" "$cli_cpu"
     add "$ph.othcpu.$s" "$other_cpu"
+    add "$ph.othcli.$s" "$other_cli"
     say "round $r $ph $s: $(jv rates.messages_per_s) msg/s," \
         "p50/p99/p99.9 $(jv latency_us.p50)/$(jv latency_us.p99)/$(jv \
         latency_us.p99.9) us," \
-        "cpu: server $srv_cpu%, ws-load $cli_cpu%, others on the" \
-        "server/client CPU $other_cpu%/$other_cli%"
+        "cpu: server $srv_cpu% ($per_unit_ns ns/msg), ws-load $cli_cpu%," \
+        "others on the server/client CPU $other_cpu%/$other_cli%"
+}
+
+per_unit() {
+    # per_unit KEY COUNT: the servers' CPU time of the last run_load
+    # (utime + stime of the workers) per message (or cycle), in ns;
+    # sets $per_unit_ns
+    per_unit_ns=null
+    if is_uint "$2" && [ "$2" -gt 0 ]; then
+        per_unit_ns=$(awk -v t="$srv_ticks" -v hz="$hz" -v n="$2" \
+                      'BEGIN { printf "%.0f", t / hz * 1e9 / n }')
+    fi
+    add "$1" "$per_unit_ns"
 }
 
 phase_churn() {
@@ -630,11 +714,14 @@ phase_churn() {
     add "churn.hsp50.$s" "${J[handshake_us.p50]:-null}"
     add "churn.hsp99.$s" "${J[handshake_us.p99]:-null}"
     add "churn.srvcpu.$s" "$srv_cpu"
+    per_unit "churn.srvns.$s" "$(jv counters.cycles)"
     add "churn.clicpu.$s" "$cli_cpu"
     add "churn.othcpu.$s" "$other_cpu"
+    add "churn.othcli.$s" "$other_cli"
     say "round $r churn $s: ${J[rates.handshakes_per_s]:-null}" \
         "handshakes/s, handshake p50/p99 $(jv handshake_us.p50)/$(jv \
-        handshake_us.p99) us, cpu: server $srv_cpu%," \
+        handshake_us.p99) us, cpu: server $srv_cpu% ($per_unit_ns" \
+        "ns/cycle)," \
         "ws-load $cli_cpu%, others $other_cpu%/$other_cli%"
 }
 
@@ -645,14 +732,24 @@ phase_mem() {
 
     rm -rf "$prefix"
     if [ "$s" = A ]; then
-        write_echo_conf "$prefix/a" "$mem_workers" "$port_ma"
+        write_echo_conf "$prefix/a" "$mem_workers" "$a_metrics" \
+            "$a_status" "$port_ma"
         start_nginx "$prefix/a" "$port_ma"
         pa=$nginx_pid
         m=$pa
         url=ws://127.0.0.1:$port_ma/echo
         conf=$prefix/a/nginx.conf
+    elif [ "$bench" = metrics ]; then
+        write_echo_conf "$prefix/b" "$mem_workers" "$b_metrics" 0 \
+            "$port_mb"
+        start_nginx "$prefix/b" "$port_mb"
+        pb=$nginx_pid
+        m=$pb
+        url=ws://127.0.0.1:$port_mb/echo
+        conf=$prefix/b/nginx.conf
     else
-        write_echo_conf "$prefix/backend" "$mem_workers" "${ports_mbe[@]}"
+        write_echo_conf "$prefix/backend" "$mem_workers" - 0 \
+            "${ports_mbe[@]}"
         write_proxy_conf "$prefix/proxy" "$mem_workers" "$port_mb" \
             "${ports_mbe[@]}"
         start_nginx "$prefix/backend" "${ports_mbe[0]}"
@@ -693,7 +790,7 @@ phase_mem() {
 
     if [ "$s" = B ]; then
         stop_nginx "$pb"
-        stop_nginx "$pbe"
+        [ "$bench" = metrics ] || stop_nginx "$pbe"
     else
         stop_nginx "$pa"
     fi
@@ -717,10 +814,39 @@ collect_log_lines() {
         >> "$out/log-excerpts.txt" || true
 }
 
+# what A runs (and B with --metrics): ws_gateway_metrics left at its
+# default (on) in the comparison with stock NGINX; with --metrics, on in
+# A and off in B, and A also gets the status handler if this build has
+# it (it is never polled while measuring, so it costs nothing there;
+# one GET after the last round checks the counters)
+
+a_metrics=-
+a_status=0
+status_note=
+if [ "$bench" = metrics ]; then
+    a_metrics=on
+    write_echo_conf "$out/probe" 1 off 0 "$port_a"
+    conf_ok "$out/probe" || {
+        cat "$out/probe/logs/nginx-t.log" >&2
+        die "this module does not take \"ws_gateway_metrics off;\""
+    }
+    write_echo_conf "$out/probe" 1 on 1 "$port_a"
+    if conf_ok "$out/probe"; then
+        a_status=1
+        status_note="location = /status { ws_gateway_status; } in A only,"
+        status_note+=" not polled during the run"
+    else
+        status_note="no ws_gateway_status in this build (A has no /status)"
+    fi
+    rm -rf "$out/probe"
+fi
+
 # run
 
 started=$SECONDS
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+[ "$bench" = metrics ] \
+    && say "metrics overhead: A = ws_gateway_metrics on, B = $b_metrics"
 say "mode $mode: $rounds round(s) of ${duration}s phases, $connections" \
     "connections, $sessions idle sessions; nginx $($nginx_bin -v 2>&1 \
     | sed 's/.*\///'), worker_processes $workers" \
@@ -733,18 +859,27 @@ for p in echo64 echo4k fixed churn; do
     [ -n "${want[$p]:-}" ] && need_tp=1
 done
 
+mbe=
 if [ "$need_tp" = 1 ]; then
-    write_echo_conf "$out/a" "$workers" "$port_a"
-    write_echo_conf "$out/b-backend" "$workers" "${ports_be[@]}"
-    write_proxy_conf "$out/b-proxy" "$workers" "$port_b" "${ports_be[@]}"
+    write_echo_conf "$out/a" "$workers" "$a_metrics" "$a_status" "$port_a"
     start_nginx "$out/a" "$port_a"
     ma=$nginx_pid
-    start_nginx "$out/b-backend" "${ports_be[0]}"
-    mbe=$nginx_pid
-    start_nginx "$out/b-proxy" "$port_b"
-    mb=$nginx_pid
+    if [ "$bench" = metrics ]; then
+        write_echo_conf "$out/b" "$workers" "$b_metrics" 0 "$port_b"
+        start_nginx "$out/b" "$port_b"
+        mb=$nginx_pid
+        masters_b=$mb
+    else
+        write_echo_conf "$out/b-backend" "$workers" - 0 "${ports_be[@]}"
+        write_proxy_conf "$out/b-proxy" "$workers" "$port_b" \
+            "${ports_be[@]}"
+        start_nginx "$out/b-backend" "${ports_be[0]}"
+        mbe=$nginx_pid
+        start_nginx "$out/b-proxy" "$port_b"
+        mb=$nginx_pid
+        masters_b="$mb $mbe"
+    fi
     masters_a=$ma
-    masters_b="$mb $mbe"
 
     # warm up both (not measured)
     run_load warmup-A "$masters_a" echo "$url_a" -c "$connections" -d 1 \
@@ -789,9 +924,52 @@ for (( r = 1; r <= rounds; r++ )); do
     fi
 done
 
+# --metrics: A's status handler, read once now that the measurements
+# are over: it must answer, and count what ws-load sent and received
+
+status_check=null
+status_first() {
+    # the first "KEY":N of the status answer (the totals come first)
+    grep -o "\"$1\":[0-9]*" "$out/status-after.json" 2>/dev/null \
+        | head -n 1 | cut -d: -f2
+}
+if [ "$need_tp" = 1 ] && [ "$a_status" = 1 ]; then
+    code=000
+    if command -v curl >/dev/null; then
+        code=$(curl -s -m 5 -o "$out/status-after.json" -w '%{http_code}' \
+               "http://127.0.0.1:$port_a/status?format=json") || code=000
+    fi
+    sent=0
+    recv=0
+    for f in "$out"/runs/warmup-A.json \
+             "$out"/runs/{echo64,echo4k,fixed,churn}-A-r*.json; do
+        [ -s "$f" ] || continue
+        jparse "$f"
+        sent=$(( sent + ${J[counters.messages_sent]:-0} ))
+        recv=$(( recv + ${J[counters.messages_received]:-0} ))
+    done
+    m_in=$(status_first messages_in)
+    m_out=$(status_first messages_out)
+    active=$(status_first active)
+    status_check="GET /status after the last round: $code"
+    if [ "$code" = 200 ] && is_uint "${m_in:-x}" && is_uint "${m_out:-x}"
+    then
+        status_check+=", messages_in $m_in, messages_out $m_out,"
+        status_check+=" active $active (ws-load: $sent sent, $recv echoed)"
+        if [ "$m_in" -lt "$recv" ] || [ "$m_in" -gt "$sent" ] \
+           || [ "$m_out" -lt "$recv" ] || [ "$m_out" -gt "$m_in" ] \
+           || [ "${active:-0}" != 0 ]; then
+            anomaly "status: counters do not match ws-load's: $status_check"
+        fi
+    else
+        anomaly "status: $status_check"
+    fi
+    say "$status_check"
+fi
+
 if [ "$need_tp" = 1 ]; then
     stop_nginx "$mb"
-    stop_nginx "$mbe"
+    [ -z "$mbe" ] || stop_nginx "$mbe"
     stop_nginx "$ma"
     collect_log_lines "$out"
 fi
@@ -843,15 +1021,80 @@ get_med() {
     echo "${med[$1]:-null}"
 }
 
+# per-round ratios A/B (A and B of a round ran back to back), their
+# median, and their median over the rounds that no other process
+# disturbed (--disturb-pct); with --metrics these are the ratios shown
+
+declare -A rr=() rr_clean=() rr_list=()
+while read -r k m c l; do
+    rr[$k]=$m
+    rr_clean[$k]=$c
+    rr_list[$k]=$l
+done < <(for k in "${!vals[@]}"; do
+        [[ $k == *.A ]] || continue
+        base=${k%.A}
+        d=
+        for (( r = 1; r <= rounds; r++ )); do
+            d+="${disturbed[${base%%.*}.$r]:-0} "
+        done
+        echo "$base|${vals[$k]}|${vals[$base.B]:-}|$d"
+    done | awk -F'|' '
+    function med(a, n,    i, j, x, v) {
+        if (n == 0) return "null"
+        for (i = 1; i <= n; i++) {
+            x = a[i]
+            for (j = i - 1; j > 0 && v[j] > x; j--) v[j + 1] = v[j]
+            v[j + 1] = x
+        }
+        return sprintf("%.3f", n % 2 ? v[(n + 1) / 2] \
+                                     : (v[n / 2] + v[n / 2 + 1]) / 2)
+    }
+    {
+        na = split($2, A, " "); split($3, B, " "); split($4, D, " ")
+        n = 0; nc = 0; list = ""
+        for (i = 1; i <= na; i++) {
+            list = list (i > 1 ? "," : "")
+            if (A[i] == "null" || B[i] == "" || B[i] == "null" \
+                || B[i] == 0) {
+                list = list "null"
+                continue
+            }
+            x = A[i] / B[i]
+            all[++n] = x
+            if (D[i] != 1) clean[++nc] = x
+            list = list sprintf("%.3f", x)
+        }
+        print $1, med(all, n), med(clean, nc), list
+        for (i in all) delete all[i]
+        for (i in clean) delete clean[i]
+    }')
+
+get_ratio() {
+    # the ratio shown: median of the per-round ratios with --metrics,
+    # ratio of the medians otherwise
+    if [ "$bench" = metrics ]; then
+        echo "${rr[$1]:-null}"
+    else
+        echo "${rat[$1]:-null}"
+    fi
+}
+
 # a phase where A's ws-load used (nearly) all of its CPU measured the
-# load generator as much as A: its A/B ratio is a lower bound
+# load generator as much as A: its A/B ratio is a lower bound.  With
+# --metrics, where A and B run at about the same rate, either's: the
+# ratio is then bounded by the generator, and the servers' CPU per
+# message is the figure to read
 
 declare -A bound=()
 for ph in echo64 echo4k churn; do
-    c=$(get_med "$ph.clicpu.A")
-    if [ "$c" != null ] && [ "${c%.*}" -ge 85 ]; then
-        bound[$ph]=1
-    fi
+    sides=A
+    [ "$bench" = metrics ] && sides="A B"
+    for sd in $sides; do
+        c=$(get_med "$ph.clicpu.$sd")
+        if [ "$c" != null ] && [ "${c%.*}" -ge 85 ]; then
+            bound[$ph]=1
+        fi
+    done
 done
 
 rows=()    # "label|unit|key|better"
@@ -861,16 +1104,20 @@ rows=()    # "label|unit|key|better"
     "  latency p99|us|echo64.p99|lower"
     "  latency p99.9|us|echo64.p999|lower"
     "  server CPU|%|echo64.srvcpu|info"
+    "  server CPU per message|ns|echo64.srvns|lower"
     "  ws-load CPU|%|echo64.clicpu|info"
-    "  others on server CPU|%|echo64.othcpu|info")
+    "  others on server CPU|%|echo64.othcpu|info"
+    "  others on client CPU|%|echo64.othcli|info")
 [ -n "${want[echo4k]:-}" ] && rows+=(
     "echo 4 KB closed loop|msg/s|echo4k.msgs|higher"
     "  latency p50|us|echo4k.p50|lower"
     "  latency p99|us|echo4k.p99|lower"
     "  latency p99.9|us|echo4k.p999|lower"
     "  server CPU|%|echo4k.srvcpu|info"
+    "  server CPU per message|ns|echo4k.srvns|lower"
     "  ws-load CPU|%|echo4k.clicpu|info"
-    "  others on server CPU|%|echo4k.othcpu|info")
+    "  others on server CPU|%|echo4k.othcpu|info"
+    "  others on client CPU|%|echo4k.othcli|info")
 [ -n "${want[fixed]:-}" ] && rows+=(
     "echo 64 B at ${rate:-?} msg/s|msg/s|fixed.msgs|info"
     "  latency p50|us|fixed.p50|lower"
@@ -878,54 +1125,160 @@ rows=()    # "label|unit|key|better"
     "  latency p99.9|us|fixed.p999|lower"
     "  latency max|us|fixed.max|lower"
     "  server CPU|%|fixed.srvcpu|lower"
+    "  server CPU per message|ns|fixed.srvns|lower"
     "  ws-load CPU|%|fixed.clicpu|info"
-    "  others on server CPU|%|fixed.othcpu|info")
+    "  others on server CPU|%|fixed.othcpu|info"
+    "  others on client CPU|%|fixed.othcli|info")
 [ -n "${want[churn]:-}" ] && rows+=(
     "churn ($churn_slots slots)|hs/s|churn.hs|higher"
     "  handshake p50|us|churn.hsp50|lower"
     "  handshake p99|us|churn.hsp99|lower"
     "  server CPU|%|churn.srvcpu|info"
+    "  server CPU per cycle|ns|churn.srvns|lower"
     "  ws-load CPU|%|churn.clicpu|info"
-    "  others on server CPU|%|churn.othcpu|info")
+    "  others on server CPU|%|churn.othcpu|info"
+    "  others on client CPU|%|churn.othcli|info")
 [ -n "${want[mem]:-}" ] && rows+=(
     "idle sessions established|n|mem.est|info"
     "memory per idle session RSS|bytes|mem.rss|lower"
     "memory per idle session PSS|bytes|mem.pss|lower")
 
+# --metrics: the target, checked on the median per-round ratios.
+# Throughput on/off at least $target; the servers' CPU per message
+# on/off at most 1/$target (the same overhead, read where the load
+# generator does not bound it)
+
+cpu_limit=$(awk -v t="$target" 'BEGIN { printf "%.3f", 1 / t }')
+checks=()    # "key|ratio|limit|met(true|false|null)"
+if [ "$bench" = metrics ]; then
+    for key in echo64.msgs echo4k.msgs echo64.srvns echo4k.srvns \
+               fixed.srvns churn.hs churn.srvns; do
+        [ -n "${want[${key%%.*}]:-}" ] || continue
+        v=${rr[$key]:-null}
+        case $key in
+        *.srvns) lim="<= $cpu_limit"
+                 ok=$(awk -v v="$v" -v l="$cpu_limit" 'BEGIN {
+                      print (v == "null" ? "null" : v <= l + 0 ? "true" \
+                                                               : "false") }')
+                 ;;
+        *)       lim=">= $target"
+                 ok=$(awk -v v="$v" -v l="$target" 'BEGIN {
+                      print (v == "null" ? "null" : v >= l + 0 ? "true" \
+                                                               : "false") }')
+                 ;;
+        esac
+        checks+=("$key|$v|$lim|$ok")
+    done
+fi
+
+disturbed_list=
+for (( r = 1; r <= rounds; r++ )); do
+    for ph in echo64 echo4k fixed churn; do
+        [ -z "${disturbed[$ph.$r]:-}" ] || disturbed_list+=" $ph-r$r"
+    done
+done
+
 {
     echo
-    echo "ngx_ws_gateway_module echo benchmark ($mode, $rounds round(s)," \
-         "medians; ${elapsed}s)"
-    echo "  A = NGINX + ngx_ws_gateway_module terminating WebSockets" \
-         "(ws_gateway_pass echo)"
-    echo "  B = stock NGINX proxy_pass (HTTP/1.1 Upgrade) in front of the" \
-         "same echo (a second NGINX with the module);"
-    echo "      B's rates and latencies include the backend hop; B's memory" \
-         "is the proxy's workers only"
-    echo "  worker_processes $workers (memory phase: $mem_workers, reuseport)" \
-         "in A, B's proxy and B's backend; worker_connections" \
-         "$worker_connections; $([ "$pin" = 1 ] \
-         && echo "all NGINX on CPU $server_cpu, ws-load on CPU $client_cpu" \
-         || echo "not pinned")"
+    if [ "$bench" = metrics ]; then
+        echo "ngx_ws_gateway_module metrics overhead ($mode, $rounds" \
+             "round(s), medians; ${elapsed}s)"
+        echo "  A = NGINX + the module's echo, ws_gateway_metrics on;"
+        echo "  B = the same, ws_gateway_metrics $b_metrics;$([ \
+             "$b_metrics" = off ] || echo " (--control: an A/A run)")"
+        echo "  status handler: $status_note"
+        echo "  on/off = median of the per-round ratios A/B (A and B of a" \
+             "round run back to back, A B A B ...);"
+        echo "  undisturbed = the same over the rounds where no other" \
+             "process took ${disturb_pct}% of a pinned CPU"
+        echo "  worker_processes $workers (memory phase: $mem_workers," \
+             "reuseport) in A and B; worker_connections" \
+             "$worker_connections; $([ "$pin" = 1 ] \
+             && echo "NGINX on CPU $server_cpu, ws-load on CPU $client_cpu" \
+             || echo "not pinned")"
+    else
+        echo "ngx_ws_gateway_module echo benchmark ($mode, $rounds round(s)," \
+             "medians; ${elapsed}s)"
+        echo "  A = NGINX + ngx_ws_gateway_module terminating WebSockets" \
+             "(ws_gateway_pass echo)"
+        echo "  B = stock NGINX proxy_pass (HTTP/1.1 Upgrade) in front of" \
+             "the same echo (a second NGINX with the module);"
+        echo "      B's rates and latencies include the backend hop; B's" \
+             "memory is the proxy's workers only"
+        echo "  worker_processes $workers (memory phase: $mem_workers," \
+             "reuseport) in A, B's proxy and B's backend; worker_connections" \
+             "$worker_connections; $([ "$pin" = 1 ] \
+             && echo "all NGINX on CPU $server_cpu, ws-load on CPU" \
+                     "$client_cpu" \
+             || echo "not pinned")"
+    fi
     echo "  $connections connections, ${duration}s per phase," \
-         "${msg_type#--} messages; $sessions idle sessions;" \
+         "${msg_type#--} messages$([ -z "${want[mem]:-}" ] \
+         || echo "; $sessions idle sessions");" \
          "load average $load_before -> $load_after"
+    echo "  server CPU = utime+stime of the workers (/proc/PID/stat) over" \
+         "the ws-load run; per message: divided by the echoes received"
     echo "  module .so md5 $module_id"
     echo
-    printf '%-32s %-6s %12s %12s %8s  %s\n' metric unit A B A/B better
-    printf '%.0s-' {1..82}
+    if [ "$bench" = metrics ]; then
+        printf '%-32s %-6s %12s %12s %8s %8s  %s\n' metric unit "A on" \
+               "B $b_metrics" "on/$b_metrics" undist. better
+        printf '%.0s-' {1..91}
+    else
+        printf '%-32s %-6s %12s %12s %8s  %s\n' metric unit A B A/B better
+        printf '%.0s-' {1..82}
+    fi
     echo
     for row in "${rows[@]}"; do
         IFS='|' read -r label unit key better <<< "$row"
         note=
         if [ -n "${bound[${key%%.*}]:-}" ] && [ "$better" = higher ]; then
-            note=" (A: ws-load at its CPU limit, ratio is a lower bound)"
+            if [ "$bench" = metrics ]; then
+                note=" (ws-load at its CPU limit: bounded by the generator)"
+            else
+                note=" (A: ws-load at its CPU limit, ratio is a lower bound)"
+            fi
         fi
-        printf '%-32s %-6s %12s %12s %8s  %s%s\n' "$label" "$unit" \
-               "$(get_med "$key.A")" "$(get_med "$key.B")" \
-               "${rat[$key]:-null}" "$better" "$note"
+        if [ "$bench" = metrics ]; then
+            printf '%-32s %-6s %12s %12s %8s %8s  %s%s\n' "$label" "$unit" \
+                   "$(get_med "$key.A")" "$(get_med "$key.B")" \
+                   "${rr[$key]:-null}" "${rr_clean[$key]:-null}" \
+                   "$better" "$note"
+        else
+            printf '%-32s %-6s %12s %12s %8s  %s%s\n' "$label" "$unit" \
+                   "$(get_med "$key.A")" "$(get_med "$key.B")" \
+                   "${rat[$key]:-null}" "$better" "$note"
+        fi
     done
     echo
+    if [ "$bench" = metrics ]; then
+        echo "per-round on/off:"
+        for key in echo64.msgs echo64.srvns echo4k.msgs echo4k.srvns \
+                   fixed.p99 fixed.srvns churn.hs churn.srvns; do
+            [ -n "${want[${key%%.*}]:-}" ] || continue
+            printf '  %-14s %s\n' "$key" "${rr_list[$key]:-null}"
+        done
+        echo "target (median on/off): throughput >= $target, server CPU" \
+             "per message (churn: per cycle) <= $cpu_limit:"
+        for c in ${checks[@]+"${checks[@]}"}; do
+            IFS='|' read -r key v lim ok <<< "$c"
+            case $ok in
+            true)  verdict=met ;;
+            false) verdict="NOT met" ;;
+            *)     verdict="no data" ;;
+            esac
+            note=
+            if [ -n "${bound[${key%%.*}]:-}" ] && [[ $key != *.srvns ]]; then
+                note=" (ws-load at its CPU limit: the ratio is bounded by"
+                note+=" the generator; read ${key%%.*}.srvns)"
+            fi
+            printf '  %-14s %8s  %-9s %s%s\n' "$key" "$v" "$lim" \
+                   "$verdict" "$note"
+        done
+        echo "disturbed rounds (others >= ${disturb_pct}% of a pinned" \
+             "CPU):${disturbed_list:- none}"
+        [ "$status_check" = null ] || echo "$status_check"
+    fi
     echo "per-round values: $out/runs/*.json"
     if [ ${#anomalies[@]} -gt 0 ]; then
         echo "anomalies:"
@@ -947,7 +1300,19 @@ json_num() {
     [ -n "$1" ] && echo "$1" || echo null
 }
 
-j='{"bench":"echo-bench","mode":"'$mode'","rounds":'$rounds
+json_str() {
+    local a=$1
+    a=${a//\\/\\\\}
+    a=${a//\"/\\\"}
+    printf '"%s"' "$a"
+}
+
+if [ "$bench" = metrics ]; then
+    j='{"bench":"metrics-overhead"'
+else
+    j='{"bench":"echo-bench"'
+fi
+j+=',"mode":"'$mode'","rounds":'$rounds
 j+=',"duration_s":'$duration',"connections":'$connections
 j+=',"message_type":"'${msg_type#--}'","fixed_rate":'$(json_num "$rate")
 j+=',"churn_slots":'$churn_slots',"sessions":'$sessions
@@ -956,9 +1321,41 @@ j+=',"worker_connections":'$worker_connections
 j+=',"pinned":'$([ "$pin" = 1 ] && echo true || echo false)
 j+=',"module":"'$module_id'"'
 j+=',"nginx":"'$($nginx_bin -v 2>&1 | sed 's/.*\///')'"'
-j+=',"a":"nginx + ngx_ws_gateway_module (ws_gateway_pass echo)"'
-j+=',"b":"stock nginx proxy_pass -> nginx + module echo'
-j+=' (includes the backend hop; memory: proxy workers only)"'
+if [ "$bench" = metrics ]; then
+    j+=',"a":"nginx + module echo, ws_gateway_metrics on"'
+    j+=',"b":"nginx + module echo, ws_gateway_metrics '$b_metrics'"'
+    [ "$b_metrics" = off ] || j+=',"control":true'
+    j+=',"ratio":"median of per-round A/B"'
+    j+=',"status_handler":'$(json_str "$status_note")
+    if [ "$status_check" = null ]; then
+        j+=',"status_check":null'
+    else
+        j+=',"status_check":'$(json_str "$status_check")
+    fi
+    j+=',"disturbed_rounds":['
+    first=1
+    for d in $disturbed_list; do
+        [ "$first" = 1 ] || j+=','
+        first=0
+        j+='"'$d'"'
+    done
+    j+=']'
+    j+=',"disturb_pct":'$disturb_pct
+    j+=',"target":{"throughput_min":'$target',"cpu_per_msg_max":'$cpu_limit
+    j+='},"checks":{'
+    first=1
+    for c in ${checks[@]+"${checks[@]}"}; do
+        IFS='|' read -r key v _ ok <<< "$c"
+        [ "$first" = 1 ] || j+=','
+        first=0
+        j+='"'$key'":'$ok
+    done
+    j+='}'
+else
+    j+=',"a":"nginx + ngx_ws_gateway_module (ws_gateway_pass echo)"'
+    j+=',"b":"stock nginx proxy_pass -> nginx + module echo'
+    j+=' (includes the backend hop; memory: proxy workers only)"'
+fi
 j+=',"results":{'
 first=1
 keys=()
@@ -970,10 +1367,12 @@ for key in "${keys[@]}"; do
     [ "$first" = 1 ] || j+=','
     first=0
     j+='"'$key'":{"A":'$(get_med "$key.A")',"B":'$(get_med "$key.B")
-    j+=',"ratio":'${rat[$key]:-null}
+    j+=',"ratio":'$(get_ratio "$key")
+    [ "$bench" = metrics ] && j+=',"ratio_undisturbed":'${rr_clean[$key]:-null}
     a=${vals[$key.A]:-}
     b=${vals[$key.B]:-}
-    j+=',"A_rounds":['${a// /,}'],"B_rounds":['${b// /,}']}'
+    j+=',"A_rounds":['${a// /,}'],"B_rounds":['${b// /,}']'
+    j+=',"round_ratios":['${rr_list[$key]:-}']}'
 done
 j+='},"client_bound":['
 first=1

@@ -423,4 +423,12 @@ else
     pass "no worker exited on a signal"
 fi
 
+# with a sanitizer build, its reports land in the error log
+if grep -E -A20 'runtime error|Sanitizer' "$log" >"$work/san.log"; then
+    head -30 "$work/san.log"
+    fail "sanitizer reports in the error log"
+else
+    pass "no sanitizer report in the error log"
+fi
+
 finish

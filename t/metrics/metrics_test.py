@@ -1,0 +1,1000 @@
+#!/usr/bin/python3
+"""
+Truthfulness tests of the ngx_ws_gateway_module metrics: the test makes
+the ground truth (sessions, rates, a stall of known length, drops,
+handshake results), and the status handler must report exactly that.
+
+Started by t/metrics/run.sh, which builds what is needed and passes the
+paths.  Each check prints "PASS metrics <name>: ..." or "FAIL metrics
+<name>: ...", and the last line is "metrics: N passed, M failed".
+
+Needs Python 3.9+ with the standard library only (Debian's /usr/bin/python3).
+"""
+
+import argparse
+import base64
+import json
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+
+ARGS = None
+PASSED = 0
+FAILED = 0
+BREAK = os.environ.get("METRICS_BREAK", "")    # see break_() below
+ONLY = os.environ.get("METRICS_ONLY", "")
+RUNNING = []                                   # nginx instances to stop
+LOADS = []                                     # ws-load runs to stop
+
+
+def log(msg):
+    print("# " + msg, flush=True)
+
+
+# --- checks ------------------------------------------------------------------
+
+def breaking(name):
+    """
+    METRICS_BREAK=substring: the checks whose name has it get a wrong
+    expectation on purpose, to show that they can fail (and that a failure
+    reaches the closing line and the exit code).
+    """
+    return bool(BREAK) and BREAK in name
+
+
+def record(name, ok, detail):
+    global PASSED, FAILED
+    if ok:
+        PASSED += 1
+        print("PASS metrics %s: %s" % (name, detail), flush=True)
+    else:
+        FAILED += 1
+        print("FAIL metrics %s: %s" % (name, detail), flush=True)
+    return ok
+
+
+def eq(name, got, want):
+    if breaking(name):
+        want = want + 1 if isinstance(want, (int, float)) else ("~" + str(want))
+    return record(name, got == want, "got %r, want %r" % (got, want))
+
+
+def within(name, got, want, rel):
+    if breaking(name):
+        want = want * (1 + 2.5 * rel)
+    ok = got is not None and abs(got - want) <= rel * want
+    return record(name, ok, "got %s, want %s +- %d %%"
+                  % (got, want, round(rel * 100)))
+
+
+def ge(name, got, lo):
+    if breaking(name):
+        lo = (got or 0) * 2 + 1
+    ok = got is not None and got >= lo
+    return record(name, ok, "got %s, want >= %s" % (got, lo))
+
+
+def le(name, got, hi):
+    if breaking(name):
+        hi = (got or 0) / 2 - 1
+    ok = got is not None and got <= hi
+    return record(name, ok, "got %s, want <= %s" % (got, hi))
+
+
+def true(name, ok, detail):
+    if breaking(name):
+        ok = not ok
+    return record(name, bool(ok), detail)
+
+
+# --- nginx -------------------------------------------------------------------
+
+class Nginx:
+    """One NGINX under build/metrics-test/<name>, master process on."""
+
+    def __init__(self, name, port, workers=2, module=None, http="",
+                 location="", worker_connections=4096):
+        self.name = name
+        self.port = port
+        self.prefix = os.path.join(ARGS.out, name)
+        self.module = module or ARGS.module
+        self.conf = os.path.join(self.prefix, "nginx.conf")
+        self.pidfile = os.path.join(self.prefix, "nginx.pid")
+        self.error_log = os.path.join(self.prefix, "logs", "error.log")
+        self.master = None
+
+        os.makedirs(os.path.join(self.prefix, "logs"), exist_ok=True)
+        for f in (self.error_log, self.pidfile):
+            if os.path.exists(f):
+                os.unlink(f)
+
+        with open(self.conf, "w") as f:
+            f.write("""# written by t/metrics/metrics_test.py
+load_module %(module)s;
+master_process on;
+daemon on;
+worker_processes %(workers)d;
+worker_rlimit_nofile 20000;
+pid %(pidfile)s;
+error_log %(error_log)s info;
+
+events {
+    worker_connections %(wc)d;
+}
+
+http {
+    access_log off;
+    client_body_temp_path %(prefix)s/tmp;
+    proxy_temp_path %(prefix)s/tmp;
+    fastcgi_temp_path %(prefix)s/tmp;
+    uwsgi_temp_path %(prefix)s/tmp;
+    scgi_temp_path %(prefix)s/tmp;
+%(http)s
+    server {
+        listen 127.0.0.1:%(port)d;
+
+        location /ws {
+            ws_gateway_pass echo;
+%(location)s
+        }
+
+        location /status {
+            ws_gateway_status;
+        }
+
+        location /v {
+            return 200 "$ws_gateway_active $ws_gateway_idle $ws_gateway_handshaking $ws_gateway_draining\\n";
+        }
+    }
+}
+""" % dict(module=self.module, workers=workers, pidfile=self.pidfile,
+           error_log=self.error_log, wc=worker_connections,
+           prefix=self.prefix, http=http, port=port, location=location))
+        os.makedirs(os.path.join(self.prefix, "tmp"), exist_ok=True)
+
+    def start(self):
+        r = subprocess.run([ARGS.nginx, "-p", self.prefix, "-c", self.conf],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("nginx %s did not start: %s"
+                               % (self.name, r.stderr.strip()))
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            try:
+                with open(self.pidfile) as f:
+                    self.master = int(f.read().strip())
+                RUNNING.append(self)
+                break
+            except (OSError, ValueError):
+                time.sleep(0.02)
+        if self.master is None:
+            raise RuntimeError("nginx %s wrote no pid file" % self.name)
+        # up: every worker forked and reporting (a worker claims its
+        # metrics slot in its init_process, just after the fork)
+        want = self.nworkers_conf()
+        while time.time() < deadline:
+            if len(self.workers()) == want:
+                try:
+                    st = self.status()
+                    if st is not None and len(st["workers"]) == want:
+                        return self
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        raise RuntimeError("nginx %s did not come up" % self.name)
+
+    def nworkers_conf(self):
+        with open(self.conf) as f:
+            return int(re.search(r"worker_processes (\d+);", f.read()).group(1))
+
+    def workers(self):
+        """The worker pids, from the process table (ground truth)."""
+        r = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.master)],
+                           capture_output=True, text=True)
+        return sorted(int(x) for x in r.stdout.split())
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def get(self, path, timeout=5):
+        req = urllib.request.Request(self.url(path),
+                                     headers={"Connection": "close"})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.headers, r.read()
+
+    def status(self):
+        status, _, body = self.get("/status?format=json")
+        if status != 200:
+            return None
+        return json.loads(body)
+
+    def stop(self):
+        if self.master is None:
+            return
+        try:
+            os.kill(self.master, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.time() + 10
+        while time.time() < deadline and os.path.exists("/proc/%d" % self.master):
+            time.sleep(0.02)
+        if os.path.exists("/proc/%d" % self.master):
+            os.kill(self.master, signal.SIGKILL)
+        if self in RUNNING:
+            RUNNING.remove(self)
+        self.master = None
+
+    def log_problems(self):
+        """[alert], [crit], [emerg] lines and workers dead on a signal."""
+        bad = []
+        try:
+            with open(self.error_log, errors="replace") as f:
+                for line in f:
+                    if re.search(r"\[(alert|crit|emerg)\]|exited on signal", line):
+                        bad.append(line.strip())
+        except OSError:
+            pass
+        return bad
+
+
+def check_log(ngx):
+    bad = ngx.log_problems()
+    true("%s: error.log clean" % ngx.name, not bad,
+         "no [alert]/[crit]/[emerg] or worker crash" if not bad
+         else "; ".join(bad[:3]))
+
+
+# --- status helpers ----------------------------------------------------------
+
+def worker_map(st):
+    return {w["pid"]: w for w in st["workers"]}
+
+
+def total(st, *path):
+    """A value summed over the workers (the test's own sum, not "totals")."""
+    s = 0
+    for w in st["workers"]:
+        v = w
+        for p in path:
+            v = v.get(p, 0) if isinstance(v, dict) else 0
+        s += v
+    return s
+
+
+def wait_for(fn, timeout, step=0.05):
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v or time.time() >= deadline:
+            return v
+        time.sleep(step)
+
+
+def sleep_until(t):
+    d = t - time.time()
+    if d > 0:
+        time.sleep(d)
+
+
+# --- ground truth from the kernel -----------------------------------------------
+
+def established_by_pid(port):
+    """Established server-side sockets of port, per owning process (ss)."""
+    r = subprocess.run(["ss", "-tnpH", "state", "established",
+                        "( sport = :%d )" % port],
+                       capture_output=True, text=True)
+    count = {}
+    lines = 0
+    for line in r.stdout.splitlines():
+        if not line.strip():
+            continue
+        lines += 1
+        pids = set(int(p) for p in re.findall(r"pid=(\d+)", line))
+        for p in pids:
+            count[p] = count.get(p, 0) + 1
+    return count, lines
+
+
+# --- load generator ----------------------------------------------------------
+
+class Load:
+    """build/loadgen/ws-load in the background, its stderr watched."""
+
+    def __init__(self, *args):
+        self.cmd = [ARGS.loadgen] + [str(a) for a in args]
+        self.ready = threading.Event()
+        self.ready_line = None
+        self.stderr = []
+        self.started = time.time()
+        self.p = subprocess.Popen(self.cmd, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        LOADS.append(self)
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for line in self.p.stderr:
+            self.stderr.append(line.rstrip())
+            if "ws-load: ready:" in line:
+                self.ready_line = line.strip()
+                self.ready.set()
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGINT)
+
+    def result(self, timeout=30):
+        try:
+            out, _ = self.p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            out, _ = self.p.communicate()
+        self.t.join(1)
+        try:
+            return json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            log("ws-load printed no JSON; stderr: %s" % " | ".join(self.stderr[-5:]))
+            return None
+
+
+# --- a raw WebSocket client: frames exactly as the test wants them ------------
+
+class Raw:
+    def __init__(self, port, timeout=5):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def request(self, text):
+        """Sends raw HTTP, returns the status code of the answer."""
+        self.s.sendall(text.encode())
+        while b"\r\n\r\n" not in self.buf:
+            d = self.s.recv(65536)
+            if not d:
+                break
+            self.buf += d
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        m = re.match(rb"HTTP/1\.1 (\d{3})", head)
+        return int(m.group(1)) if m else None
+
+    def handshake(self, path="/ws"):
+        key = base64.b64encode(os.urandom(16)).decode()
+        return self.request(
+            "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n" % (path, key))
+
+    def send_frame(self, opcode, payload=b"", masked=True, fin=True):
+        if isinstance(payload, str):
+            payload = payload.encode()
+        b0 = (0x80 if fin else 0) | opcode
+        n = len(payload)
+        mbit = 0x80 if masked else 0
+        if n < 126:
+            head = struct.pack("!BB", b0, mbit | n)
+        elif n < 65536:
+            head = struct.pack("!BBH", b0, mbit | 126, n)
+        else:
+            head = struct.pack("!BBQ", b0, mbit | 127, n)
+        if masked:
+            mask = os.urandom(4)
+            payload = bytes(c ^ mask[i & 3] for i, c in enumerate(payload))
+            head += mask
+        self.s.sendall(head + payload)
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            d = self.s.recv(65536)
+            if not d:
+                raise EOFError("connection closed")
+            self.buf += d
+
+    def recv_frame(self):
+        """(opcode, payload) of the next server frame (unmasked)."""
+        self._need(2)
+        b0, b1 = self.buf[0], self.buf[1]
+        n = b1 & 0x7f
+        off = 2
+        if n == 126:
+            self._need(4)
+            n = struct.unpack("!H", self.buf[2:4])[0]
+            off = 4
+        elif n == 127:
+            self._need(10)
+            n = struct.unpack("!Q", self.buf[2:10])[0]
+            off = 10
+        self._need(off + n)
+        payload = self.buf[off:off + n]
+        self.buf = self.buf[off + n:]
+        return b0 & 0x0f, payload
+
+    def eof(self, timeout=3):
+        """True when the server closes the connection within timeout."""
+        self.s.settimeout(timeout)
+        try:
+            while True:
+                d = self.s.recv(65536)
+                if not d:
+                    return True
+        except (socket.timeout, ConnectionError):
+            return False
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+
+def close_code(payload):
+    return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+
+
+# --- 1. sessions across workers ------------------------------------------------
+
+def test_sessions():
+    n = 2000
+    port = ARGS.port + 1
+    ngx = Nginx("sessions", port, workers=2,
+                http="    ws_gateway_idle_window 2s;").start()
+    try:
+        before = ngx.status()
+        true("sessions: status lists the real workers",
+             sorted(w["pid"] for w in before["workers"]) == ngx.workers(),
+             "status pids %s, ps %s" % (sorted(w["pid"] for w in before["workers"]),
+                                         ngx.workers()))
+
+        load = Load("idle", "ws://127.0.0.1:%d/ws" % port, "-c", n, "-P", 2,
+                    "-d", 7, "-q", "--handshake-timeout", 5)
+        if not load.ready.wait(10):
+            true("sessions: ws-load ready", False, "no ready line")
+            load.stop()
+            load.result()
+            return
+        log(load.ready_line)
+
+        # every session established: the gauge settles at exactly n
+        st = wait_for(lambda: (lambda s: s if s["totals"]["sessions"]["active"] == n
+                               and s["totals"]["sessions"]["handshaking"] == 0
+                               else None)(ngx.status()), 3)
+        young = time.time() - load.started
+        truth, lines = established_by_pid(port)
+        st = st or ngx.status()
+        workers = worker_map(st)
+
+        eq("sessions: totals.sessions.active == N", st["totals"]["sessions"]["active"], n)
+        eq("sessions: sum of the workers' active == N", total(st, "sessions", "active"), n)
+        eq("sessions: established sockets (ss) == N", lines, n)
+        for pid in ngx.workers():
+            w = workers.get(pid, {"sessions": {"active": None}, "worker": "?"})
+            eq("sessions: worker %s (pid %d) active == its established sockets"
+               % (w["worker"], pid), w["sessions"]["active"], truth.get(pid, 0))
+        log("per worker (pid: reported/ss): " + ", ".join(
+            "%d: %s/%d" % (pid, workers.get(pid, {}).get("sessions", {}).get("active"),
+                           truth.get(pid, 0)) for pid in ngx.workers()))
+        eq("sessions: totals.sessions.handshaking == 0", st["totals"]["sessions"]["handshaking"], 0)
+
+        status, _, body = ngx.get("/v")
+        eq("sessions: $ws_gateway_active == N", int(body.split()[0]), n)
+
+        # idle: sessions younger than the 2 s window are not idle ...
+        if young < 1.8:
+            eq("sessions: idle == 0 while every session is younger than the window",
+               st["totals"]["sessions"]["idle"], 0)
+        else:
+            log("ramp took %.1f s: the idle == 0 check is skipped" % young)
+
+        # ... and after 3+ s without a message, every one of them is
+        sleep_until(load.started + young + 3.2)
+        st = ngx.status()
+        eq("sessions: idle == active after 3 s without messages (totals)",
+           st["totals"]["sessions"]["idle"], n)
+        for w in st["workers"]:
+            eq("sessions: worker %s idle == active" % w["worker"],
+               w["sessions"]["idle"], w["sessions"]["active"])
+
+        res = load.result(timeout=20)
+        if res:
+            eq("sessions: ws-load established == N", res["counters"]["established"], n)
+        st = wait_for(lambda: (lambda s: s if s["totals"]["sessions"]["active"] == 0
+                               else None)(ngx.status()), 5) or ngx.status()
+        eq("sessions: active == 0 after the clients closed", st["totals"]["sessions"]["active"], 0)
+        eq("sessions: idle == 0 after the clients closed", st["totals"]["sessions"]["idle"], 0)
+        eq("sessions: accepts == N", total(st, "counters", "accepts"), n)
+        eq("sessions: closes == N", total(st, "counters", "closes"), n)
+        eq("sessions: handshakes.accepted == N", total(st, "handshakes", "accepted"), n)
+    finally:
+        ngx.stop()
+    check_log(ngx)
+
+
+# --- 2. rates ----------------------------------------------------------------
+
+def test_rates():
+    rate = 200
+    msg_rate = 300
+    ramp = 14                       # seconds of connects at `rate`
+    port = ARGS.port + 2
+    ngx = Nginx("rates", port, workers=2,
+                location="            ws_gateway_idle_timeout 1s;").start()
+    try:
+        load = Load("idle", "ws://127.0.0.1:%d/ws" % port, "-c", rate * ramp,
+                    "-r", rate, "-d", ramp + 3, "-q")
+        t0 = load.started
+        # and messages at a known rate, over 4 sessions that never idle
+        echo = Load("echo", "ws://127.0.0.1:%d/ws" % port, "-c", 4,
+                    "-R", msg_rate, "-d", ramp + 3, "-q")
+
+        # Steady state: accepts from t0, closes (1 s idle timeout) from
+        # t0 + 1; both go on until t0 + ramp (+1).  The 10 s window ends at
+        # the workers' last tick U and starts at U - 10: take the first U
+        # with U - 10 >= t0 + 2, which ends well before t0 + ramp.
+        u = int(t0) + 1 + 2 + 10
+        sleep_until(u + 0.15)
+        st = wait_for(lambda: (lambda s: s if all(w["updated"] >= u for w in s["workers"])
+                               else None)(ngx.status()), 1.5) or ngx.status()
+        sampled = time.time()
+        ends = [w["updated"] for w in st["workers"]]
+        true("rates: the window lies in the steady state",
+             min(ends) - 10 >= t0 + 1.5 and max(ends) <= t0 + ramp,
+             "t0 %.2f, windows end at %s (t0 + %s)"
+             % (t0, ends, [round(e - t0, 2) for e in ends]))
+
+        acc = sum(w["windows"]["10s"]["accepts_per_s"] for w in st["workers"])
+        clo = sum(w["windows"]["10s"]["closes_per_s"] for w in st["workers"])
+        log("10 s window at t0 + %.1f s: accepts %.1f/s, closes %.1f/s (workers: %s)"
+            % (sampled - t0, acc, clo, ", ".join(
+                "%s: %.1f/%.1f" % (w["worker"], w["windows"]["10s"]["accepts_per_s"],
+                                   w["windows"]["10s"]["closes_per_s"])
+                for w in st["workers"])))
+        for k in ("1s", "60s"):
+            log("%s window: accepts %.1f/s, closes %.1f/s, churn %.1f/s" % (
+                k, sum(w["windows"][k]["accepts_per_s"] for w in st["workers"]),
+                sum(w["windows"][k]["closes_per_s"] for w in st["workers"]),
+                sum(w["windows"][k]["churn_per_s"] for w in st["workers"])))
+
+        within("rates: 10 s accepts/s (sum over workers) == R", acc, rate, 0.10)
+        within("rates: 10 s closes/s (sum over workers) == R", clo, rate, 0.10)
+        churn = sum(w["windows"]["10s"]["churn_per_s"] for w in st["workers"])
+        within("rates: 10 s churn/s == accepts/s + closes/s", churn, acc + clo, 0.01)
+        min_ = sum(w["windows"]["10s"]["messages_in_per_s"] for w in st["workers"])
+        mout = sum(w["windows"]["10s"]["messages_out_per_s"] for w in st["workers"])
+        log("10 s window: messages in %.1f/s, out %.1f/s" % (min_, mout))
+        within("rates: 10 s messages in/s == the echo load's rate", min_, msg_rate, 0.10)
+        within("rates: 10 s messages out/s == the echo load's rate", mout, msg_rate, 0.10)
+        within("rates: totals 10 s accepts/s == sum over workers",
+               st["totals"]["windows"]["10s"]["accepts_per_s"], acc, 0.01)
+        within("rates: totals 10 s closes/s == sum over workers",
+               st["totals"]["windows"]["10s"]["closes_per_s"], clo, 0.01)
+
+        # every connection tried (none left in its handshake): the
+        # client's count of sessions is exact, and the run can end early
+        load.ready.wait(ramp + 3 - (time.time() - t0))
+        load.stop()
+        echo.stop()
+        eres = echo.result(timeout=15)
+        res = load.result(timeout=15)
+        if eres:
+            log("ws-load echo: %d messages sent, %d echoes received"
+                % (eres["counters"]["messages_sent"], eres["counters"]["messages_received"]))
+        if res:
+            log("ws-load: established %d, failed %d, handshakes/s %.1f"
+                % (res["counters"]["established"], res["counters"]["failed"],
+                   res["rates"]["handshakes_per_s"]))
+            st = wait_for(lambda: (lambda s: s if s["totals"]["sessions"]["active"] == 0
+                                   else None)(ngx.status()), 3) or ngx.status()
+            eq("rates: accepts == sessions ws-load established",
+               total(st, "counters", "accepts"), res["counters"]["established"]
+               + (eres["counters"]["established"] if eres else 0))
+            if eres:
+                eq("rates: messages_in == messages ws-load sent",
+                   total(st, "counters", "messages_in"), eres["counters"]["messages_sent"])
+                eq("rates: messages_out == echoes ws-load received",
+                   total(st, "counters", "messages_out"),
+                   eres["counters"]["messages_received"])
+            eq("rates: closes == accepts once all are closed",
+               total(st, "counters", "closes"), total(st, "counters", "accepts"))
+    finally:
+        ngx.stop()
+    check_log(ngx)
+
+
+# --- 3. a stall of known length ---------------------------------------------------
+
+OBSERVERS = 24           # one read event in 8 is sampled for event latency
+
+
+def stall_round(port, conns, stall_ms, frac):
+    """
+    At the next wall-clock second + frac, the first connection sends
+    "ws-gateway-test-stall:<stall_ms>" (or a plain message when 0); 5 ms
+    later every other connection sends a message, which reaches the
+    kernel while the worker is blocked (or just before it blocks, in the
+    same batch of events, handled after the stalling one).  Returns the
+    client-side round trip times in ms (ground truth).
+    """
+    staller, observers = conns[0], conns[1:]
+    start = int(time.time()) + 1 + frac
+    sleep_until(start)
+    t_stall = time.time()
+    staller.send_frame(0x1, "ws-gateway-test-stall:%d" % stall_ms
+                       if stall_ms else "no stall")
+    sleep_until(t_stall + 0.005)
+    sent = {}
+    for i, c in enumerate(observers):
+        sent[i] = time.time()
+        c.send_frame(0x1, "observer %d" % i)
+    rtt = []
+    for i, c in enumerate(observers):
+        op, _ = c.recv_frame()
+        rtt.append((time.time() - sent[i]) * 1000)
+    staller.recv_frame()
+    stall_rtt = (time.time() - t_stall) * 1000
+    return t_stall, stall_rtt, rtt
+
+
+def window10(ngx, after):
+    """
+    The worker's 10 s window once it covers the second of time "after":
+    a window is made of whole seconds, up to the start of the current one.
+    """
+    want = int(after) + 1
+    st = wait_for(lambda: (lambda s: s if s["workers"][0]["updated"] >= want
+                           else None)(ngx.status()), 2.5) or ngx.status()
+    w = st["workers"][0]["windows"]["10s"]
+    return w["event_latency_us"], w["loop_lag_us"]
+
+
+def fmt_hist(h):
+    return "count %s p50 %s p90 %s p99 %s p99.9 %s max %s" % (
+        h.get("count"), h.get("p50"), h.get("p90"), h.get("p99"),
+        h.get("p99_9"), h.get("max"))
+
+
+def test_stall():
+    stall = 400
+    port = ARGS.port + 3
+
+    for variant, frac in (("inside a second", 0.15),
+                          ("across a second boundary", 0.80)):
+        name = "stall-%s" % ("inside" if frac < 0.5 else "across")
+        ngx = Nginx(name, port, workers=1, module=ARGS.test_module).start()
+        conns = []
+        try:
+            for _ in range(1 + OBSERVERS):
+                c = Raw(port)
+                if c.handshake() != 101:
+                    raise RuntimeError("handshake failed")
+                conns.append(c)
+
+            if frac < 0.5:
+                # the control: the same traffic, no stall
+                _, _, rtt = stall_round(port, conns, 0, frac)
+                ev, lag = window10(ngx, time.time())
+                log("control (no stall): client round trips max %.1f ms" % max(rtt))
+                log("control event_latency_us: " + fmt_hist(ev))
+                log("control loop_lag_us:      " + fmt_hist(lag))
+                ge("stall: control has event latency samples", ev["count"], 1)
+                le("stall: control event latency max < 100 ms", ev["max"], 100000)
+                le("stall: control loop lag max < 100 ms", lag["max"], 100000)
+
+            t_stall, srtt, rtt = stall_round(port, conns, stall, frac)
+            log("stall %d ms %s, sent at second + %.3f: the stalling message came "
+                "back after %.1f ms, the observers' after %.1f-%.1f ms"
+                % (stall, variant, t_stall % 1, srtt, min(rtt), max(rtt)))
+            true("stall (%s): the worker really stalled (client side)" % variant,
+                 srtt >= stall and min(rtt) >= stall - 60,
+                 "stall round trip %.1f ms, observers >= %.1f ms" % (srtt, min(rtt)))
+            ev, lag = window10(ngx, time.time())
+            log("stall (%s) event_latency_us: %s" % (variant, fmt_hist(ev)))
+            log("stall (%s) loop_lag_us:      %s" % (variant, fmt_hist(lag)))
+
+            # The observers' data waited from t_stall + 5 ms to the end of
+            # the stall: ~395 ms, and no longer than their round trip as
+            # the clients measured it.  The lag probe runs every 100 ms, so
+            # the timer due during the stall fires 300-400 ms late.
+            ge("stall (%s): event latency max >= 350 ms" % variant, ev["max"], 350000)
+            ge("stall (%s): event latency max >= the observers' shortest round trip"
+               " - 20 ms" % variant, ev["max"], round((min(rtt) - 20) * 1000))
+            le("stall (%s): event latency max <= the observers' longest round trip"
+               % variant, ev["max"], round((max(rtt) + 1) * 1000))
+            le("stall (%s): event latency max <= 450 ms" % variant, ev["max"], 450000)
+            ge("stall (%s): event latency p99.9 >= 350 ms" % variant, ev["p99_9"], 350000)
+            ge("stall (%s): loop lag max >= 290 ms" % variant, lag["max"], 290000)
+            le("stall (%s): loop lag max <= 450 ms" % variant, lag["max"], 450000)
+            ge("stall (%s): loop lag p99.9 >= 290 ms" % variant, lag["p99_9"], 290000)
+        finally:
+            for c in conns:
+                c.close()
+            ngx.stop()
+        check_log(ngx)
+
+
+# --- 4. drops, handshake results, ends, close codes ---------------------------------
+
+def test_drops(prom_out):
+    k = 7
+    port = ARGS.port + 4
+    ngx = Nginx("drops", port, workers=2,
+                location="            ws_gateway_idle_timeout 1s;").start()
+    try:
+        before = ngx.status()
+
+        # handshake results
+        def hs(req):
+            c = Raw(port)
+            try:
+                return c.request(req)
+            finally:
+                c.close()
+
+        key = base64.b64encode(os.urandom(16)).decode()
+        up = ("Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Key: %s\r\n" % key)
+        codes = {
+            "not_websocket": hs("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                "Connection: close\r\n\r\n"),
+            "bad_version": hs("GET /ws HTTP/1.1\r\n" + up +
+                              "Sec-WebSocket-Version: 8\r\n\r\n"),
+            "bad_method": hs("POST /ws HTTP/1.1\r\n" + up +
+                             "Sec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n"),
+            "bad_request": hs("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                              "Sec-WebSocket-Key: c2hvcnQ=\r\n"
+                              "Sec-WebSocket-Version: 13\r\n\r\n"),
+        }
+        want_http = {"not_websocket": 426, "bad_version": 426,
+                     "bad_method": 405, "bad_request": 400}
+        for r in want_http:
+            eq("handshakes: %s answered %d" % (r, want_http[r]), codes[r], want_http[r])
+
+        # a protocol violation: an unmasked frame
+        pv = Raw(port)
+        eq("ends: violator handshake 101", pv.handshake(), 101)
+        pv.send_frame(0x1, "unmasked", masked=False)
+        op, payload = pv.recv_frame()
+        eq("ends: unmasked frame answered with close 1002",
+           (op, close_code(payload)), (0x8, 1002))
+        pv.send_frame(0x8, struct.pack("!H", 1002))
+        pv.eof()
+        pv.close()
+
+        # drops: data after the server's close frame
+        d = Raw(port)
+        eq("drops: client handshake 101", d.handshake(), 101)
+        d.s.settimeout(4)
+        op, payload = d.recv_frame()
+        eq("drops: server closed the idle session with 1000",
+           (op, close_code(payload)), (0x8, 1000))
+        log("idle close reason: %r" % payload[2:].decode(errors="replace"))
+        for i in range(k):
+            d.send_frame(0x1, "after close %d" % i)
+        d.send_frame(0x8, struct.pack("!H", 1000))
+        true("drops: server closed the connection after the close reply",
+             d.eof(), "EOF")
+        d.close()
+
+        after = wait_for(lambda: (lambda s: s if s["totals"]["sessions"]["active"] == 0
+                                  else None)(ngx.status()), 3) or ngx.status()
+
+        def delta(*path):
+            return total(after, *path) - total(before, *path)
+
+        eq("drops: drops.closing increased by exactly %d" % k, delta("drops", "closing"), k)
+        eq("drops: drops.unsent unchanged", delta("drops", "unsent"), 0)
+        want_hs = {"accepted": 2, "not_websocket": 1, "bad_version": 1,
+                   "bad_request": 1, "bad_method": 1, "failed": 0}
+        for r, v in want_hs.items():
+            eq("handshakes: %s +%d" % (r, v), delta("handshakes", r), v)
+        for r in after["workers"][0]["ends"]:
+            v = {"protocol_error": 1, "idle_timeout": 1}.get(r, 0)
+            eq("ends: %s +%d" % (r, v), delta("ends", r), v)
+        codes_after = {}
+        for w in after["workers"]:
+            for c, v in w["close_codes"].items():
+                codes_after[c] = codes_after.get(c, 0) + v
+        codes_before = {}
+        for w in before["workers"]:
+            for c, v in w["close_codes"].items():
+                codes_before[c] = codes_before.get(c, 0) + v
+        cd = {c: codes_after.get(c, 0) - codes_before.get(c, 0)
+              for c in set(codes_after) | set(codes_before)}
+        cd = {c: v for c, v in cd.items() if v}
+        eq("close codes: exactly one 1000 and one 1002", cd, {"1000": 1, "1002": 1})
+        eq("drops: active back to 0", after["totals"]["sessions"]["active"], 0)
+        eq("drops: accepts == closes", total(after, "counters", "accepts"),
+           total(after, "counters", "closes"))
+        eq("totals agree with the sum of the workers (drops.closing)",
+           after["totals"]["drops"]["closing"], total(after, "drops", "closing"))
+
+        # the Prometheus text of the same state, for test 5
+        status, headers, body = ngx.get("/status?format=prometheus")
+        prom_out["status"] = status
+        prom_out["type"] = headers.get("Content-Type")
+        prom_out["text"] = body.decode()
+        prom_out["json"] = ngx.status()
+    finally:
+        ngx.stop()
+    check_log(ngx)
+
+
+# --- 5. Prometheus --------------------------------------------------------------
+
+def prom_sum(text, metric, **labels):
+    s = 0
+    found = False
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)", line)
+        if not m or m.group(1) != metric:
+            continue
+        ls = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        if all(ls.get(k) == v for k, v in labels.items()):
+            s += float(m.group(3))
+            found = True
+    return s if found else None
+
+
+def test_prometheus(prom):
+    if not prom:
+        true("prometheus: output fetched", False, "the drops test did not get it")
+        return
+    path = os.path.join(ARGS.out, "status.prom")
+    with open(path, "w") as f:
+        f.write(prom["text"])
+    eq("prometheus: HTTP status", prom["status"], 200)
+    true("prometheus: content type is text exposition 0.0.4",
+         (prom["type"] or "").startswith("text/plain")
+         and "version=0.0.4" in (prom["type"] or ""), repr(prom["type"]))
+    r = subprocess.run([ARGS.promtool, "check", "metrics"], input=prom["text"],
+                       capture_output=True, text=True)
+    out = (r.stdout + r.stderr).strip()
+    true("prometheus: promtool check metrics passes", r.returncode == 0,
+         "exit %d%s" % (r.returncode, (": " + out[:500]) if out else ", no complaints"))
+
+    j = prom["json"]
+    t = prom["text"]
+    eq("prometheus: accepts_total == JSON accepts",
+       prom_sum(t, "ws_gateway_accepts_total"), float(total(j, "counters", "accepts")))
+    eq("prometheus: closes_total == JSON closes",
+       prom_sum(t, "ws_gateway_closes_total"), float(total(j, "counters", "closes")))
+    metric = [m for m in set(re.findall(r"^(ws_gateway_\w*drop\w*)", t, re.M))
+              if not m.endswith(("_created",))]
+    got = None
+    for m in metric:
+        got = prom_sum(t, m, reason="closing")
+        if got is not None:
+            break
+    eq("prometheus: drops (reason=closing) == JSON drops.closing", got,
+       float(total(j, "drops", "closing")))
+
+
+# --- 6. the dashboard in headless Chromium ---------------------------------------------
+
+def test_dashboard():
+    port = ARGS.port + 6
+    ngx = Nginx("dashboard", port, workers=2,
+                http="    ws_gateway_idle_window 2s;",
+                location="            ws_gateway_idle_timeout 1s;").start()
+    shot = os.path.join(ARGS.out, "dashboard.png")
+    if os.path.exists(shot):
+        os.unlink(shot)
+    try:
+        # sessions come and go: 100 connects/s, each closed after 1 s idle,
+        # and an echo load so that messages flow too
+        churn = Load("idle", "ws://127.0.0.1:%d/ws" % port, "-c", 1500,
+                     "-r", 100, "-d", 14, "-q")
+        echo = Load("echo", "ws://127.0.0.1:%d/ws" % port, "-c", 4,
+                    "-R", 200, "-d", 14, "-q")
+        r = subprocess.run([ARGS.node, os.path.join(ARGS.here, "dashboard.js"),
+                            ngx.url("/status?format=html"), shot,
+                            os.path.join(ARGS.out, "chromium-profile")],
+                           capture_output=True, text=True, timeout=60,
+                           cwd=ARGS.here)
+        churn.stop()
+        echo.stop()
+        churn.result(10)
+        echo.result(10)
+        for line in r.stderr.strip().splitlines()[-10:]:
+            log("dashboard.js: " + line)
+        try:
+            res = json.loads(r.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            true("dashboard: the browser test ran", False,
+                 "exit %d, stdout %r" % (r.returncode, r.stdout[-300:]))
+            return
+        log("dashboard: %s" % json.dumps(res.get("info")))
+        true("dashboard: page loaded (HTTP 200, text/html)", res["loaded"],
+             "status %s, %s" % (res.get("status"), res.get("contentType")))
+        ge("dashboard: canvas elements rendered", res["canvases"], 4)
+        true("dashboard: charts have ink", res["inked"] == res["canvases"],
+             "%s of %s canvases drawn on" % (res["inked"], res["canvases"]))
+        true("dashboard: charts updated between two samples", res["chartsChanged"],
+             "%s of %s canvases changed in %s ms" % (res["chartsChangedCount"],
+                                                     res["canvases"], res["gapMs"]))
+        true("dashboard: numbers updated between two samples", res["numbersChanged"],
+             "info %r -> %r" % (res["info"][0], res["info"][1]))
+        ge("dashboard: worker rows in the table", res["workerRows"], 2)
+        eq("dashboard: console errors", res["consoleErrors"], [])
+        if res.get("faviconErrors"):
+            log("dashboard: the browser's /favicon.ico request failed (not counted): %s"
+                % res["faviconErrors"])
+        log("dashboard: HTTP errors seen: %s" % (res.get("failedResponses") or "none"))
+        eq("dashboard: page errors", res["pageErrors"], [])
+        eq("dashboard: error field empty", res["errText"], "")
+        true("dashboard: screenshot saved", os.path.getsize(shot) > 10000
+             if os.path.exists(shot) else False, shot)
+    finally:
+        ngx.stop()
+    check_log(ngx)
+
+
+# --- main ------------------------------------------------------------------------
+
+
+def run_tests(tests):
+    for name, fn in tests:
+        if ONLY and ONLY not in name:
+            continue
+        t = time.time()
+        log("--- %s" % name)
+        try:
+            fn()
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:  # a test that breaks is a failed check
+            import traceback
+            traceback.print_exc(file=sys.stdout)
+            record("%s: ran to the end" % name, False, "%s: %s"
+                   % (type(e).__name__, e))
+        log("%s took %.1f s" % (name, time.time() - t))
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--module", required=True)
+    ap.add_argument("--test-module", required=True)
+    ap.add_argument("--loadgen", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--here", required=True)
+    ap.add_argument("--nginx", default="/usr/sbin/nginx")
+    ap.add_argument("--promtool", default="promtool")
+    ap.add_argument("--node", default="node")
+    ap.add_argument("--port", type=int, default=2500)
+    ARGS = ap.parse_args()
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_signal)
+
+    prom = {}
+    tests = [("sessions", test_sessions), ("rates", test_rates),
+             ("stall", test_stall), ("drops", lambda: test_drops(prom)),
+             ("prometheus", lambda: test_prometheus(prom)),
+             ("dashboard", test_dashboard)]
+    t_start = time.time()
+    try:
+        run_tests(tests)
+    except KeyboardInterrupt:
+        record("run", False, "interrupted")
+    finally:
+        for load in LOADS:
+            load.stop()
+        for ngx in list(RUNNING):
+            ngx.stop()
+    log("total %.1f s" % (time.time() - t_start))
+    print("metrics: %d passed, %d failed" % (PASSED, FAILED), flush=True)
+    return 0 if FAILED == 0 and PASSED > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
