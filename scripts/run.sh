@@ -3,8 +3,10 @@
 # Installs what is missing, builds the module and runs NGINX with it in the
 # foreground, serving the demo on 127.0.0.1:8080 (PORT=... to change):
 #
-#   ws://127.0.0.1:8080/echo   the built-in echo target
-#   http://127.0.0.1:8080/     a page that talks to it
+#   ws://127.0.0.1:8080/echo     the built-in echo target
+#   http://127.0.0.1:8080/       a page that talks to it
+#   http://127.0.0.1:8080/status the metrics (JSON, ?format=prometheus,
+#                                and a live dashboard in a browser)
 #
 # Everything NGINX writes goes under build/run/.  Ctrl-C stops it.
 
@@ -44,11 +46,17 @@ http {
         text/html html;
     }
 
+    ws_gateway_status_log 60s;
+
     server {
         listen 127.0.0.1:$port;
 
         location / {
             root $top/scripts/demo;
+        }
+
+        location = /status {
+            ws_gateway_status;
         }
 
         location = /echo {
@@ -79,6 +87,8 @@ cat <<MSG
 
     open   http://127.0.0.1:$port/         a page that talks to the echo
     or     ws://127.0.0.1:$port/echo       with any WebSocket client
+    and    http://127.0.0.1:$port/status   the live metrics dashboard
+           (curl it for JSON; ?format=prometheus for Prometheus)
 
   Configuration: $prefix/conf/nginx.conf.  Stop with Ctrl-C.
 
