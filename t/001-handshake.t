@@ -7,35 +7,7 @@ use t::WsGateway;
 
 repeat_each(1);
 
-# every block is checked for its status, its response_headers lines, its
-# body, its error_log / no_error_log patterns and its grep_error_log
-sub checks {
-    my $n = 0;
-
-    for my $block (blocks()) {
-        my @lines = ($block->response_headers // '') =~ /^[ \t]*\S.*$/mg;
-
-        $n += 1 + @lines;
-        $n += 1 if defined $block->response_body
-                   || defined $block->response_body_like;
-        $n += 1 if defined $block->raw_response_headers_unlike;
-
-        for my $section (qw(error_log no_error_log)) {
-            my $v = $block->$section;
-            next unless defined $v;
-            @lines = ref $v eq 'ARRAY' ? @$v
-                     : ref $v ? ($v)
-                     : $v =~ /^.*\S.*$/mg;
-            $n += @lines;
-        }
-
-        $n += 1 if defined $block->grep_error_log;
-    }
-
-    return $n;
-}
-
-plan tests => repeat_each() * checks();
+plan tests => repeat_each() * ::ws_count_checks(blocks());
 
 our $Config = <<'_EOC_';
     location /ws {

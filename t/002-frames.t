@@ -6,29 +6,7 @@ use t::WsGateway;
 
 repeat_each(1);
 
-# every block is checked for its status, its body, its error_log and
-# no_error_log patterns
-sub checks {
-    my $n = 0;
-
-    for my $block (blocks()) {
-        $n += 1;
-        $n += 1 if defined $block->response_body;
-
-        for my $section (qw(error_log no_error_log)) {
-            my $v = $block->$section;
-            next unless defined $v;
-            my @lines = ref $v eq 'ARRAY' ? @$v
-                        : ref $v ? ($v)
-                        : $v =~ /^.*\S.*$/mg;
-            $n += @lines;
-        }
-    }
-
-    return $n;
-}
-
-plan tests => repeat_each() * checks();
+plan tests => repeat_each() * ::ws_count_checks(blocks());
 
 our $Config = <<'_EOC_';
     location /ws {

@@ -451,12 +451,46 @@ sub ws_hold_open {
 }
 
 
+# The number of assertions the runners make for these suites' blocks
+# (one request each, no repeat): the status, each response_headers line,
+# the body check, raw_response_headers_unlike, each error_log and
+# no_error_log pattern, and grep_error_log.  For "plan tests".
+sub ws_count_checks {
+    my (@blocks) = @_;
+
+    my $n = 0;
+
+    for my $block (@blocks) {
+        my @lines = ($block->response_headers // '') =~ /^[ \t]*\S.*$/mg;
+
+        $n += 1 + @lines;
+        $n += 1 if defined $block->response_body
+                   || defined $block->response_body_like;
+        $n += 1 if defined $block->raw_response_headers_unlike;
+
+        for my $section (qw(error_log no_error_log)) {
+            my $v = $block->$section;
+            next unless defined $v;
+            @lines = ref $v eq 'ARRAY' ? @$v
+                     : ref $v ? ($v)
+                     : $v =~ /^.*\S.*$/mg;
+            $n += @lines;
+        }
+
+        $n += 1 if defined $block->grep_error_log;
+    }
+
+    return $n;
+}
+
+
 # the eval sections run in other packages: the helpers are called ::name
 {
     no strict 'refs';
 
     for my $name (qw(ws_handshake ws_frame ws_raw_frame ws_close_frame
-                     ws_decode ws_decode_md5 ws_flood_unread ws_hold_open))
+                     ws_decode ws_decode_md5 ws_flood_unread ws_hold_open
+                     ws_count_checks))
     {
         *{"main::$name"} = \&{$name};
     }
