@@ -67,7 +67,9 @@ metrics: build
 	@t/metrics/run.sh
 
 # sanitizer reports land in the error logs (NGINX sends its stderr
-# there); the suites' logs are collected so that none goes unnoticed
+# there); the suites' logs are collected so that none goes unnoticed.
+# Leaks are checked in the end-to-end run, which reads its error log
+# after NGINX has exited (the suites' runner reads it before).
 SAN_LOG := $(TOP)/build/sanitizer.log
 SAN_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
@@ -81,7 +83,8 @@ test-asan:
 	    prove $(PROVE_FLAGS) -It/lib t/*.t
 	@if grep -E -A20 'runtime error|Sanitizer' $(SAN_LOG) >&2; then \
 	    echo "test-asan: sanitizer reports in $(SAN_LOG)" >&2; exit 1; fi
-	$(SAN_ENV) E2E_NGINX=$(ASAN_DIR)/nginx \
+	$(SAN_ENV) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    E2E_NGINX=$(ASAN_DIR)/nginx \
 	    E2E_MODULE=$(ASAN_DIR)/ngx_ws_gateway_module.so t/e2e/run.sh
 
 bench: build

@@ -112,6 +112,7 @@ ngx_int_t ngx_ws_gateway_status_handler(ngx_http_request_t *r);
 void ngx_ws_gateway_session_init(ngx_connection_t *c,
     ngx_ws_gateway_loc_conf_t *wlcf, u_char *pipelined, size_t len);
 
+void ngx_ws_gateway_session_exit_process(void);
 ngx_ws_gateway_frame_t *ngx_ws_gateway_frame_alloc(size_t size);
 void ngx_ws_gateway_frame_free(ngx_ws_gateway_frame_t *frame);
 

@@ -236,6 +236,11 @@ ngx_ws_gateway_metrics_exit_process(ngx_cycle_t *cycle)
 
     ngx_ws_gateway_slot->pid = 0;
     ngx_ws_gateway_slot = NULL;
+
+    if (ngx_ws_gateway_idle_ring) {
+        ngx_free(ngx_ws_gateway_idle_ring);
+        ngx_ws_gateway_idle_ring = NULL;
+    }
 }
 
 

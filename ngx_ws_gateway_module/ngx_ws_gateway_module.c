@@ -355,6 +355,7 @@ static void
 ngx_ws_gateway_exit_process(ngx_cycle_t *cycle)
 {
     ngx_ws_gateway_metrics_exit_process(cycle);
+    ngx_ws_gateway_session_exit_process();
 }
 
 

@@ -1194,3 +1194,26 @@ ngx_ws_gateway_test_hook(ngx_ws_gateway_session_t *s, u_char *data,
 }
 
 #endif
+
+
+void
+ngx_ws_gateway_session_exit_process(void)
+{
+    ngx_ws_gateway_frame_t  *f;
+
+    /* what the worker kept for reuse goes, so that leak checkers see */
+
+    while (ngx_ws_gateway_free_frames) {
+        f = ngx_ws_gateway_free_frames;
+        ngx_ws_gateway_free_frames = (ngx_ws_gateway_frame_t *) f->chain.next;
+        ngx_free(f);
+    }
+
+    ngx_ws_gateway_nfree_frames = 0;
+
+    if (ngx_ws_gateway_rbuf) {
+        ngx_free(ngx_ws_gateway_rbuf);
+        ngx_ws_gateway_rbuf = NULL;
+        ngx_ws_gateway_rbuf_size = 0;
+    }
+}
