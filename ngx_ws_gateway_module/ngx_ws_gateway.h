@@ -102,6 +102,7 @@ typedef struct {
     unsigned                   failed:1;         /* protocol violation */
     unsigned                   draining:1;       /* reading to the end */
     unsigned                   read_paused:1;    /* outbound over limit */
+    unsigned                   resumed:1;        /* reading again */
     unsigned                   ended:1;          /* end reason is set */
 } ngx_ws_gateway_session_t;
 

@@ -84,8 +84,10 @@ ngx_ws_gateway_handshake(ngx_http_request_t *r)
     switch (rc) {
 
     case NGX_DONE:
-        result = NGX_WS_GATEWAY_HS_ACCEPTED;
-        break;
+
+        /* counted when the session starts, or as failed on the way */
+
+        return rc;
 
     case NGX_HTTP_NOT_ALLOWED:
         result = NGX_WS_GATEWAY_HS_BAD_METHOD;
@@ -215,6 +217,28 @@ ngx_ws_gateway_check(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "client sent WebSocket handshake without \"Host\"");
         return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (ngx_exiting || ngx_terminate) {
+
+        /*
+         * the worker is draining: a new session would outlive the close
+         * its sessions were sent; the client is to come back to another
+         */
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "WebSocket handshake refused: worker is shutting down");
+
+        ngx_str_set(&value, "1");
+
+        if (ngx_ws_gateway_add_header(r, "Retry-After",
+                                      sizeof("Retry-After") - 1, &value)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
     /* Sec-WebSocket-Accept: base64(SHA-1(key + GUID)) */
@@ -534,13 +558,13 @@ ngx_ws_gateway_upgrade_required(ngx_http_request_t *r, ngx_uint_t version)
 
     /* 426: the client must switch to WebSocket, version 13 */
 
-    ngx_ws_gateway_metric_inc(handshakes[version
-                                         ? NGX_WS_GATEWAY_HS_BAD_VERSION
-                                         : NGX_WS_GATEWAY_HS_NOT_WEBSOCKET]);
-
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ngx_ws_gateway_metric_inc(handshakes[version
+                                         ? NGX_WS_GATEWAY_HS_BAD_VERSION
+                                         : NGX_WS_GATEWAY_HS_NOT_WEBSOCKET]);
 
     if (ngx_ws_gateway_add_header(r, "Upgrade", sizeof("Upgrade") - 1, NULL)
         != NGX_OK)
@@ -603,11 +627,13 @@ ngx_ws_gateway_flush_handler(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
                       "client timed out receiving the WebSocket handshake");
         c->timedout = 1;
+        ngx_ws_gateway_metric_inc(handshakes[NGX_WS_GATEWAY_HS_FAILED]);
         ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
         return;
     }
 
     if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
+        ngx_ws_gateway_metric_inc(handshakes[NGX_WS_GATEWAY_HS_FAILED]);
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
     }
@@ -622,6 +648,7 @@ ngx_ws_gateway_flush_handler(ngx_http_request_t *r)
         }
 
         if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ngx_ws_gateway_metric_inc(handshakes[NGX_WS_GATEWAY_HS_FAILED]);
             ngx_http_finalize_request(r, NGX_ERROR);
         }
 
@@ -684,6 +711,31 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "ws gateway takes the connection over");
 
+    if (r->count != 1 || r->blocked) {
+
+        /*
+         * something else in the location (a mirror, say) still uses the
+         * request: it cannot be released under it
+         */
+
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "WebSocket session cannot start: the request is still "
+                      "in use (count:%d blocked:%d), is \"mirror\" or "
+                      "another module active in this location?",
+                      r->count, r->blocked);
+
+        ngx_ws_gateway_metric_inc(handshakes[NGX_WS_GATEWAY_HS_FAILED]);
+
+        /* the request ends as NGINX ends it once its users are done */
+
+        c->write->handler = ngx_ws_gateway_idle_handler;
+        c->error = 1;
+
+        ngx_http_finalize_request(r, NGX_ERROR);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
     /*
      * Bytes the client pipelined after the handshake are rare and short
      * (at most a header buffer): they are copied aside, so that all the
@@ -698,8 +750,7 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
     if (len) {
         data = ngx_alloc(len, c->log);
         if (data == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            goto failed;
         }
 
         ngx_memcpy(data, b->pos, len);
@@ -762,4 +813,26 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
     if (data) {
         ngx_free(data);
     }
+
+    return;
+
+failed:
+
+    /* the 101 is out: nothing is left to say in HTTP */
+
+    ngx_ws_gateway_metric_inc(handshakes[NGX_WS_GATEWAY_HS_FAILED]);
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    r->keepalive = 0;
+    c->error = 1;
+
+    ngx_http_free_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    ngx_http_close_connection(c);
 }

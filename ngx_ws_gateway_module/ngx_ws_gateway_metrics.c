@@ -11,6 +11,13 @@
 #include "ngx_ws_gateway.h"
 
 
+/*
+ * Seconds on the monotonic clock, for the idle window: a step of the
+ * wall clock must not move sessions in or out of "idle"; never 0, which
+ * marks a session not counted.
+ */
+#define ngx_ws_gateway_mono_sec()   ((time_t) (ngx_current_msec / 1000) + 1)
+
 /* zone headroom for the slab allocator's own pages and descriptors */
 #define NGX_WS_GATEWAY_ZONE_SLACK   (64 * 1024)
 
@@ -37,6 +44,7 @@ ngx_ws_gateway_slot_t        *ngx_ws_gateway_slot;
 /* per worker */
 
 static ngx_event_t            ngx_ws_gateway_lag_event;
+static ngx_connection_t       ngx_ws_gateway_lag_conn;    /* for logs */
 static uint64_t               ngx_ws_gateway_lag_due;     /* us */
 static time_t                 ngx_ws_gateway_last_tick;
 static time_t                 ngx_ws_gateway_last_log;
@@ -196,7 +204,7 @@ ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle)
 
     now = ngx_time();
 
-    ngx_ws_gateway_idle_sec = now;
+    ngx_ws_gateway_idle_sec = ngx_ws_gateway_mono_sec();
     ngx_ws_gateway_last_tick = now;
     ngx_ws_gateway_last_log = now;
 
@@ -209,7 +217,11 @@ ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle)
 
     ngx_ws_gateway_lag_event.handler = ngx_ws_gateway_lag_handler;
     ngx_ws_gateway_lag_event.log = cycle->log;
-    ngx_ws_gateway_lag_event.data = wmcf;
+
+    /* timer debug logging takes ev->data for a connection */
+
+    ngx_ws_gateway_lag_conn.fd = (ngx_socket_t) -1;
+    ngx_ws_gateway_lag_event.data = &ngx_ws_gateway_lag_conn;
     ngx_ws_gateway_lag_event.cancelable = 1;
 
     ngx_ws_gateway_lag_due = ngx_ws_gateway_now_us()
@@ -367,13 +379,20 @@ ngx_ws_gateway_tick(time_t now)
 
     slot = ngx_ws_gateway_slot;
 
-    ngx_ws_gateway_idle_advance(now);
+    ngx_ws_gateway_idle_advance(ngx_ws_gateway_mono_sec());
 
     /*
      * the second that starts now gets the counters as they stand, for
      * rates; seconds skipped by a stall get the same values, so that a
      * window's rate spreads over the time that really passed
      */
+
+    if (now - ngx_ws_gateway_last_tick > NGX_WS_GATEWAY_SECONDS) {
+
+        /* a stall longer than the ring: only its last seconds matter */
+
+        ngx_ws_gateway_last_tick = now - NGX_WS_GATEWAY_SECONDS;
+    }
 
     for (i = 0; ngx_ws_gateway_last_tick < now && i < NGX_WS_GATEWAY_SECONDS;
          i++)
@@ -420,9 +439,10 @@ ngx_ws_gateway_log_line(time_t now)
     ngx_ws_gateway_window_t      w;
     ngx_ws_gateway_main_conf_t  *wmcf;
 
-    wmcf = ngx_ws_gateway_lag_event.data;
+    wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_ws_gateway_module);
 
-    if (wmcf->log_interval == 0
+    if (wmcf == NULL || wmcf->log_interval == 0
         || (ngx_msec_t) (now - ngx_ws_gateway_last_log) * 1000
            < wmcf->log_interval)
     {
@@ -590,7 +610,7 @@ ngx_ws_gateway_metrics_touch(ngx_ws_gateway_session_t *s)
 
     /* a message passed: the session is (again) active for the window */
 
-    now = ngx_time();
+    now = ngx_ws_gateway_mono_sec();
 
     if (ngx_ws_gateway_slot == NULL || s->message_sec == now) {
         return;

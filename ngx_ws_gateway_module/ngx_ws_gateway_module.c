@@ -29,6 +29,8 @@ static char *ngx_ws_gateway_check_size(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_ws_gateway_check_window(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_ws_gateway_check_positive(ngx_conf_t *cf, void *post,
+    void *data);
 static ngx_int_t ngx_ws_gateway_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_ws_gateway_init_process(ngx_cycle_t *cycle);
@@ -57,6 +59,9 @@ static ngx_ws_gateway_size_bounds_t  ngx_ws_gateway_outbound_bounds = {
 
 static ngx_conf_post_handler_pt  ngx_ws_gateway_window_post =
     ngx_ws_gateway_check_window;
+
+static ngx_conf_post_handler_pt  ngx_ws_gateway_positive_post =
+    ngx_ws_gateway_check_positive;
 
 
 static ngx_command_t  ngx_ws_gateway_commands[] = {
@@ -143,7 +148,7 @@ static ngx_command_t  ngx_ws_gateway_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_gateway_loc_conf_t, pong_timeout),
-      NULL },
+      &ngx_ws_gateway_positive_post },
 
     { ngx_string("ws_gateway_idle_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -157,14 +162,14 @@ static ngx_command_t  ngx_ws_gateway_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_gateway_loc_conf_t, send_timeout),
-      NULL },
+      &ngx_ws_gateway_positive_post },
 
     { ngx_string("ws_gateway_close_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_gateway_loc_conf_t, close_timeout),
-      NULL },
+      &ngx_ws_gateway_positive_post },
 
       ngx_null_command
 };
@@ -553,6 +558,27 @@ ngx_ws_gateway_check_window(ngx_conf_t *cf, void *post, void *data)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" must be whole seconds, "
                            "from 1s to 1d", &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_gateway_check_positive(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *mp = data;
+
+    ngx_str_t  *value;
+
+    /* a deadline of 0 would end every session at once */
+
+    if (*mp == 0) {
+        value = cf->args->elts;
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must be greater than 0", &value[0]);
         return NGX_CONF_ERROR;
     }
 

@@ -48,6 +48,7 @@ static ngx_int_t ngx_ws_gateway_queue(ngx_ws_gateway_session_t *s,
 static void ngx_ws_gateway_close(ngx_ws_gateway_session_t *s,
     ngx_uint_t code, char *reason, ngx_uint_t fail);
 static ngx_int_t ngx_ws_gateway_send(ngx_ws_gateway_session_t *s);
+static void ngx_ws_gateway_resume(ngx_ws_gateway_session_t *s);
 static ngx_int_t ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s);
 static void ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s);
 static u_char *ngx_ws_gateway_read_buffer(size_t size, ngx_log_t *log);
@@ -108,18 +109,27 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
     c->write->handler = ngx_ws_gateway_write_handler;
     c->log->action = "serving WebSocket session";
 
-    /* a graceful shutdown calls the read handler with c->close set */
+    /*
+     * A graceful shutdown calls the read handler with c->close set; a
+     * session that starts after the shutdown began (its handshake was
+     * on the way) is told at once.
+     */
+
     c->idle = 1;
 
+    if (ngx_exiting || ngx_terminate) {
+        c->close = 1;
+    }
+
     if (ngx_ws_gateway_slot) {
+        ngx_ws_gateway_slot->handshakes[NGX_WS_GATEWAY_HS_ACCEPTED]++;
         ngx_ws_gateway_slot->total.accepts++;
         ngx_ws_gateway_slot->active++;
         ngx_ws_gateway_metrics_touch(s);
 
-        if (ngx_ws_gateway_metrics_stamp(c) != NGX_OK) {
-            ngx_ws_gateway_finalize(s);
-            return;
-        }
+        /* without receive timestamps, event latency is not sampled */
+
+        (void) ngx_ws_gateway_metrics_stamp(c);
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
@@ -181,10 +191,27 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
     }
 
     if (s->read_paused) {
+
+        /* a level-triggered event method must stop reporting input */
+
+        if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+            ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_ERROR);
+            ngx_ws_gateway_finalize(s);
+        }
+
         return;
     }
 
-    if (rev->ready) {
+    if (s->resumed) {
+
+        /*
+         * the data waited because the session paused reading, not for
+         * the event loop: it is no sample of event latency
+         */
+
+        s->resumed = 0;
+
+    } else if (rev->ready) {
         ngx_ws_gateway_metrics_event(c);
     }
 
@@ -310,6 +337,17 @@ ngx_ws_gateway_timer(ngx_ws_gateway_session_t *s)
 
         ngx_ws_gateway_set_timer(s);
         return;
+    }
+
+    if (s->read_paused) {
+
+        /*
+         * the client's pongs wait unread behind the input held back
+         * while it does not read: send_timeout watches it meanwhile
+         */
+
+        s->last_read = now;
+        s->ping_sent = 0;
     }
 
     if (s->ping_sent
@@ -741,6 +779,14 @@ ngx_ws_gateway_control(ngx_ws_gateway_session_t *s, ngx_str_t *chunk,
         return NGX_DECLINED;
     }
 
+    if (s->control) {
+
+        /* split control frames are rare: an idle session keeps nothing */
+
+        ngx_free(s->control);
+        s->control = NULL;
+    }
+
     return NGX_OK;
 }
 
@@ -921,6 +967,10 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
             ngx_add_timer(wev, s->conf->send_timeout);
         }
 
+        if (s->read_paused && s->queued < s->conf->outbound_limit / 2) {
+            ngx_ws_gateway_resume(s);
+        }
+
         if (ngx_handle_write_event(wev, 0) != NGX_OK) {
             ngx_ws_gateway_finalize(s);
             return NGX_DONE;
@@ -942,12 +992,24 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
         return NGX_DONE;
     }
 
-    if (s->read_paused && s->queued < s->conf->outbound_limit / 2) {
-        s->read_paused = 0;
-        ngx_post_event(c->read, &ngx_posted_events);
+    if (s->read_paused) {
+        ngx_ws_gateway_resume(s);
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_ws_gateway_resume(ngx_ws_gateway_session_t *s)
+{
+    /* the outbound queue has room again: reading goes on */
+
+    s->read_paused = 0;
+    s->resumed = 1;
+    s->last_read = ngx_current_msec;
+
+    ngx_post_event(s->connection->read, &ngx_posted_events);
 }
 
 
@@ -983,6 +1045,7 @@ ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s)
         ERR_clear_error();
 
         if (SSL_shutdown(c->ssl->connection) < 0) {
+            ngx_ssl_error(NGX_LOG_INFO, c->log, 0, "SSL_shutdown() failed");
             ngx_ws_gateway_finalize(s);
             return NGX_DONE;
         }
@@ -997,6 +1060,8 @@ ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s)
 #endif
 
     if (ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
+        ngx_connection_error(c, ngx_socket_errno,
+                             ngx_shutdown_socket_n " failed");
         ngx_ws_gateway_finalize(s);
         return NGX_DONE;
     }

@@ -182,3 +182,16 @@ qr/\[emerg\] .*duplicate subprotocol "chat" in "ws_gateway_subprotocols" directi
 --- suppress_stderr
 --- error_log eval
 qr/\[emerg\] .*invalid number of arguments in "ws_gateway_pong_timeout" directive in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 14: a send deadline of 0 would end every session at once
+--- config
+    location /ws {
+        ws_gateway_pass echo;
+        ws_gateway_send_timeout 0;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] .*"ws_gateway_send_timeout" must be greater than 0 in \S+nginx\.conf:\d+/
