@@ -69,6 +69,7 @@ for src in "$top"/t/fuzz/fuzz_*.c; do
     # shellcheck disable=SC2086
     if ! $cc $flags $incs "$src" "$top/t/fuzz/ref_utf8.c" \
          "$top/ngx_ws_gateway_module/ngx_ws_gateway_parse.c" \
+         "$top/ngx_ws_gateway_module/ngx_ws_gateway_json.c" \
          -o "$bin" >"$log" 2>&1
     then
         echo "FAIL $name: does not build:"

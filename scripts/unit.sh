@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #
 # Builds and runs the C unit tests of the pure code (t/unit/test_*.c),
-# each linked with ngx_ws_gateway_parse.c only, in three builds:
+# each linked with ngx_ws_gateway_parse.c and ngx_ws_gateway_json.c
+# only, in three builds:
 #
 #   plain      $CC -O2, as configured (NGX_HAVE_NONALIGNED from objs/)
 #   san        AddressSanitizer + UBSan (alignment included), with the
@@ -75,6 +76,7 @@ run_variant() {
         # shellcheck disable=SC2086
         if ! $compiler -g $flags $warn $incs "$src" "$top/t/unit/unit.c" \
              "$top/ngx_ws_gateway_module/ngx_ws_gateway_parse.c" \
+             "$top/ngx_ws_gateway_module/ngx_ws_gateway_json.c" \
              -o "$bin" >"$log" 2>&1
         then
             echo "FAIL $name/$(basename "$bin"): does not build:"
