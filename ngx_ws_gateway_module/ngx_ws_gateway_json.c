@@ -56,6 +56,8 @@ static ngx_int_t ngx_ws_gateway_json_literal(ngx_ws_gateway_json_ctx_t *cx,
     ngx_ws_gateway_json_node_t *n);
 static ngx_uint_t ngx_ws_gateway_json_duplicate(ngx_ws_gateway_json_t *j,
     ngx_uint_t obj, ngx_str_t *key);
+static ngx_int_t ngx_ws_gateway_json_digits(ngx_ws_gateway_json_ctx_t *cx,
+    u_char **pp);
 static ngx_int_t ngx_ws_gateway_json_error(ngx_ws_gateway_json_ctx_t *cx,
     u_char *p, const char *error);
 
@@ -742,16 +744,8 @@ ngx_ws_gateway_json_number(ngx_ws_gateway_json_ctx_t *cx,
         integer = 0;
         p++;
 
-        if (p == cx->end) {
-            return ngx_ws_gateway_json_error(cx, p, "unexpected end");
-        }
-
-        if (!ngx_ws_gateway_json_digit(*p)) {
-            return ngx_ws_gateway_json_error(cx, p, "invalid number");
-        }
-
-        while (p < cx->end && ngx_ws_gateway_json_digit(*p)) {
-            p++;
+        if (ngx_ws_gateway_json_digits(cx, &p) != NGX_OK) {
+            return NGX_ERROR;
         }
     }
 
@@ -763,16 +757,8 @@ ngx_ws_gateway_json_number(ngx_ws_gateway_json_ctx_t *cx,
             p++;
         }
 
-        if (p == cx->end) {
-            return ngx_ws_gateway_json_error(cx, p, "unexpected end");
-        }
-
-        if (!ngx_ws_gateway_json_digit(*p)) {
-            return ngx_ws_gateway_json_error(cx, p, "invalid number");
-        }
-
-        while (p < cx->end && ngx_ws_gateway_json_digit(*p)) {
-            p++;
+        if (ngx_ws_gateway_json_digits(cx, &p) != NGX_OK) {
+            return NGX_ERROR;
         }
     }
 
@@ -900,6 +886,33 @@ ngx_ws_gateway_json_duplicate(ngx_ws_gateway_json_t *j, ngx_uint_t obj,
     }
 
     return 0;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_json_digits(ngx_ws_gateway_json_ctx_t *cx, u_char **pp)
+{
+    u_char  *p;
+
+    /* the digits of a fraction or an exponent: at least one */
+
+    p = *pp;
+
+    if (p == cx->end) {
+        return ngx_ws_gateway_json_error(cx, p, "unexpected end");
+    }
+
+    if (!ngx_ws_gateway_json_digit(*p)) {
+        return ngx_ws_gateway_json_error(cx, p, "invalid number");
+    }
+
+    while (p < cx->end && ngx_ws_gateway_json_digit(*p)) {
+        p++;
+    }
+
+    *pp = p;
+
+    return NGX_OK;
 }
 
 

@@ -309,7 +309,13 @@ ngx_ws_gateway_slot_live(ngx_ws_gateway_slot_t *slot)
         return 0;
     }
 
-    if (pid == ngx_pid) {
+    /*
+     * a worker ticks every second: only a slot that stopped being
+     * updated costs a system call to tell a stalled worker from one
+     * that was killed (variables may be read for every request)
+     */
+
+    if (pid == ngx_pid || ngx_time() - (time_t) slot->updated <= 2) {
         return 1;
     }
 
@@ -345,6 +351,13 @@ ngx_ws_gateway_lag_handler(ngx_event_t *ev)
     if (ngx_ws_gateway_slot) {
         ngx_ws_gateway_hist_add(&ngx_ws_gateway_slot->lag, lag);
 
+        /*
+         * the idle window runs on its own (monotonic) seconds: followed
+         * at every probe, a session turns idle within 100 ms of its time
+         */
+
+        ngx_ws_gateway_idle_advance(ngx_ws_gateway_mono_sec());
+
         now = ngx_time();
 
         if (now != ngx_ws_gateway_last_tick) {
@@ -378,8 +391,6 @@ ngx_ws_gateway_tick(time_t now)
     ngx_ws_gateway_slot_t  *slot;
 
     slot = ngx_ws_gateway_slot;
-
-    ngx_ws_gateway_idle_advance(ngx_ws_gateway_mono_sec());
 
     /*
      * the second that starts now gets the counters as they stand, for
