@@ -46,6 +46,14 @@ typedef struct {
 } ngx_ws_gateway_loc_conf_t;
 
 
+/* what a session whose token expires is sent */
+
+typedef struct {
+    ngx_uint_t                 code;
+    char                      *reason;          /* NUL-terminated */
+} ngx_ws_gateway_expiry_t;
+
+
 /* an outbound frame: header and payload in one piece, sent as a chain */
 
 typedef struct ngx_ws_gateway_frame_s  ngx_ws_gateway_frame_t;
@@ -87,12 +95,16 @@ typedef struct {
     ngx_msec_t                 ping_sent;        /* 0 when no ping pending */
     ngx_msec_t                 close_started;
 
+    ngx_ws_gateway_expiry_t   *expiry;           /* NULL: none */
+
     uint64_t                   id;
     time_t                     message_sec;      /* for idle metrics */
 
     ngx_uint_t                 opcode;           /* of the data message */
     ngx_uint_t                 close_code;       /* of the handshake */
     ngx_uint_t                 end;              /* NGX_WS_GATEWAY_END_* */
+
+    uint32_t                   expires;          /* unix time, of the token */
 
     unsigned                   in_payload:1;
     unsigned                   fin:1;            /* of the data frame */
@@ -111,7 +123,8 @@ ngx_int_t ngx_ws_gateway_handshake(ngx_http_request_t *r);
 ngx_int_t ngx_ws_gateway_status_handler(ngx_http_request_t *r);
 
 void ngx_ws_gateway_session_init(ngx_connection_t *c,
-    ngx_ws_gateway_loc_conf_t *wlcf, u_char *pipelined, size_t len);
+    ngx_ws_gateway_loc_conf_t *wlcf, ngx_ws_gateway_expiry_t *expiry,
+    time_t expires, u_char *pipelined, size_t len);
 
 void ngx_ws_gateway_session_exit_process(void);
 ngx_ws_gateway_frame_t *ngx_ws_gateway_frame_alloc(size_t size);
@@ -125,7 +138,13 @@ void ngx_ws_gateway_metrics_touch(ngx_ws_gateway_session_t *s);
 void ngx_ws_gateway_metrics_forget(ngx_ws_gateway_session_t *s);
 
 
+ngx_str_t *ngx_ws_gateway_auth_protocol_prefix(ngx_http_request_t *r);
+ngx_ws_gateway_expiry_t *ngx_ws_gateway_auth_expiry(ngx_http_request_t *r,
+    time_t *expires);
+
+
 extern ngx_module_t  ngx_ws_gateway_module;
+extern ngx_module_t  ngx_ws_gateway_auth_module;
 
 
 #endif /* _NGX_WS_GATEWAY_H_INCLUDED_ */

@@ -416,17 +416,27 @@ ngx_ws_gateway_select_protocol(ngx_http_request_t *r,
     ngx_ws_gateway_handshake_t *hs)
 {
     u_char      *pos;
-    ngx_str_t    token, *s;
+    ngx_str_t    token, *s, *prefix;
     ngx_uint_t   i;
 
-    /* the first protocol the client offers that we support */
+    /*
+     * The first protocol the client offers that we support; an entry
+     * that carries a token is never one, so it is never echoed.
+     */
 
     pos = value->data;
     s = wlcf->subprotocols->elts;
+    prefix = ngx_ws_gateway_auth_protocol_prefix(r);
 
     while (ngx_ws_gateway_next_token(&pos, value->data + value->len, &token)
            == NGX_OK)
     {
+        if (prefix && token.len >= prefix->len
+            && ngx_strncmp(token.data, prefix->data, prefix->len) == 0)
+        {
+            continue;
+        }
+
         for (i = 0; i < wlcf->subprotocols->nelts; i++) {
             if (s[i].len == token.len
                 && ngx_strncmp(s[i].data, token.data, token.len) == 0)
@@ -695,11 +705,13 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
 {
     u_char                     *data;
     size_t                      len;
+    time_t                      expires;
     ngx_buf_t                  *b;
     ngx_chain_t                *cl, *ln;
     ngx_connection_t           *c;
     ngx_http_request_t         *r;
     ngx_http_connection_t      *hc;
+    ngx_ws_gateway_expiry_t    *expiry;
     ngx_ws_gateway_loc_conf_t  *wlcf;
 
     c = ev->data;
@@ -764,6 +776,11 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
         ngx_del_timer(c->write);
     }
 
+    /* what the session keeps of the token: when it expires */
+
+    expires = 0;
+    expiry = ngx_ws_gateway_auth_expiry(r, &expires);
+
     r->keepalive = 0;
 
     ngx_http_free_request(r, 0);
@@ -808,7 +825,7 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
 
 #endif
 
-    ngx_ws_gateway_session_init(c, wlcf, data, len);
+    ngx_ws_gateway_session_init(c, wlcf, expiry, expires, data, len);
 
     if (data) {
         ngx_free(data);

@@ -52,6 +52,7 @@ enum {
     NGX_WS_GATEWAY_END_SHUTDOWN,           /* worker exiting, 1001 */
     NGX_WS_GATEWAY_END_EOF,                /* no close frame, 1006 */
     NGX_WS_GATEWAY_END_ERROR,              /* I/O or memory error */
+    NGX_WS_GATEWAY_END_TOKEN_EXPIRED,      /* the token's exp passed */
     NGX_WS_GATEWAY_END_LAST
 };
 
@@ -70,8 +71,13 @@ enum {
     NGX_WS_GATEWAY_HS_BAD_REQUEST,         /* 400 */
     NGX_WS_GATEWAY_HS_BAD_METHOD,          /* 405 */
     NGX_WS_GATEWAY_HS_FAILED,              /* 5xx, or the 101 not sent */
+    NGX_WS_GATEWAY_HS_UNAUTHORIZED,        /* 401, token refused */
+    NGX_WS_GATEWAY_HS_FORBIDDEN,           /* 403, origin refused */
     NGX_WS_GATEWAY_HS_LAST
 };
+
+/* token verdicts: ok, then the reasons of ngx_ws_gateway_jwt.h */
+#define NGX_WS_GATEWAY_AUTH_REASONS       12
 
 /* close codes counted one by one: 1000-1015; others are "other" */
 #define NGX_WS_GATEWAY_CODES              16
@@ -132,6 +138,7 @@ typedef struct {
     ngx_atomic_t                ends[NGX_WS_GATEWAY_END_LAST];
     ngx_atomic_t                codes[NGX_WS_GATEWAY_CODES + 1];
     ngx_atomic_t                drops[NGX_WS_GATEWAY_DROP_LAST];
+    ngx_atomic_t                auth[NGX_WS_GATEWAY_AUTH_REASONS];
 
     /* events handled per loop iteration, the run-queue analogue */
     ngx_atomic_t                batch_max;    /* in the last second */

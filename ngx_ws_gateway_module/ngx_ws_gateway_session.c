@@ -69,7 +69,8 @@ static uint64_t                 ngx_ws_gateway_next_id;
 
 void
 ngx_ws_gateway_session_init(ngx_connection_t *c,
-    ngx_ws_gateway_loc_conf_t *wlcf, u_char *pipelined, size_t len)
+    ngx_ws_gateway_loc_conf_t *wlcf, ngx_ws_gateway_expiry_t *expiry,
+    time_t expires, u_char *pipelined, size_t len)
 {
     ngx_buf_t                  b;
     ngx_ws_gateway_session_t  *s;
@@ -96,6 +97,11 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
 
     s->last_read = ngx_current_msec;
     s->last_message = ngx_current_msec;
+
+    if (expiry) {
+        s->expiry = expiry;
+        s->expires = (uint32_t) ngx_min(expires, (time_t) 0xffffffff);
+    }
 
     if (ngx_ws_gateway_next_id == 0) {
         ngx_ws_gateway_next_id = ((uint64_t) ngx_pid << 40)
@@ -362,6 +368,17 @@ ngx_ws_gateway_timer(ngx_ws_gateway_session_t *s)
         return;
     }
 
+    if (s->expiry && ngx_time() >= (time_t) s->expires) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "token expired, closing WebSocket session");
+
+        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_TOKEN_EXPIRED);
+
+        ngx_ws_gateway_close(s, s->expiry->code, s->expiry->reason, 0);
+        (void) ngx_ws_gateway_send(s);
+        return;
+    }
+
     if (wlcf->idle_timeout
         && (ngx_msec_int_t) (now - s->last_message)
            >= (ngx_msec_int_t) wlcf->idle_timeout)
@@ -411,7 +428,8 @@ ngx_ws_gateway_set_timer(ngx_ws_gateway_session_t *s)
 
     /*
      * One timer per session, on the read event: the nearest of the close
-     * deadline, the pong deadline, the next ping and the idle timeout.
+     * deadline, the pong deadline, the next ping, the idle timeout and
+     * the token's expiry.
      * Reads only move the marks forward; the timer finds out when it
      * fires, so no timer is touched per frame.
      */
@@ -433,6 +451,24 @@ ngx_ws_gateway_set_timer(ngx_ws_gateway_session_t *s)
 
         if (wlcf->idle_timeout) {
             t = s->last_message + wlcf->idle_timeout;
+
+            if (deadline == 0 || (ngx_msec_int_t) (t - deadline) < 0) {
+                deadline = t;
+            }
+        }
+
+        if (s->expiry) {
+
+            /*
+             * wall-clock seconds; a far expiry is looked at again in a
+             * day, which keeps the msec arithmetic from wrapping
+             */
+
+            left = (ngx_msec_int_t) ((time_t) s->expires - ngx_time());
+            left = ngx_max(left, 0);
+            left = ngx_min(left, 86400);
+
+            t = ngx_current_msec + (ngx_msec_t) left * 1000;
 
             if (deadline == 0 || (ngx_msec_int_t) (t - deadline) < 0) {
                 deadline = t;

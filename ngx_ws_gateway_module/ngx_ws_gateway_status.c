@@ -59,6 +59,7 @@ typedef struct {
     ngx_atomic_uint_t            ends[NGX_WS_GATEWAY_END_LAST];
     ngx_atomic_uint_t            codes[NGX_WS_GATEWAY_CODES + 1];
     ngx_atomic_uint_t            drops[NGX_WS_GATEWAY_DROP_LAST];
+    ngx_atomic_uint_t            auth[NGX_WS_GATEWAY_AUTH_REASONS];
     ngx_atomic_uint_t            batch_max;
     ngx_atomic_uint_t            batch[NGX_WS_GATEWAY_STATUS_BATCHES];
     ngx_atomic_uint_t            event_count;   /* then the sum */
@@ -157,13 +158,13 @@ static char  *ngx_ws_gateway_status_counters[] = {
 
 static char  *ngx_ws_gateway_status_handshakes[] = {
     "accepted", "not_websocket", "bad_version", "bad_request",
-    "bad_method", "failed"
+    "bad_method", "failed", "unauthorized", "forbidden"
 };
 
 static char  *ngx_ws_gateway_status_ends[] = {
     "client_close", "server_close", "protocol_error", "invalid_data",
     "too_big", "idle_timeout", "ping_timeout", "send_timeout",
-    "close_timeout", "shutdown", "eof", "error"
+    "close_timeout", "shutdown", "eof", "error", "token_expired"
 };
 
 static char  *ngx_ws_gateway_status_codes[] = {
@@ -174,6 +175,12 @@ static char  *ngx_ws_gateway_status_codes[] = {
 
 static char  *ngx_ws_gateway_status_drops[] = {
     "closing", "unsent"
+};
+
+static char  *ngx_ws_gateway_status_auth[] = {
+    "ok", "missing", "too_large", "malformed", "bad_alg", "unknown_kid",
+    "bad_signature", "expired", "not_yet_valid", "bad_issuer",
+    "bad_audience", "bad_claim"
 };
 
 static char  *ngx_ws_gateway_status_batches[] = {
@@ -208,6 +215,7 @@ ngx_ws_gateway_status_check(handshakes, NGX_WS_GATEWAY_HS_LAST);
 ngx_ws_gateway_status_check(ends, NGX_WS_GATEWAY_END_LAST);
 ngx_ws_gateway_status_check(codes, NGX_WS_GATEWAY_CODES + 1);
 ngx_ws_gateway_status_check(drops, NGX_WS_GATEWAY_DROP_LAST);
+ngx_ws_gateway_status_check(auth, NGX_WS_GATEWAY_AUTH_REASONS);
 ngx_ws_gateway_status_check(batches, sizeof(((ngx_ws_gateway_slot_t *) 0)
                                              ->batch) / sizeof(ngx_atomic_t));
 ngx_ws_gateway_status_check(quantiles, NGX_WS_GATEWAY_QUANTILES);
@@ -716,6 +724,10 @@ ngx_ws_gateway_status_copy(ngx_ws_gateway_slot_t *slot,
         w->drops[i] = slot->drops[i];
     }
 
+    for (i = 0; i < NGX_WS_GATEWAY_AUTH_REASONS; i++) {
+        w->auth[i] = slot->auth[i];
+    }
+
     w->batch_max = slot->batch_max;
 
     for (i = 0; i < NGX_WS_GATEWAY_STATUS_BATCHES; i++) {
@@ -778,6 +790,10 @@ ngx_ws_gateway_status_sum(ngx_ws_gateway_status_t *st)
 
         for (i = 0; i < NGX_WS_GATEWAY_DROP_LAST; i++) {
             t->drops[i] += w->drops[i];
+        }
+
+        for (i = 0; i < NGX_WS_GATEWAY_AUTH_REASONS; i++) {
+            t->auth[i] += w->auth[i];
         }
 
         t->batch_max = ngx_max(t->batch_max, w->batch_max);
@@ -902,6 +918,10 @@ ngx_ws_gateway_status_json_worker(ngx_ws_gateway_status_out_t *o,
     ngx_ws_gateway_status_json_object(o, "drops",
                                       ngx_ws_gateway_status_drops,
                                       w->drops, NGX_WS_GATEWAY_DROP_LAST, 0);
+    ngx_ws_gateway_status_json_object(o, "auth",
+                                      ngx_ws_gateway_status_auth,
+                                      w->auth, NGX_WS_GATEWAY_AUTH_REASONS,
+                                      0);
 
     ngx_ws_gateway_status_print(o, ",\"batch\":{\"max_last_second\":%uA",
                                 w->batch_max);
@@ -1080,6 +1100,10 @@ ngx_ws_gateway_status_prometheus(ngx_ws_gateway_status_out_t *o,
         "Messages dropped, by reason.",
         "reason", ngx_ws_gateway_status_drops, NGX_WS_GATEWAY_DROP_LAST,
         offsetof(ngx_ws_gateway_status_worker_t, drops));
+    ngx_ws_gateway_status_prom_values(o, st, "auth_total", "counter",
+        "Tokens checked at the handshake, by result.",
+        "result", ngx_ws_gateway_status_auth, NGX_WS_GATEWAY_AUTH_REASONS,
+        offsetof(ngx_ws_gateway_status_worker_t, auth));
 
     ngx_ws_gateway_status_prom_values(o, st, "loop_batch_max", "gauge",
         "Most module events handled in one loop iteration, last second.",
