@@ -596,7 +596,7 @@ ngx_ws_gateway_auth_verify(ngx_http_request_t *r,
      */
 
     size = ngx_ws_gateway_jwt_buf_size(token->len);
-    n = ngx_ws_gateway_jwt_nodes(token->len);
+    n = ngx_ws_gateway_jwt_nodes(token->data, token->len);
 
     buf = ngx_pnalloc(r->pool, size);
     nodes = ngx_palloc(r->pool, n * sizeof(ngx_ws_gateway_json_node_t));

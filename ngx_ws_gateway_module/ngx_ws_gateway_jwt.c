@@ -34,6 +34,8 @@ typedef struct {
 } ngx_ws_gateway_jwt_alg_t;
 
 
+static void ngx_ws_gateway_jwt_b64_init(void);
+static ngx_uint_t ngx_ws_gateway_jwt_count(u_char *src, size_t len);
 static const EVP_MD *ngx_ws_gateway_jwt_md(ngx_uint_t alg);
 static ngx_int_t ngx_ws_gateway_jwt_verify_key(ngx_ws_gateway_jwt_t *jwt,
     ngx_ws_gateway_jwt_key_t *key);
@@ -112,12 +114,64 @@ ngx_ws_gateway_jwt_buf_size(size_t len)
 
 
 ngx_uint_t
-ngx_ws_gateway_jwt_nodes(size_t len)
+ngx_ws_gateway_jwt_nodes(u_char *token, size_t len)
 {
-    /* a JSON value takes at least two characters of base64url: 1.5 */
+    u_char      *dot1, *dot2, *end;
+    ngx_uint_t   header, claims;
 
-    return NGX_WS_GATEWAY_JWT_HEADER_NODES
-           + ngx_min(len / 2 + 2, NGX_WS_GATEWAY_JWT_CLAIMS_NODES);
+    /* as many as the header and the claims set can hold, no more */
+
+    end = token + len;
+
+    dot1 = ngx_strlchr(token, end, '.');
+    dot2 = dot1 ? ngx_strlchr(dot1 + 1, end, '.') : NULL;
+
+    if (dot2 == NULL) {
+        return 2;
+    }
+
+    header = ngx_ws_gateway_jwt_count(token, dot1 - token);
+    claims = ngx_ws_gateway_jwt_count(dot1 + 1, dot2 - dot1 - 1);
+
+    return ngx_min(header, NGX_WS_GATEWAY_JWT_HEADER_NODES)
+           + ngx_min(claims, NGX_WS_GATEWAY_JWT_CLAIMS_NODES);
+}
+
+
+static ngx_uint_t
+ngx_ws_gateway_jwt_count(u_char *src, size_t len)
+{
+    u_char      b[3];
+    size_t      i, k;
+    ngx_uint_t  n, c[4], j;
+
+    /*
+     * An upper bound of the values in the JSON text of a base64url
+     * segment (decoded here, unchecked): the root, and every value after
+     * a ':', a ',' or a '['
+     */
+
+    n = 1;
+
+    ngx_ws_gateway_jwt_b64_init();
+
+    for (i = 0; i < len; i += 4) {
+
+        for (j = 0; j < 4; j++) {
+            c[j] = (i + j < len) ? ngx_ws_gateway_jwt_b64[src[i + j]] : 0;
+            c[j] &= 0x3f;
+        }
+
+        b[0] = (u_char) (c[0] << 2 | c[1] >> 4);
+        b[1] = (u_char) (c[1] << 4 | c[2] >> 2);
+        b[2] = (u_char) (c[2] << 6 | c[3]);
+
+        for (k = 0; k < 3; k++) {
+            n += (b[k] == ':' || b[k] == ',' || b[k] == '[');
+        }
+    }
+
+    return n;
 }
 
 
@@ -169,32 +223,41 @@ ngx_ws_gateway_jwt_family_algs(ngx_uint_t family)
 }
 
 
+static void
+ngx_ws_gateway_jwt_b64_init(void)
+{
+    ngx_uint_t  k;
+
+    if (ngx_ws_gateway_jwt_b64_ready) {
+        return;
+    }
+
+    ngx_memset(ngx_ws_gateway_jwt_b64, 0xff, sizeof(ngx_ws_gateway_jwt_b64));
+
+    for (k = 0; k < 26; k++) {
+        ngx_ws_gateway_jwt_b64['A' + k] = (u_char) k;
+        ngx_ws_gateway_jwt_b64['a' + k] = (u_char) (26 + k);
+    }
+
+    for (k = 0; k < 10; k++) {
+        ngx_ws_gateway_jwt_b64['0' + k] = (u_char) (52 + k);
+    }
+
+    ngx_ws_gateway_jwt_b64['-'] = 62;
+    ngx_ws_gateway_jwt_b64['_'] = 63;
+
+    ngx_ws_gateway_jwt_b64_ready = 1;
+}
+
+
 ngx_int_t
 ngx_ws_gateway_jwt_base64url(u_char *dst, size_t *dst_len, u_char *src,
     size_t len)
 {
-    u_char      *d, c0, c1, c2, c3;
-    size_t       i, full, rest;
-    ngx_uint_t   k;
+    u_char  *d, c0, c1, c2, c3;
+    size_t   i, full, rest;
 
-    if (!ngx_ws_gateway_jwt_b64_ready) {
-        ngx_memset(ngx_ws_gateway_jwt_b64, 0xff,
-                   sizeof(ngx_ws_gateway_jwt_b64));
-
-        for (k = 0; k < 26; k++) {
-            ngx_ws_gateway_jwt_b64['A' + k] = (u_char) k;
-            ngx_ws_gateway_jwt_b64['a' + k] = (u_char) (26 + k);
-        }
-
-        for (k = 0; k < 10; k++) {
-            ngx_ws_gateway_jwt_b64['0' + k] = (u_char) (52 + k);
-        }
-
-        ngx_ws_gateway_jwt_b64['-'] = 62;
-        ngx_ws_gateway_jwt_b64['_'] = 63;
-
-        ngx_ws_gateway_jwt_b64_ready = 1;
-    }
+    ngx_ws_gateway_jwt_b64_init();
 
     /* RFC 7515, 2 and appendix C: no padding, no line breaks */
 
@@ -270,7 +333,7 @@ ngx_ws_gateway_jwt_decode(ngx_ws_gateway_jwt_t *jwt, u_char *token,
     }
 
     if (jwt->buf_size < ngx_ws_gateway_jwt_buf_size(len)
-        || jwt->max_nodes < NGX_WS_GATEWAY_JWT_HEADER_NODES + 2)
+        || jwt->max_nodes < 2)
     {
         jwt->error = "token too large";
         return NGX_WS_GATEWAY_JWT_TOO_LARGE;
@@ -292,9 +355,12 @@ ngx_ws_gateway_jwt_decode(ngx_ws_gateway_jwt_t *jwt, u_char *token,
     }
 
     p = jwt->buf;
-    header_nodes = NGX_WS_GATEWAY_JWT_HEADER_NODES;
 
-    /* the JOSE header */
+    /* the JOSE header, its nodes first, the claims set's after them */
+
+    header_nodes = ngx_min(ngx_ws_gateway_jwt_count(token, dot1 - token),
+                           NGX_WS_GATEWAY_JWT_HEADER_NODES);
+    header_nodes = ngx_min(header_nodes, jwt->max_nodes - 1);
 
     if (ngx_ws_gateway_jwt_segment(jwt, &jwt->header, jwt->nodes,
                                    header_nodes, &p, token, dot1 - token,

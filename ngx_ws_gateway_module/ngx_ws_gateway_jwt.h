@@ -147,9 +147,13 @@ extern const char  *ngx_ws_gateway_jwt_algs[];
 extern const char  *ngx_ws_gateway_jwt_reasons[];
 
 
-/* the bytes of buf and the nodes a token of len bytes needs */
+/*
+ * The bytes of buf a token of len bytes needs, and the JSON nodes this
+ * token's header and claims set can need at most (from a quick count of
+ * their separators, so that a small token takes little memory).
+ */
 size_t ngx_ws_gateway_jwt_buf_size(size_t len);
-ngx_uint_t ngx_ws_gateway_jwt_nodes(size_t len);
+ngx_uint_t ngx_ws_gateway_jwt_nodes(u_char *token, size_t len);
 
 void ngx_ws_gateway_jwt_init(ngx_ws_gateway_jwt_t *jwt, u_char *buf,
     size_t buf_size, ngx_ws_gateway_json_node_t *nodes,
