@@ -506,7 +506,9 @@ ngx_ws_gateway_jwt_verify(ngx_ws_gateway_jwt_t *jwt,
             continue;
         }
 
-        if (jwt->has_kid
+        /* a key without a kid is tried for any token */
+
+        if (jwt->has_kid && key->kid.len
             && (key->kid.len != jwt->kid.len
                 || ngx_memcmp(key->kid.data, jwt->kid.data, jwt->kid.len)
                    != 0))
