@@ -18,9 +18,19 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+/*
+ * OpenSSL 3 builds keys from parameters; 1.1.1 from RSA and EC_KEY
+ * objects, deprecated in 3.  NGX_WS_GATEWAY_JWT_LEGACY builds the 1.1.1
+ * code against OpenSSL 3, so that the unit tests run both.
+ */
+
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L                                  \
+     && !defined NGX_WS_GATEWAY_JWT_LEGACY)
+#define NGX_WS_GATEWAY_JWT_OSSL3  1
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
+#else
+#define NGX_WS_GATEWAY_JWT_OSSL3  0
 #endif
 
 #include "ngx_ws_gateway_jwt.h"
@@ -1113,7 +1123,7 @@ ngx_ws_gateway_jwt_classify(ngx_ws_gateway_jwt_key_t *key)
 {
     int   nid;
 
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#if (NGX_WS_GATEWAY_JWT_OSSL3)
     char  name[64];
 #endif
 
@@ -1130,7 +1140,7 @@ ngx_ws_gateway_jwt_classify(ngx_ws_gateway_jwt_key_t *key)
 
     case EVP_PKEY_EC:
 
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#if (NGX_WS_GATEWAY_JWT_OSSL3)
 
         if (EVP_PKEY_get_group_name(key->pkey, name, sizeof(name), NULL)
             != 1)
@@ -1390,7 +1400,7 @@ ngx_ws_gateway_jwt_jwk_rsa(ngx_ws_gateway_jwt_key_t *key,
     const char   *err;
     EVP_PKEY     *pkey;
 
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#if (NGX_WS_GATEWAY_JWT_OSSL3)
     OSSL_PARAM      *params;
     EVP_PKEY_CTX    *ctx;
     OSSL_PARAM_BLD  *bld;
@@ -1420,7 +1430,7 @@ ngx_ws_gateway_jwt_jwk_rsa(ngx_ws_gateway_jwt_key_t *key,
         goto failed;
     }
 
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#if (NGX_WS_GATEWAY_JWT_OSSL3)
 
     params = NULL;
     ctx = NULL;
@@ -1502,7 +1512,7 @@ ngx_ws_gateway_jwt_jwk_ec(ngx_ws_gateway_jwt_key_t *key,
     ngx_uint_t   family;
     const char  *err;
 
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#if (NGX_WS_GATEWAY_JWT_OSSL3)
     u_char          *point;
     const char      *group;
     OSSL_PARAM      *params;
@@ -1559,7 +1569,7 @@ ngx_ws_gateway_jwt_jwk_ec(ngx_ws_gateway_jwt_key_t *key,
 
     pkey = NULL;
 
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#if (NGX_WS_GATEWAY_JWT_OSSL3)
 
     /* the uncompressed point: 04 x y */
 
