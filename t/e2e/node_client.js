@@ -385,6 +385,56 @@ async function checkGracefulShutdown() {
     `${JSON.stringify(cl.reason)}`);
 }
 
+/* an ES256 JWT signed by Node's crypto with the run's EC key */
+function es256Token(claims) {
+  const key = fs.readFileSync(process.env.E2E_EC_KEY_FILE);
+  const b64u = (b) => Buffer.from(b).toString('base64url');
+  const head = b64u(JSON.stringify({ alg: 'ES256', typ: 'JWT' }));
+  const body = b64u(JSON.stringify(claims));
+  const sig = crypto.sign('sha256', Buffer.from(`${head}.${body}`),
+    { key, dsaEncoding: 'ieee-p1363' });
+  return `${head}.${body}.${b64u(sig)}`;
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+
+async function checkAuthQuery() {
+  const tok = es256Token({ sub: 'node', exp: now() + 600 });
+  const c = await connect(`/auth-es?access_token=${tok}`);
+  await echoOne(c, 'authorized');
+}
+
+async function checkAuthRefused(claims, status) {
+  const tok = es256Token(claims);
+  let got = null;
+  await within(5000, new Promise((resolve) => {
+    const ws = new WebSocket(`${args.base}/auth-es?access_token=${tok}`,
+      { handshakeTimeout: 5000, ...tlsOptions });
+    sockets.push(ws);
+    ws.on('unexpected-response', (req, res) => {
+      got = { status: res.statusCode, www: res.headers['www-authenticate'] };
+      req.destroy();
+      resolve();
+    });
+    ws.on('open', () => resolve());
+    ws.on('error', () => resolve());
+  }), 'waiting for the handshake answer');
+  expect(got !== null, 'the handshake was accepted');
+  expect(got.status === status, `status ${got.status}, want ${status}`);
+  expect(/error="invalid_token"/.test(got.www || ''),
+    `WWW-Authenticate: ${got.www}`);
+}
+
+async function checkAuthProtocolExpiry() {
+  const tok = es256Token({ sub: 'node', exp: now() + 2 });
+  const c = await connect('/auth-proto', ['chat.v1', `bearer.${tok}`]);
+  expect(c.ws.protocol === 'chat.v1', `selected ${short(c.ws.protocol)}`);
+  await echoOne(c, 'until the token expires');
+  const closed = await within(5000, c.closed, 'waiting for the close');
+  expect(closed.code === 4001 && closed.reason === 'token expired',
+    `closed ${closed.code} ${closed.reason}`);
+}
+
 const CHECKS = [
   ['text echo', checkText],
   ['binary echo', checkBinary],
@@ -429,6 +479,11 @@ const CHECKS = [
   ['1000 pipelined messages in order', () => checkPipelined()],
   ['300 pipelined 1 KB messages, 1k outbound limit',
     () => checkPipelined(300, '/tiny', 1000)],
+  ['auth: ES256 token in the query accepted', checkAuthQuery],
+  ['auth: expired ES256 token -> 401',
+    () => checkAuthRefused({ exp: now() - 10 }, 401)],
+  ['auth: token in a subprotocol entry, not echoed; closed 4001 at expiry',
+    checkAuthProtocolExpiry],
 ];
 
 async function main() {

@@ -15,6 +15,10 @@ Every check runs under a timeout, so nothing hangs.
 
 import argparse
 import asyncio
+import base64
+import hashlib
+import hmac
+import json
 import os
 import ssl
 import sys
@@ -321,6 +325,62 @@ async def check_pipelined(n=1000, path="/echo", size=0):
                    % (i, short(a), short(b)))
 
 
+def hs256_token(claims, secret=None):
+    """A JWT made here with the standard library, for the key file the
+    run wrote (E2E_HS_KEY_FILE)."""
+    def b64u(b):
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+    if secret is None:
+        with open(os.environ["E2E_HS_KEY_FILE"], "rb") as f:
+            secret = f.read()
+    head = b64u(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64u(json.dumps(claims).encode())
+    sig = hmac.new(secret, (head + "." + body).encode(),
+                   hashlib.sha256).digest()
+    return head + "." + body + "." + b64u(sig)
+
+
+async def check_auth_header():
+    tok = hs256_token({"sub": "py", "exp": int(time.time()) + 600})
+    async with connect("/auth-hs",
+                       extra_headers={"Authorization": "Bearer " + tok}) as ws:
+        await echo_one(ws, "authorized")
+
+
+async def check_auth_refused(tok, error):
+    headers = {"Authorization": "Bearer " + tok} if tok else {}
+    try:
+        async with connect("/auth-hs", extra_headers=headers):
+            pass
+    except websockets.InvalidStatusCode as e:
+        expect(e.status_code == 401, "status %d, want 401" % e.status_code)
+        www = e.headers.get("WWW-Authenticate", "") if hasattr(
+            e, "headers") else None
+        if www is not None:
+            expect(www.startswith('Bearer realm="e2e"'),
+                   "WWW-Authenticate: %r" % www)
+            expect(('error="invalid_token"' in www) == bool(error),
+                   "WWW-Authenticate: %r" % www)
+            if error:
+                expect('error_description="%s"' % error in www,
+                       "WWW-Authenticate: %r" % www)
+        return
+    raise CheckFailed("the handshake was accepted")
+
+
+async def check_auth_protocol_expiry():
+    tok = hs256_token({"sub": "py", "exp": int(time.time()) + 2})
+    async with connect("/auth-proto",
+                       subprotocols=["bearer." + tok, "chat.v1"]) as ws:
+        expect(ws.subprotocol == "chat.v1",
+               "selected subprotocol %r" % short(ws.subprotocol))
+        await echo_one(ws, "until the token expires")
+        await expect_server_close(ws, 4001, timeout=5)
+        expect(ws.close_rcvd.reason == "token expired",
+               "close reason %r" % ws.close_rcvd.reason)
+
+
 CHECKS = [
     ("text echo", check_text),
     ("binary echo", check_binary),
@@ -360,6 +420,18 @@ CHECKS = [
     ("1000 pipelined messages in order", check_pipelined),
     ("300 pipelined 1 KB messages, 1k outbound limit",
      lambda: check_pipelined(300, "/tiny", 1000)),
+    ("auth: HS256 token in Authorization accepted", check_auth_header),
+    ("auth: no token -> 401 without error",
+     lambda: check_auth_refused(None, None)),
+    ("auth: wrong secret -> 401 invalid signature",
+     lambda: check_auth_refused(
+         hs256_token({"exp": int(time.time()) + 600}, b"x" * 32),
+         "invalid signature")),
+    ("auth: expired token -> 401 token expired",
+     lambda: check_auth_refused(
+         hs256_token({"exp": int(time.time()) - 10}), "token expired")),
+    ("auth: token in a subprotocol entry, not echoed; closed 4001 at expiry",
+     check_auth_protocol_expiry),
 ]
 
 

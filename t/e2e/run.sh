@@ -134,6 +134,7 @@ if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
        >"$work/openssl.log" 2>&1
 then
     pass "self-signed certificate generated"
+    openssl rand -hex 32 | tr -d '\n' > "$work/conf/hs256.key"
 else
     cat "$work/openssl.log"
     fail "openssl could not make a certificate"
@@ -204,6 +205,34 @@ http {
             ws_gateway_pass echo;
             ws_gateway_ping_interval 300ms;
             ws_gateway_pong_timeout 500ms;
+        }
+
+        # token auth: an HMAC secret of the run; the TLS certificate's
+        # EC P-256 key signs ES256 tokens, the certificate verifies them
+
+        location = /auth-hs {
+            ws_gateway_pass echo;
+            ws_gateway_auth_jwt e2e;
+            ws_gateway_auth_jwt_alg HS256;
+            ws_gateway_auth_jwt_key_file $work/conf/hs256.key hmac;
+        }
+
+        location = /auth-es {
+            ws_gateway_pass echo;
+            ws_gateway_auth_jwt e2e token=\$arg_access_token;
+            ws_gateway_auth_jwt_alg ES256;
+            ws_gateway_auth_jwt_key_file $work/conf/cert.pem;
+        }
+
+        location = /auth-proto {
+            ws_gateway_pass echo;
+            ws_gateway_subprotocols chat.v1;
+            ws_gateway_auth_jwt e2e token=\$ws_gateway_protocol_token;
+            ws_gateway_auth_jwt_protocol_prefix bearer.;
+            ws_gateway_auth_jwt_alg HS256 ES256;
+            ws_gateway_auth_jwt_key_file $work/conf/hs256.key hmac;
+            ws_gateway_auth_jwt_key_file $work/conf/cert.pem;
+            ws_gateway_auth_jwt_session_expiry 4001 "token expired";
         }
     }
 }
@@ -327,6 +356,8 @@ client_cmd() {
         cmd=(env NODE_PATH="$top/node_modules" node "$here/node_client.js")
     fi
 
+    cmd=(env E2E_HS_KEY_FILE="$work/conf/hs256.key"
+         E2E_EC_KEY_FILE="$work/conf/key.pem" "${cmd[@]}")
     cmd+=(--base "$base" --cafile "$work/conf/cert.pem" --label "$2")
 }
 
