@@ -61,7 +61,13 @@ static ngx_int_t ngx_ws_gateway_jwt_match(ngx_ws_gateway_json_t *json,
     ngx_ws_gateway_json_node_t *node, ngx_str_t *values, ngx_uint_t n);
 static ngx_int_t ngx_ws_gateway_jwt_equal(ngx_ws_gateway_json_node_t *node,
     ngx_str_t *value);
+static ngx_int_t ngx_ws_gateway_jwt_rsa_exponent(EVP_PKEY *pkey);
+static ngx_int_t ngx_ws_gateway_jwt_ed25519_point(EVP_PKEY *pkey);
 static const char *ngx_ws_gateway_jwt_classify(ngx_ws_gateway_jwt_key_t *key);
+static ngx_int_t ngx_ws_gateway_jwt_jwk_supported(ngx_ws_gateway_json_t *json,
+    ngx_ws_gateway_json_node_t *jwk, ngx_str_t *kty);
+static ngx_uint_t ngx_ws_gateway_jwt_jwk_private(ngx_ws_gateway_json_t *json,
+    ngx_ws_gateway_json_node_t *jwk);
 static const char *ngx_ws_gateway_jwt_jwk_string(ngx_ws_gateway_json_t *json,
     ngx_ws_gateway_json_node_t *jwk, char *name, ngx_str_t *value);
 static const char *ngx_ws_gateway_jwt_jwk_bytes(ngx_ws_gateway_json_t *json,
@@ -1118,6 +1124,103 @@ ngx_ws_gateway_jwt_key_pem(ngx_ws_gateway_jwt_key_t *key, u_char *data,
 }
 
 
+static ngx_int_t
+ngx_ws_gateway_jwt_rsa_exponent(EVP_PKEY *pkey)
+{
+    ngx_int_t      rc;
+
+#if (NGX_WS_GATEWAY_JWT_OSSL3)
+    BIGNUM        *e;
+
+    e = NULL;
+
+    if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) != 1) {
+        ERR_clear_error();
+        return NGX_ERROR;
+    }
+#else
+    const RSA     *rsa;
+    const BIGNUM  *e;
+
+    rsa = EVP_PKEY_get0_RSA(pkey);
+    if (rsa == NULL) {
+        ERR_clear_error();
+        return NGX_ERROR;
+    }
+
+    RSA_get0_key(rsa, NULL, &e, NULL);
+#endif
+
+    rc = (e && BN_is_odd(e) && BN_num_bits(e) >= 2 && BN_num_bits(e) <= 64)
+         ? NGX_OK : NGX_ERROR;
+
+#if (NGX_WS_GATEWAY_JWT_OSSL3)
+    BN_free(e);
+#endif
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_jwt_ed25519_point(EVP_PKEY *pkey)
+{
+    u_char      raw[32];
+    size_t      len;
+    ngx_uint_t  i, k, diff;
+
+    /*
+     * The encodings of the points of order 1, 2, 4 and 8, canonical or
+     * not, with the sign bit ignored (RFC 8032, 5.1.3; the list of
+     * libsodium's crypto_sign_ed25519 checks, written out from the
+     * curve's definition).
+     */
+
+    static u_char  small[][32] = {
+        { 0 },
+        { 0x01 },
+        { 0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4,
+          0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6,
+          0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05 },
+        { 0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b,
+          0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39,
+          0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a },
+        { 0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+          0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+          0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f },
+        { 0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+          0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+          0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f },
+        { 0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+          0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+          0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f }
+    };
+
+    len = sizeof(raw);
+
+    if (EVP_PKEY_get_raw_public_key(pkey, raw, &len) != 1 || len != 32) {
+        ERR_clear_error();
+        return NGX_ERROR;
+    }
+
+    for (k = 0; k < sizeof(small) / sizeof(small[0]); k++) {
+        diff = 0;
+
+        for (i = 0; i < 31; i++) {
+            diff |= raw[i] ^ small[k][i];
+        }
+
+        diff |= (raw[31] & 0x7f) ^ small[k][31];
+
+        if (diff == 0) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static const char *
 ngx_ws_gateway_jwt_classify(ngx_ws_gateway_jwt_key_t *key)
 {
@@ -1133,6 +1236,17 @@ ngx_ws_gateway_jwt_classify(ngx_ws_gateway_jwt_key_t *key)
 
         if (EVP_PKEY_bits(key->pkey) < NGX_WS_GATEWAY_JWT_MIN_RSA_BITS) {
             return "RSA key shorter than 2048 bits";
+        }
+
+        if (EVP_PKEY_bits(key->pkey) > NGX_WS_GATEWAY_JWT_MAX_RSA_BITS) {
+            return "RSA key longer than 16384 bits";
+        }
+
+        /* e = 1 would make a "signature" of anything verify */
+
+        if (ngx_ws_gateway_jwt_rsa_exponent(key->pkey) != NGX_OK) {
+            return "RSA public exponent not odd, 3 or more, and 64 bits "
+                   "at most";
         }
 
         key->family = NGX_WS_GATEWAY_JWT_KEY_RSA;
@@ -1187,6 +1301,13 @@ ngx_ws_gateway_jwt_classify(ngx_ws_gateway_jwt_key_t *key)
         break;
 
     case EVP_PKEY_ED25519:
+
+        /* a point of small order verifies forged signatures */
+
+        if (ngx_ws_gateway_jwt_ed25519_point(key->pkey) != NGX_OK) {
+            return "Ed25519 public key of small order";
+        }
+
         key->family = NGX_WS_GATEWAY_JWT_KEY_ED25519;
         break;
 
@@ -1294,6 +1415,17 @@ ngx_ws_gateway_jwt_key_jwk(ngx_ws_gateway_jwt_key_t *key,
         }
     }
 
+    /*
+     * Key types and curves we do not verify with are skipped, so that an
+     * issuer that adds one to its set does not break the configuration.
+     */
+
+    if (ngx_ws_gateway_jwt_jwk_supported(json, jwk, &kty) != NGX_OK) {
+        *reason = "a key of a type or curve not supported (oct, RSA, "
+                  "EC P-256, P-384, P-521, OKP Ed25519 only)";
+        return NGX_DECLINED;
+    }
+
     if (kty.len == 3 && ngx_strncmp(kty.data, "oct", 3) == 0) {
         err = ngx_ws_gateway_jwt_jwk_bytes(json, jwk, "k", buf, &value);
 
@@ -1301,8 +1433,9 @@ ngx_ws_gateway_jwt_key_jwk(ngx_ws_gateway_jwt_key_t *key,
             err = ngx_ws_gateway_jwt_key_secret(key, value.data, value.len);
         }
 
-    } else if (ngx_ws_gateway_json_get(json, jwk, (u_char *) "d", 1)) {
-        err = "a private key (\"d\"): give the public key only";
+    } else if (ngx_ws_gateway_jwt_jwk_private(json, jwk)) {
+        err = "a private key (\"d\" or another private member): give "
+              "the public key only";
 
     } else if (kty.len == 3 && ngx_strncmp(kty.data, "RSA", 3) == 0) {
         err = ngx_ws_gateway_jwt_jwk_rsa(key, json, jwk, buf);
@@ -1334,6 +1467,74 @@ ngx_ws_gateway_jwt_key_jwk(ngx_ws_gateway_jwt_key_t *key,
     }
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_jwt_jwk_supported(ngx_ws_gateway_json_t *json,
+    ngx_ws_gateway_json_node_t *jwk, ngx_str_t *kty)
+{
+    ngx_ws_gateway_json_node_t  *crv;
+
+    if ((kty->len == 3 && ngx_strncmp(kty->data, "oct", 3) == 0)
+        || (kty->len == 3 && ngx_strncmp(kty->data, "RSA", 3) == 0))
+    {
+        return NGX_OK;
+    }
+
+    crv = ngx_ws_gateway_json_get_type(json, jwk, (u_char *) "crv", 3,
+                                       NGX_WS_GATEWAY_JSON_STRING);
+
+    if (kty->len == 2 && ngx_strncmp(kty->data, "EC", 2) == 0) {
+
+        /* no "crv": an error for ngx_ws_gateway_jwt_jwk_ec() to tell */
+
+        if (crv == NULL
+            || (crv->value.len == 5
+                && (ngx_strncmp(crv->value.data, "P-256", 5) == 0
+                    || ngx_strncmp(crv->value.data, "P-384", 5) == 0
+                    || ngx_strncmp(crv->value.data, "P-521", 5) == 0)))
+        {
+            return NGX_OK;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (kty->len == 3 && ngx_strncmp(kty->data, "OKP", 3) == 0) {
+        if (crv == NULL
+            || (crv->value.len == 7
+                && ngx_strncmp(crv->value.data, "Ed25519", 7) == 0))
+        {
+            return NGX_OK;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_uint_t
+ngx_ws_gateway_jwt_jwk_private(ngx_ws_gateway_json_t *json,
+    ngx_ws_gateway_json_node_t *jwk)
+{
+    ngx_uint_t   i;
+
+    /* the private members of RSA, EC and OKP keys (RFC 7518, 6) */
+
+    static char  *names[] = { "d", "p", "q", "dp", "dq", "qi", "oth" };
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (ngx_ws_gateway_json_get(json, jwk, (u_char *) names[i],
+                                    ngx_strlen(names[i])))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -86,6 +86,7 @@ enum {
 #define NGX_WS_GATEWAY_JWT_MIN_SECRET     32
 /* the smallest RSA modulus accepted, in bits (RFC 7518, 3.3) */
 #define NGX_WS_GATEWAY_JWT_MIN_RSA_BITS   2048
+#define NGX_WS_GATEWAY_JWT_MAX_RSA_BITS   16384
 
 
 typedef struct {
@@ -135,7 +136,10 @@ typedef struct {
     ngx_ws_gateway_json_t        header;
     ngx_ws_gateway_json_t        claims;
 
-    /* by ngx_ws_gateway_jwt_check_claims(): exp, or 0 without one */
+    /*
+     * by ngx_ws_gateway_jwt_check_claims(): exp, or 0 without one or
+     * with one of 10^12 or more (the year 33,658: never, for a session)
+     */
     time_t                       exp;
 
     /* the reason's detail for the log: static text */
@@ -161,9 +165,11 @@ void ngx_ws_gateway_jwt_init(ngx_ws_gateway_jwt_t *jwt, u_char *buf,
 
 /*
  * Splits a compact JWS, decodes its three segments and parses the
- * header and the claims set.  NGX_WS_GATEWAY_JWT_OK, _MALFORMED, or
- * _BAD_ALG when the header names an algorithm not in "allowed" (a bit
- * mask of NGX_WS_GATEWAY_JWT_*), "none" included; jwt->error says why.
+ * header and the claims set.  NGX_WS_GATEWAY_JWT_OK, _MALFORMED,
+ * _TOO_LARGE (over NGX_WS_GATEWAY_JWT_MAX_SIZE, or more than buf
+ * holds), or _BAD_ALG when the header names an algorithm not in
+ * "allowed" (a bit mask of NGX_WS_GATEWAY_JWT_*), "none" included;
+ * jwt->error says why.
  */
 ngx_uint_t ngx_ws_gateway_jwt_decode(ngx_ws_gateway_jwt_t *jwt,
     u_char *token, size_t len, ngx_uint_t allowed);

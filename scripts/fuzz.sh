@@ -54,6 +54,13 @@ flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
 flags="$flags -fno-omit-frame-pointer -DNGX_HAVE_NONALIGNED=0"
 flags="$flags -Wall -Wextra -Werror -Wno-unused-parameter"
 
+# the pure code every target is linked with, and its library
+srcs="$top/t/fuzz/ref_utf8.c"
+for f in parse json jwt; do
+    srcs="$srcs $top/ngx_ws_gateway_module/ngx_ws_gateway_$f.c"
+done
+libs="-lcrypto"
+
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
@@ -67,10 +74,7 @@ for src in "$top"/t/fuzz/fuzz_*.c; do
     log=$out/$name.log
 
     # shellcheck disable=SC2086
-    if ! $cc $flags $incs "$src" "$top/t/fuzz/ref_utf8.c" \
-         "$top/ngx_ws_gateway_module/ngx_ws_gateway_parse.c" \
-         "$top/ngx_ws_gateway_module/ngx_ws_gateway_json.c" \
-         -o "$bin" >"$log" 2>&1
+    if ! $cc $flags $incs "$src" $srcs $libs -o "$bin" >"$log" 2>&1
     then
         echo "FAIL $name: does not build:"
         sed 's/^/    /' "$log" | head -30

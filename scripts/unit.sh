@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 #
 # Builds and runs the C unit tests of the pure code (t/unit/test_*.c),
-# each linked with ngx_ws_gateway_parse.c and ngx_ws_gateway_json.c
-# only, in three builds:
+# each linked with ngx_ws_gateway_parse.c, ngx_ws_gateway_json.c and
+# ngx_ws_gateway_jwt.c only (and OpenSSL's libcrypto), in three builds:
 #
 #   plain      $CC -O2, as configured (NGX_HAVE_NONALIGNED from objs/)
 #   san        AddressSanitizer + UBSan (alignment included), with the
@@ -10,6 +10,8 @@
 #   san-na     AddressSanitizer + UBSan with the configured unaligned
 #              byte-order macros (UBSan's alignment check off: those
 #              loads are unaligned by design, as in NGINX's HTTP/2 code)
+#   san-legacy test_jwt.c only, as san, with NGX_WS_GATEWAY_JWT_LEGACY:
+#              the key code an OpenSSL 1.1.1 build takes
 #
 # Only the configured objs/ headers of an NGINX tree are needed, not a
 # linked module: if build/debian/objs has none yet, scripts/build.sh is
@@ -53,6 +55,13 @@ incs="-I $tree/objs -I $tree/src/core -I $tree/src/event"
 incs="$incs -I $tree/src/event/modules -I $tree/src/os/unix"
 incs="$incs -I $top/ngx_ws_gateway_module -I $top/t/unit"
 
+# the pure code every test is linked with, and its library
+srcs=""
+for f in parse json jwt; do
+    srcs="$srcs $top/ngx_ws_gateway_module/ngx_ws_gateway_$f.c"
+done
+libs="-lcrypto"
+
 warn="-Wall -Wextra -Werror -Wno-unused-parameter"
 san="-fsanitize=address,undefined -fno-sanitize-recover=all"
 san="$san -fno-omit-frame-pointer"
@@ -64,20 +73,18 @@ passed=0
 failed=0
 
 run_variant() {
-    # run_variant NAME CC FLAGS...
-    local name=$1 compiler=$2 flags=$3 src bin log line p f rc
+    # run_variant NAME CC FLAGS [TESTS]: TESTS a glob, default all (*)
+    local name=$1 compiler=$2 flags=$3 tests=${4:-*} src bin log line p f rc
 
     mkdir -p "$out/$name"
 
-    for src in "$top"/t/unit/test_*.c; do
+    for src in "$top"/t/unit/test_$tests.c; do
         bin=$out/$name/$(basename "$src" .c)
         log=$bin.log
 
         # shellcheck disable=SC2086
         if ! $compiler -g $flags $warn $incs "$src" "$top/t/unit/unit.c" \
-             "$top/ngx_ws_gateway_module/ngx_ws_gateway_parse.c" \
-             "$top/ngx_ws_gateway_module/ngx_ws_gateway_json.c" \
-             -o "$bin" >"$log" 2>&1
+             $srcs $libs -o "$bin" >"$log" 2>&1
         then
             echo "FAIL $name/$(basename "$bin"): does not build:"
             sed 's/^/    /' "$log" | head -30
@@ -119,6 +126,8 @@ run_variant() {
 run_variant plain "$cc" "-O2"
 run_variant san "$san_cc" "-O1 $san -DNGX_HAVE_NONALIGNED=0"
 run_variant san-na "$san_cc" "-O1 $san -fno-sanitize=alignment"
+run_variant san-legacy "$san_cc" \
+    "-O1 $san -DNGX_HAVE_NONALIGNED=0 -DNGX_WS_GATEWAY_JWT_LEGACY" jwt
 
 echo "unit: $passed passed, $failed failed"
 
