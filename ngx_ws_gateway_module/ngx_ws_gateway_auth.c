@@ -118,6 +118,8 @@ static char *ngx_ws_gateway_auth_add_key(ngx_conf_t *cf,
 static void ngx_ws_gateway_auth_free_key(void *data);
 static char *ngx_ws_gateway_auth_alg(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_ws_gateway_auth_values(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_ws_gateway_auth_claim(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ws_gateway_auth_claim_set(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -196,14 +198,14 @@ static ngx_command_t  ngx_ws_gateway_auth_commands[] = {
 
     { ngx_string("ws_gateway_auth_jwt_issuer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_conf_set_str_array_slot,
+      ngx_ws_gateway_auth_values,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_gateway_auth_conf_t, issuers),
       NULL },
 
     { ngx_string("ws_gateway_auth_jwt_audience"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_conf_set_str_array_slot,
+      ngx_ws_gateway_auth_values,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_gateway_auth_conf_t, audiences),
       NULL },
@@ -266,7 +268,7 @@ static ngx_command_t  ngx_ws_gateway_auth_commands[] = {
 
     { ngx_string("ws_gateway_redact_args"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_conf_set_str_array_slot,
+      ngx_ws_gateway_auth_values,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_gateway_auth_conf_t, redact),
       NULL },
@@ -1431,9 +1433,9 @@ ngx_ws_gateway_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     for (p = value[1].data; p < value[1].data + value[1].len; p++) {
         if (*p == '"' || *p == '\\' || *p < 0x20 || *p == 0x7f) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid realm \"%V\": quotes, backslashes "
-                               "and control characters are not allowed",
-                               &value[1]);
+                               "invalid realm \"%V\" in \"%V\": quotes, "
+                               "backslashes and control characters are not "
+                               "allowed", &value[1], &value[0]);
             return NGX_CONF_ERROR;
         }
     }
@@ -1448,7 +1450,8 @@ ngx_ws_gateway_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_strncmp(value[2].data, "token=", 6) != 0 || value[2].len == 6) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[2]);
+                           "invalid parameter \"%V\" in \"%V\"",
+                           &value[2], &value[0]);
         return NGX_CONF_ERROR;
     }
 
@@ -1538,7 +1541,8 @@ ngx_ws_gateway_auth_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[i]);
+                               "invalid parameter \"%V\" in \"%V\"",
+                               &value[i], &value[0]);
             return NGX_CONF_ERROR;
         }
     }
@@ -1686,8 +1690,9 @@ ngx_ws_gateway_auth_load_jwks(ngx_conf_t *cf, ngx_ws_gateway_auth_conf_t *acf,
 
     if (kid->len) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"kid=\" cannot be given to a JWKS key file, "
-                           "its keys have their own");
+                           "\"ws_gateway_auth_jwt_key_file\": \"kid=\" "
+                           "cannot be given to a JWKS key file, its keys "
+                           "have their own");
         return NGX_CONF_ERROR;
     }
 
@@ -1865,7 +1870,8 @@ ngx_ws_gateway_auth_alg(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (alg == NGX_WS_GATEWAY_JWT_ALG_NONE) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid algorithm \"%V\"%s", &value[i],
+                               "invalid algorithm \"%V\" in \"%V\"%s",
+                               &value[i], &value[0],
                                ngx_strcasecmp(value[i].data,
                                               (u_char *) "none") == 0
                                ? ": unsigned tokens are never accepted"
@@ -1876,6 +1882,42 @@ ngx_ws_gateway_auth_alg(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         acf->algs |= (ngx_uint_t) 1 << alg;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_gateway_auth_values(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t     *value, *s;
+    ngx_uint_t     i;
+    ngx_array_t  **a;
+
+    /* ngx_conf_set_str_array_slot(), with every argument; repeatable */
+
+    a = (ngx_array_t **) (p + cmd->offset);
+
+    if (*a == NGX_CONF_UNSET_PTR) {
+        *a = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                              sizeof(ngx_str_t));
+        if (*a == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        s = ngx_array_push(*a);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *s = value[i];
     }
 
     return NGX_CONF_OK;
@@ -1945,7 +1987,8 @@ ngx_ws_gateway_auth_claim_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (name.len < 2 || name.data[0] != '$') {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid variable name \"%V\"", &name);
+                           "invalid variable name \"%V\" in \"%V\"",
+                           &name, &value[0]);
         return NGX_CONF_ERROR;
     }
 
@@ -2033,9 +2076,9 @@ ngx_ws_gateway_auth_session_expiry(ngx_conf_t *cf, ngx_command_t *cmd,
             && (code < 3000 || code > 4999))
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid close code \"%V\": use \"on\", "
-                               "1000, 1001, 1008, 1011, 1013 or 3000-4999",
-                               &value[1]);
+                               "invalid close code \"%V\" in \"%V\": use "
+                               "\"on\", 1000, 1001, 1008, 1011, 1013 or "
+                               "3000-4999", &value[1], &value[0]);
             return NGX_CONF_ERROR;
         }
     }
@@ -2053,8 +2096,9 @@ ngx_ws_gateway_auth_session_expiry(ngx_conf_t *cf, ngx_command_t *cmd,
             || !ngx_ws_gateway_utf8_complete(state))
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid close reason \"%V\": at most 123 "
-                               "bytes of UTF-8", &value[2]);
+                               "invalid close reason \"%V\" in \"%V\": at "
+                               "most 123 bytes of UTF-8", &value[2],
+                               &value[0]);
             return NGX_CONF_ERROR;
         }
 
@@ -2103,7 +2147,8 @@ ngx_ws_gateway_auth_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd,
         ngx_memzero(o, sizeof(ngx_ws_gateway_origin_t));
 
         if (value[i].len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty origin");
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty origin in \"%V\"",
+                               &value[0]);
             return NGX_CONF_ERROR;
         }
 
@@ -2122,9 +2167,9 @@ ngx_ws_gateway_auth_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd,
                     || ngx_strlchr(p + 3, o->name.data + o->name.len, '/')))
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid origin \"%V\": an origin is "
-                                   "scheme://host[:port], without a path",
-                                   &value[i]);
+                                   "invalid origin \"%V\" in \"%V\": an "
+                                   "origin is scheme://host[:port], without "
+                                   "a path", &value[i], &value[0]);
                 return NGX_CONF_ERROR;
             }
 
@@ -2150,13 +2195,15 @@ ngx_ws_gateway_auth_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd,
         rc.err.data = errstr;
 
         if (rc.pattern.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty regex \"%V\"",
-                               &value[i]);
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "empty regex \"%V\" in \"%V\"", &value[i],
+                               &value[0]);
             return NGX_CONF_ERROR;
         }
 
         if (ngx_regex_compile(&rc) != NGX_OK) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V", &rc.err);
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\": %V",
+                               &value[0], &rc.err);
             return NGX_CONF_ERROR;
         }
 
