@@ -6,6 +6,8 @@
 #   make fuzz FUZZ_SECONDS=600   fuzz every target for that long
 #   make bench       side-by-side benchmark: the module's echo against stock
 #                    NGINX proxying (scripts/bench/echo-bench.sh --quick)
+#   make bench-handshake   handshakes/s with no auth and with HS256, RS256
+#                    and ES256 tokens (scripts/bench/handshake-bench.sh --quick)
 #   make test-asan   the Test::Nginx suites and the end-to-end tests
 #                    against the module built with AddressSanitizer and
 #                    UBSan
@@ -28,7 +30,7 @@ SUITE_ENV = TEST_NGINX_SERVER_PORT=127.0.0.1:$(TEST_PORT) \
             TEST_NGINX_SERVROOT=$(TOP)/t/servroot
 
 .PHONY: all deps build run test check style unit fuzz fuzz-smoke suites \
-        e2e metrics test-asan bench clean
+        e2e metrics test-asan bench bench-handshake clean
 
 all: build
 
@@ -90,6 +92,10 @@ test-asan:
 bench: build
 	@make -s -C scripts/loadgen >/dev/null
 	@scripts/bench/echo-bench.sh --quick
+
+bench-handshake: build
+	@make -s -C scripts/loadgen >/dev/null
+	@scripts/bench/handshake-bench.sh --quick
 
 clean:
 	rm -rf build t/servroot*
