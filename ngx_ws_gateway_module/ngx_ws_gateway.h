@@ -43,6 +43,9 @@ typedef struct {
     ngx_msec_t                 idle_timeout;
     ngx_msec_t                 send_timeout;
     ngx_msec_t                 close_timeout;
+
+    /* this location's ngx_ws_gateway_auth_module configuration */
+    void                      *auth;
 } ngx_ws_gateway_loc_conf_t;
 
 
@@ -95,8 +98,6 @@ typedef struct {
     ngx_msec_t                 ping_sent;        /* 0 when no ping pending */
     ngx_msec_t                 close_started;
 
-    ngx_ws_gateway_expiry_t   *expiry;           /* NULL: none */
-
     uint64_t                   id;
     time_t                     message_sec;      /* for idle metrics */
 
@@ -104,7 +105,7 @@ typedef struct {
     ngx_uint_t                 close_code;       /* of the handshake */
     ngx_uint_t                 end;              /* NGX_WS_GATEWAY_END_* */
 
-    uint32_t                   expires;          /* unix time, of the token */
+    uint32_t                   expires;          /* of the token; 0: never */
 
     unsigned                   in_payload:1;
     unsigned                   fin:1;            /* of the data frame */
@@ -123,8 +124,8 @@ ngx_int_t ngx_ws_gateway_handshake(ngx_http_request_t *r);
 ngx_int_t ngx_ws_gateway_status_handler(ngx_http_request_t *r);
 
 void ngx_ws_gateway_session_init(ngx_connection_t *c,
-    ngx_ws_gateway_loc_conf_t *wlcf, ngx_ws_gateway_expiry_t *expiry,
-    time_t expires, u_char *pipelined, size_t len);
+    ngx_ws_gateway_loc_conf_t *wlcf, time_t expires, u_char *pipelined,
+    size_t len);
 
 void ngx_ws_gateway_session_exit_process(void);
 ngx_ws_gateway_frame_t *ngx_ws_gateway_frame_alloc(size_t size);
@@ -139,8 +140,8 @@ void ngx_ws_gateway_metrics_forget(ngx_ws_gateway_session_t *s);
 
 
 ngx_str_t *ngx_ws_gateway_auth_protocol_prefix(ngx_http_request_t *r);
-ngx_ws_gateway_expiry_t *ngx_ws_gateway_auth_expiry(ngx_http_request_t *r,
-    time_t *expires);
+time_t ngx_ws_gateway_auth_expires(ngx_http_request_t *r);
+ngx_ws_gateway_expiry_t *ngx_ws_gateway_auth_expiry(void *conf);
 
 
 extern ngx_module_t  ngx_ws_gateway_module;

@@ -805,11 +805,13 @@ ngx_ws_gateway_auth_protocol_prefix(ngx_http_request_t *r)
 }
 
 
-ngx_ws_gateway_expiry_t *
-ngx_ws_gateway_auth_expiry(ngx_http_request_t *r, time_t *expires)
+time_t
+ngx_ws_gateway_auth_expires(ngx_http_request_t *r)
 {
     ngx_ws_gateway_auth_ctx_t   *ctx;
     ngx_ws_gateway_auth_conf_t  *conf;
+
+    /* when the session is to be closed, or 0 */
 
     conf = ngx_http_get_module_loc_conf(r, ngx_ws_gateway_auth_module);
     ctx = ngx_http_get_module_ctx(r, ngx_ws_gateway_auth_module);
@@ -817,12 +819,25 @@ ngx_ws_gateway_auth_expiry(ngx_http_request_t *r, time_t *expires)
     if (conf->expiry == NULL || ctx == NULL || !ctx->verified
         || ctx->jwt.exp == 0)
     {
-        return NULL;
+        return 0;
     }
 
-    *expires = ctx->jwt.exp + conf->leeway;
+    return ngx_max(ctx->jwt.exp + conf->leeway, 1);
+}
 
-    return conf->expiry;
+
+ngx_ws_gateway_expiry_t *
+ngx_ws_gateway_auth_expiry(void *conf)
+{
+    ngx_ws_gateway_auth_conf_t  *acf = conf;
+
+    static ngx_ws_gateway_expiry_t  policy = {
+        NGX_WS_GATEWAY_CLOSE_POLICY, "token expired"
+    };
+
+    /* a session has an expiry only where the location sets one */
+
+    return (acf && acf->expiry) ? acf->expiry : &policy;
 }
 
 

@@ -711,7 +711,6 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
     ngx_connection_t           *c;
     ngx_http_request_t         *r;
     ngx_http_connection_t      *hc;
-    ngx_ws_gateway_expiry_t    *expiry;
     ngx_ws_gateway_loc_conf_t  *wlcf;
 
     c = ev->data;
@@ -778,8 +777,7 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
 
     /* what the session keeps of the token: when it expires */
 
-    expires = 0;
-    expiry = ngx_ws_gateway_auth_expiry(r, &expires);
+    expires = ngx_ws_gateway_auth_expires(r);
 
     r->keepalive = 0;
 
@@ -825,7 +823,7 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
 
 #endif
 
-    ngx_ws_gateway_session_init(c, wlcf, expiry, expires, data, len);
+    ngx_ws_gateway_session_init(c, wlcf, expires, data, len);
 
     if (data) {
         ngx_free(data);

@@ -405,6 +405,14 @@ ngx_ws_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->subprotocols, prev->subprotocols, NULL);
 
+    /*
+     * the auth module's configuration of the same location, where a
+     * session finds what to send when its token expires
+     */
+
+    conf->auth = ((ngx_http_conf_ctx_t *) cf->ctx)
+                     ->loc_conf[ngx_ws_gateway_auth_module.ctx_index];
+
     ngx_conf_merge_size_value(conf->max_frame_size, prev->max_frame_size,
                               1024 * 1024);
     ngx_conf_merge_size_value(conf->max_message_size, prev->max_message_size,

@@ -69,8 +69,8 @@ static uint64_t                 ngx_ws_gateway_next_id;
 
 void
 ngx_ws_gateway_session_init(ngx_connection_t *c,
-    ngx_ws_gateway_loc_conf_t *wlcf, ngx_ws_gateway_expiry_t *expiry,
-    time_t expires, u_char *pipelined, size_t len)
+    ngx_ws_gateway_loc_conf_t *wlcf, time_t expires, u_char *pipelined,
+    size_t len)
 {
     ngx_buf_t                  b;
     ngx_ws_gateway_session_t  *s;
@@ -98,10 +98,7 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
     s->last_read = ngx_current_msec;
     s->last_message = ngx_current_msec;
 
-    if (expiry) {
-        s->expiry = expiry;
-        s->expires = (uint32_t) ngx_min(expires, (time_t) 0xffffffff);
-    }
+    s->expires = (uint32_t) ngx_min(expires, (time_t) 0xffffffff);
 
     if (ngx_ws_gateway_next_id == 0) {
         ngx_ws_gateway_next_id = ((uint64_t) ngx_pid << 40)
@@ -323,6 +320,7 @@ ngx_ws_gateway_timer(ngx_ws_gateway_session_t *s)
 {
     ngx_msec_t                  now;
     ngx_connection_t           *c;
+    ngx_ws_gateway_expiry_t    *expiry;
     ngx_ws_gateway_loc_conf_t  *wlcf;
 
     c = s->connection;
@@ -368,13 +366,15 @@ ngx_ws_gateway_timer(ngx_ws_gateway_session_t *s)
         return;
     }
 
-    if (s->expiry && ngx_time() >= (time_t) s->expires) {
+    if (s->expires && ngx_time() >= (time_t) s->expires) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "token expired, closing WebSocket session");
 
         ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_TOKEN_EXPIRED);
 
-        ngx_ws_gateway_close(s, s->expiry->code, s->expiry->reason, 0);
+        expiry = ngx_ws_gateway_auth_expiry(wlcf->auth);
+
+        ngx_ws_gateway_close(s, expiry->code, expiry->reason, 0);
         (void) ngx_ws_gateway_send(s);
         return;
     }
@@ -457,7 +457,7 @@ ngx_ws_gateway_set_timer(ngx_ws_gateway_session_t *s)
             }
         }
 
-        if (s->expiry) {
+        if (s->expires) {
 
             /*
              * wall-clock seconds; a far expiry is looked at again in a
