@@ -41,7 +41,9 @@ typedef struct {
     ngx_int_t                    enabled;
     ngx_str_t                    realm;
     ngx_http_complex_value_t    *token;    /* NULL: Authorization */
-    ngx_str_t                    token_arg;
+    ngx_array_t                 *token_args; /* of ngx_str_t: $arg_ */
+    u_char                      *file;     /* where auth is turned on */
+    ngx_uint_t                   line;
 
     ngx_array_t                 *keys;     /* of ngx_ws_gateway_jwt_key_t */
     ngx_uint_t                   algs;     /* NGX_CONF_UNSET_UINT: none */
@@ -91,12 +93,13 @@ static ngx_uint_t ngx_ws_gateway_auth_verify(ngx_http_request_t *r,
     ngx_str_t *token);
 static ngx_int_t ngx_ws_gateway_auth_refuse(ngx_http_request_t *r,
     ngx_ws_gateway_auth_conf_t *conf, ngx_ws_gateway_auth_ctx_t *ctx);
+static void ngx_ws_gateway_auth_flush_variables(ngx_http_request_t *r);
 static ngx_ws_gateway_auth_ctx_t *ngx_ws_gateway_auth_ctx(
     ngx_http_request_t *r);
-static ngx_log_handler_pt ngx_ws_gateway_auth_log_redacted(
-    ngx_http_request_t *r);
-static u_char *ngx_ws_gateway_auth_log_error(ngx_log_t *log, u_char *buf,
-    size_t len);
+static u_char *ngx_ws_gateway_auth_log_request(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len);
+static ngx_uint_t ngx_ws_gateway_auth_redacted_arg(ngx_array_t *names,
+    u_char *name, size_t len);
 static ngx_int_t ngx_ws_gateway_auth_find_protocol(ngx_http_request_t *r,
     ngx_str_t *prefix, ngx_str_t *token);
 
@@ -130,6 +133,8 @@ static char *ngx_ws_gateway_auth_allow_origin(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_ws_gateway_auth_check_max_size(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_ws_gateway_auth_check_time(ngx_conf_t *cf, void *post,
+    void *data);
 
 static ngx_int_t ngx_ws_gateway_auth_claim_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -150,6 +155,9 @@ static ngx_int_t ngx_ws_gateway_auth_redacted_variable(ngx_http_request_t *r,
 
 static ngx_conf_post_handler_pt  ngx_ws_gateway_auth_max_size_post =
     ngx_ws_gateway_auth_check_max_size;
+
+static ngx_conf_post_handler_pt  ngx_ws_gateway_auth_leeway_post =
+    ngx_ws_gateway_auth_check_time;
 
 
 static ngx_conf_enum_t  ngx_ws_gateway_auth_missing[] = {
@@ -187,14 +195,14 @@ static ngx_command_t  ngx_ws_gateway_auth_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_gateway_auth_conf_t, leeway),
-      NULL },
+      &ngx_ws_gateway_auth_leeway_post },
 
     { ngx_string("ws_gateway_auth_jwt_max_age"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_gateway_auth_conf_t, max_age),
-      NULL },
+      &ngx_ws_gateway_auth_leeway_post },
 
     { ngx_string("ws_gateway_auth_jwt_issuer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
@@ -368,7 +376,6 @@ ngx_ws_gateway_auth_origin_handler(ngx_http_request_t *r)
 {
     ngx_str_t                    origin;
     ngx_uint_t                   i, n;
-    ngx_log_handler_pt           handler;
     ngx_list_part_t             *part;
     ngx_table_elt_t             *h;
     ngx_ws_gateway_origin_t     *o;
@@ -376,6 +383,16 @@ ngx_ws_gateway_auth_origin_handler(ngx_http_request_t *r)
     ngx_ws_gateway_auth_conf_t  *conf;
 
     conf = ngx_http_get_module_loc_conf(r, ngx_ws_gateway_auth_module);
+
+    /*
+     * Where a token may be in the query, every error-log line of the
+     * request shows its line redacted, from here on (the location is
+     * known); NGINX's own handler is back for the next request.
+     */
+
+    if (conf->token_args || conf->redact) {
+        r->log_handler = ngx_ws_gateway_auth_log_request;
+    }
 
     if (conf->origins == NULL || r != r->main) {
         return NGX_DECLINED;
@@ -415,10 +432,8 @@ ngx_ws_gateway_auth_origin_handler(ngx_http_request_t *r)
             return NGX_DECLINED;
         }
 
-        handler = ngx_ws_gateway_auth_log_redacted(r);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "WebSocket origin refused: no \"Origin\" header");
-        r->connection->log->handler = handler;
 
         goto refused;
     }
@@ -447,11 +462,9 @@ ngx_ws_gateway_auth_origin_handler(ngx_http_request_t *r)
         }
     }
 
-    handler = ngx_ws_gateway_auth_log_redacted(r);
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "WebSocket origin refused: \"%V\"%s", &origin,
                   n > 1 ? " (more than one \"Origin\" header)" : "");
-    r->connection->log->handler = handler;
 
 refused:
 
@@ -462,6 +475,8 @@ refused:
 
     ctx->origin_refused = 1;
 
+    ngx_ws_gateway_auth_flush_variables(r);
+
     return NGX_HTTP_FORBIDDEN;
 }
 
@@ -470,7 +485,6 @@ static ngx_int_t
 ngx_ws_gateway_auth_handler(ngx_http_request_t *r)
 {
     ngx_str_t                    token;
-    ngx_log_handler_pt           handler;
     ngx_ws_gateway_auth_ctx_t   *ctx;
     ngx_ws_gateway_auth_conf_t  *conf;
 
@@ -502,6 +516,8 @@ ngx_ws_gateway_auth_handler(ngx_http_request_t *r)
 
     ctx->checked = 1;
 
+    ngx_ws_gateway_auth_flush_variables(r);
+
     ngx_ws_gateway_metric_inc(auth[ctx->reason]);
 
     if (ctx->reason == NGX_WS_GATEWAY_JWT_OK) {
@@ -509,9 +525,7 @@ ngx_ws_gateway_auth_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    /* the request line is logged redacted: the token may be in it */
-
-    handler = ngx_ws_gateway_auth_log_redacted(r);
+    /* the request line in this line's context is the redacted one */
 
     if (ctx->reason == NGX_WS_GATEWAY_JWT_MISSING) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -523,8 +537,6 @@ ngx_ws_gateway_auth_handler(ngx_http_request_t *r)
                       ngx_ws_gateway_auth_descriptions[ctx->reason],
                       ctx->jwt.error ? ctx->jwt.error : "");
     }
-
-    r->connection->log->handler = handler;
 
     return ngx_ws_gateway_auth_refuse(r, conf, ctx);
 }
@@ -709,6 +721,35 @@ ngx_ws_gateway_auth_log_handler(ngx_http_request_t *r)
 }
 
 
+static void
+ngx_ws_gateway_auth_flush_variables(ngx_http_request_t *r)
+{
+    ngx_uint_t                  i;
+    ngx_http_variable_t        *v;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    /*
+     * The token's variables change now.  What an earlier phase read of
+     * them (a "set", a limit_conn key) is cached in the request, and the
+     * log module reads cached values as they are: forget them.
+     */
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+    v = cmcf->variables.elts;
+
+    for (i = 0; i < cmcf->variables.nelts; i++) {
+        if (v[i].get_handler == ngx_ws_gateway_auth_claim_variable
+            || v[i].get_handler == ngx_ws_gateway_auth_claim_set_variable
+            || v[i].get_handler == ngx_ws_gateway_auth_payload_variable
+            || v[i].get_handler == ngx_ws_gateway_auth_error_variable)
+        {
+            r->variables[i].valid = 0;
+            r->variables[i].not_found = 0;
+        }
+    }
+}
+
+
 static ngx_ws_gateway_auth_ctx_t *
 ngx_ws_gateway_auth_ctx(ngx_http_request_t *r)
 {
@@ -729,47 +770,24 @@ ngx_ws_gateway_auth_ctx(ngx_http_request_t *r)
 }
 
 
-static ngx_log_handler_pt
-ngx_ws_gateway_auth_log_redacted(ngx_http_request_t *r)
-{
-    ngx_log_handler_pt  handler;
-
-    handler = r->connection->log->handler;
-    r->connection->log->handler = ngx_ws_gateway_auth_log_error;
-
-    return handler;
-}
-
-
 static u_char *
-ngx_ws_gateway_auth_log_error(ngx_log_t *log, u_char *buf, size_t len)
+ngx_ws_gateway_auth_log_request(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len)
 {
     u_char                     *p;
-    ngx_http_request_t         *r;
-    ngx_http_log_ctx_t         *ctx;
     ngx_http_variable_value_t   v;
+    ngx_http_core_srv_conf_t   *cscf;
 
-    /* ngx_http_log_error() with $ws_gateway_redacted_request */
+    /*
+     * ngx_http_log_error_handler() with $ws_gateway_redacted_request for
+     * the request line (and without upstream details)
+     */
 
-    p = buf;
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
 
-    if (log->action) {
-        p = ngx_snprintf(buf, len, " while %s", log->action);
-        len -= p - buf;
-        buf = p;
-    }
-
-    ctx = log->data;
-
-    p = ngx_snprintf(buf, len, ", client: %V", &ctx->connection->addr_text);
+    p = ngx_snprintf(buf, len, ", server: %V", &cscf->server_name);
     len -= p - buf;
     buf = p;
-
-    r = ctx->request;
-
-    if (r == NULL) {
-        return p;
-    }
 
     ngx_memzero(&v, sizeof(ngx_http_variable_value_t));
 
@@ -785,6 +803,13 @@ ngx_ws_gateway_auth_log_error(ngx_log_t *log, u_char *buf, size_t len)
     if (r->headers_in.host) {
         p = ngx_snprintf(buf, len, ", host: \"%V\"",
                          &r->headers_in.host->value);
+        len -= p - buf;
+        buf = p;
+    }
+
+    if (r->headers_in.referer) {
+        p = ngx_snprintf(buf, len, ", referrer: \"%V\"",
+                         &r->headers_in.referer->value);
     }
 
     return p;
@@ -926,6 +951,7 @@ ngx_ws_gateway_auth_claim_variable(ngx_http_request_t *r,
     v->not_found = 1;
 
     if (ctx == NULL || !ctx->verified) {
+        v->no_cacheable = 1;
         return NGX_OK;
     }
 
@@ -970,6 +996,10 @@ ngx_ws_gateway_auth_claim_set_variable(ngx_http_request_t *r,
     v->not_found = 1;
 
     if (ctx == NULL || !ctx->verified) {
+
+        /* not yet known before the access phase */
+
+        v->no_cacheable = 1;
         return NGX_OK;
     }
 
@@ -1032,6 +1062,7 @@ ngx_ws_gateway_auth_payload_variable(ngx_http_request_t *r,
 
     if (ctx == NULL || !ctx->verified) {
         v->not_found = 1;
+        v->no_cacheable = 1;
         return NGX_OK;
     }
 
@@ -1102,14 +1133,37 @@ ngx_ws_gateway_auth_protocol_variable(ngx_http_request_t *r,
 }
 
 
+static ngx_uint_t
+ngx_ws_gateway_auth_redacted_arg(ngx_array_t *names, u_char *name,
+    size_t len)
+{
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    /* as $arg_ compares names: without regard to case */
+
+    if (names == NULL) {
+        return 0;
+    }
+
+    s = names->elts;
+
+    for (i = 0; i < names->nelts; i++) {
+        if (s[i].len == len && ngx_strncasecmp(s[i].data, name, len) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static ngx_int_t
 ngx_ws_gateway_auth_redacted_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     u_char                      *p, *q, *start, *end, *name_end, *out;
-    size_t                       n;
-    ngx_str_t                   *names;
-    ngx_uint_t                   i, redact;
+    ngx_uint_t                   redact;
     ngx_ws_gateway_auth_conf_t  *conf;
 
     conf = ngx_http_get_module_loc_conf(r, ngx_ws_gateway_auth_module);
@@ -1129,16 +1183,10 @@ ngx_ws_gateway_auth_redacted_variable(ngx_http_request_t *r,
 
     p = ngx_strlchr(start, end, '?');
 
-    if (p == NULL || (conf->redact == NULL && conf->token_arg.len == 0)) {
+    if (p == NULL || (conf->redact == NULL && conf->token_args == NULL)) {
         v->data = start;
         v->len = end - start;
         goto done;
-    }
-
-    n = 0;
-
-    if (conf->redact) {
-        n = conf->redact->nelts;
     }
 
     /* at worst every byte an argument of its own, "a=&" */
@@ -1164,23 +1212,10 @@ ngx_ws_gateway_auth_redacted_variable(ngx_http_request_t *r,
             name_end++;
         }
 
-        redact = 0;
-
-        if (conf->token_arg.len == (size_t) (name_end - p)
-            && ngx_strncasecmp(conf->token_arg.data, p, name_end - p) == 0)
-        {
-            redact = 1;
-        }
-
-        names = conf->redact ? conf->redact->elts : NULL;
-
-        for (i = 0; !redact && i < n; i++) {
-            if (names[i].len == (size_t) (name_end - p)
-                && ngx_strncasecmp(names[i].data, p, name_end - p) == 0)
-            {
-                redact = 1;
-            }
-        }
+        redact = ngx_ws_gateway_auth_redacted_arg(conf->token_args, p,
+                                                  name_end - p)
+                 || ngx_ws_gateway_auth_redacted_arg(conf->redact, p,
+                                                     name_end - p);
 
         q = ngx_cpymem(q, p, name_end - p);
         p = name_end;
@@ -1292,7 +1327,9 @@ ngx_ws_gateway_auth_create_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->realm = { 0, NULL };
-     *     conf->token_arg = { 0, NULL };
+     *     conf->token_args = NULL;
+     *     conf->file = NULL;
+     *     conf->line = 0;
      *     conf->protocol_prefix = { 0, NULL };
      *     conf->rules = { 0 };
      */
@@ -1329,7 +1366,9 @@ ngx_ws_gateway_auth_merge_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->enabled = prev->enabled;
         conf->realm = prev->realm;
         conf->token = prev->token;
-        conf->token_arg = prev->token_arg;
+        conf->token_args = prev->token_args;
+        conf->file = prev->file;
+        conf->line = prev->line;
     }
 
     ngx_conf_merge_value(conf->enabled, prev->enabled, 0);
@@ -1373,18 +1412,25 @@ ngx_ws_gateway_auth_merge_conf(ngx_conf_t *cf, void *parent, void *child)
 
     /* what a token could never pass is a configuration error */
 
+    /*
+     * The location is complete only now: the error names where auth was
+     * turned on, as ngx_http_ssl_module does for its certificates.
+     */
+
     if (conf->algs == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ws_gateway_auth_jwt\" requires "
-                           "\"ws_gateway_auth_jwt_alg\": the algorithms "
-                           "are never taken from the token");
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"ws_gateway_auth_jwt\" requires "
+                      "\"ws_gateway_auth_jwt_alg\" (the algorithms are "
+                      "never taken from the token) in %s:%ui",
+                      conf->file, conf->line);
         return NGX_CONF_ERROR;
     }
 
     if (conf->keys == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ws_gateway_auth_jwt\" requires "
-                           "\"ws_gateway_auth_jwt_key_file\"");
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"ws_gateway_auth_jwt\" requires "
+                      "\"ws_gateway_auth_jwt_key_file\" in %s:%ui",
+                      conf->file, conf->line);
         return NGX_CONF_ERROR;
     }
 
@@ -1405,11 +1451,12 @@ ngx_ws_gateway_auth_merge_conf(ngx_conf_t *cf, void *parent, void *child)
         }
 
         if (!usable) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"ws_gateway_auth_jwt_alg\" allows \"%s\" "
-                               "but no \"ws_gateway_auth_jwt_key_file\" key "
-                               "can verify it",
-                               ngx_ws_gateway_jwt_algs[i]);
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"ws_gateway_auth_jwt_alg\" allows \"%s\" but "
+                          "no \"ws_gateway_auth_jwt_key_file\" key can "
+                          "verify it, for \"ws_gateway_auth_jwt\" in %s:%ui",
+                          ngx_ws_gateway_jwt_algs[i], conf->file,
+                          conf->line);
             return NGX_CONF_ERROR;
         }
     }
@@ -1423,8 +1470,8 @@ ngx_ws_gateway_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_ws_gateway_auth_conf_t *acf = conf;
 
-    u_char                            *p;
-    ngx_str_t                         *value, v;
+    u_char                            *p, *q;
+    ngx_str_t                         *value, v, *name;
     ngx_http_compile_complex_value_t   ccv;
 
     if (acf->enabled != NGX_CONF_UNSET) {
@@ -1458,6 +1505,8 @@ ngx_ws_gateway_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     acf->enabled = 1;
     acf->realm = value[1];
     acf->token = NULL;
+    acf->file = cf->conf_file->file.name.data;
+    acf->line = cf->conf_file->line;
 
     if (cf->args->nelts == 2) {
         return NGX_CONF_OK;
@@ -1488,23 +1537,50 @@ ngx_ws_gateway_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    /* a token in the query is kept out of $ws_gateway_redacted_request */
+    /*
+     * a token in the query is kept out of $ws_gateway_redacted_request
+     * and the error log: every $arg_name and ${arg_name} of the value
+     */
 
-    if (v.len > sizeof("$arg_") - 1
-        && ngx_strncmp(v.data, "$arg_", sizeof("$arg_") - 1) == 0)
-    {
-        for (p = v.data + 5; p < v.data + v.len; p++) {
-            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-                  || (*p >= '0' && *p <= '9') || *p == '_'))
-            {
-                break;
-            }
+    acf->token_args = ngx_array_create(cf->pool, 1, sizeof(ngx_str_t));
+    if (acf->token_args == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (p = v.data; p < v.data + v.len; p++) {
+        if (*p != '$') {
+            continue;
         }
 
-        if (p == v.data + v.len) {
-            acf->token_arg.data = v.data + 5;
-            acf->token_arg.len = v.len - 5;
+        q = p + 1;
+
+        if (q < v.data + v.len && *q == '{') {
+            q++;
         }
+
+        if ((size_t) (v.data + v.len - q) <= sizeof("arg_") - 1
+            || ngx_strncmp(q, "arg_", sizeof("arg_") - 1) != 0)
+        {
+            continue;
+        }
+
+        q += sizeof("arg_") - 1;
+
+        name = ngx_array_push(acf->token_args);
+        if (name == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        name->data = q;
+
+        while (q < v.data + v.len
+               && ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z')
+                   || (*q >= '0' && *q <= '9') || *q == '_'))
+        {
+            q++;
+        }
+
+        name->len = q - name->data;
     }
 
     return NGX_CONF_OK;
@@ -1666,7 +1742,23 @@ ngx_ws_gateway_auth_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
         }
 
-        err = ngx_ws_gateway_jwt_key_secret(&key, data, end - data);
+        /* a public key taken for a secret: anyone could sign */
+
+        for (p = data; p < end; p++) {
+            if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+                break;
+            }
+        }
+
+        if ((p < end && *p == '{')
+            || ((size_t) (end - p) > 10
+                && ngx_strncmp(p, "-----BEGIN", 10) == 0))
+        {
+            err = "a PEM or JWKS file given as a raw HMAC secret (\"hmac\")";
+
+        } else {
+            err = ngx_ws_gateway_jwt_key_secret(&key, data, end - data);
+        }
     }
 
     if (err) {
@@ -2245,6 +2337,21 @@ ngx_ws_gateway_auth_check_max_size(ngx_conf_t *cf, void *post, void *data)
 
     if (*sp < 64 || *sp > NGX_WS_GATEWAY_JWT_MAX_SIZE) {
         return "must be between 64 and 64k";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_gateway_auth_check_time(ngx_conf_t *cf, void *post, void *data)
+{
+    time_t  *tp = data;
+
+    /* well inside what time_t arithmetic on NumericDates can take */
+
+    if (*tp > 10 * 365 * 86400) {
+        return "must not be longer than 10 years";
     }
 
     return NGX_CONF_OK;

@@ -755,9 +755,13 @@ ngx_ws_gateway_jwt_check_claims(ngx_ws_gateway_jwt_t *jwt,
             return NGX_WS_GATEWAY_JWT_EXPIRED;
         }
 
-        /* beyond the year 30,000 is never, for a session */
+        /*
+         * beyond the year 33,658 is never, for a session, as is what a
+         * 32-bit time_t cannot hold
+         */
 
-        jwt->exp = (exp < 1e12) ? (time_t) exp : 0;
+        jwt->exp = (exp < 1e12 && exp < (double) (NGX_MAX_TIME_T_VALUE / 2))
+                   ? (time_t) exp : 0;
 
         break;
     }
@@ -1338,6 +1342,14 @@ ngx_ws_gateway_jwt_key_jwk(ngx_ws_gateway_jwt_key_t *key,
         return NGX_ERROR;
     }
 
+    /* a private key never belongs here, whatever else it is */
+
+    if (ngx_ws_gateway_jwt_jwk_private(json, jwk)) {
+        *reason = "a private key (\"d\" or another private member): give "
+                  "the public key only";
+        return NGX_ERROR;
+    }
+
     err = ngx_ws_gateway_jwt_jwk_string(json, jwk, "kty", &kty);
     if (err) {
         *reason = err;
@@ -1432,10 +1444,6 @@ ngx_ws_gateway_jwt_key_jwk(ngx_ws_gateway_jwt_key_t *key,
         if (err == NULL) {
             err = ngx_ws_gateway_jwt_key_secret(key, value.data, value.len);
         }
-
-    } else if (ngx_ws_gateway_jwt_jwk_private(json, jwk)) {
-        err = "a private key (\"d\" or another private member): give "
-              "the public key only";
 
     } else if (kty.len == 3 && ngx_strncmp(kty.data, "RSA", 3) == 0) {
         err = ngx_ws_gateway_jwt_jwk_rsa(key, json, jwk, buf);

@@ -60,11 +60,22 @@ sub ws_session {
 }
 ::jwt_write_file('jwks-enc.json',
                  ::jwks_json({ key => 'rsa1', extra => { use => 'enc' } }));
+::jwt_write_file('noalg.conf', <<"_EOC_");
+location /ws {
+    ws_gateway_pass echo;
+    ws_gateway_auth_jwt ws;
+    ws_gateway_auth_jwt_key_file ${\ ::jwt_dir()}/hs1.secret hmac;
+}
+_EOC_
+::jwt_write_file('jwks-enc-private.json',
+                 ::jwks_json({ key => 'rsa1', private => 1,
+                               extra => { use => 'enc' } }));
 
 our $HttpConfig = <<'_EOC_';
     ws_gateway_auth_jwt_claim_set $jwt_tenant org tenant;
     ws_gateway_auth_jwt_header_set $jwt_typ typ;
     log_format jwtlog 'jwt sub=$ws_gateway_jwt_claim_sub err=$ws_gateway_auth_error req="$ws_gateway_redacted_request"';
+    log_format early 'early=$early late=[$jwt_tenant] err=[$ws_gateway_auth_error]';
 _EOC_
 
 our $Config = <<'_EOC_';
@@ -346,6 +357,23 @@ our $Config = <<'_EOC_';
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
         ws_gateway_close_timeout 300ms;
+    }
+
+    location /log2 {
+        ws_gateway_pass echo;
+        ws_gateway_auth_jwt log "token=${arg_access_token}";
+        ws_gateway_auth_jwt_alg HS256;
+        ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
+        access_log logs/access.log jwtlog;
+    }
+
+    location /early {
+        set $early "[$jwt_tenant]";
+        ws_gateway_pass echo;
+        ws_gateway_auth_jwt ws;
+        ws_gateway_auth_jwt_alg HS256;
+        ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
+        access_log logs/access.log early;
     }
 
     location = /status {
@@ -2729,3 +2757,110 @@ qr/\[emerg\] (?=.*"?ws_gateway_auth_jwt_key_file"?)(?=.*"\Q$ENV{TEST_NGINX_JWT_D
 --- suppress_stderr
 --- error_log eval
 qr/\[emerg\] (?=.*"ws_gateway_auth_jwt")(?=.*a"b).* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 152: a token in the query stays out of the module's other log lines (a plain request, 426)
+--- raw_request eval
+"GET /log?access_token=" . ::tok_fixed(claims => { sub => 'erin' })
+. " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+--- error_code: 426
+--- log_level: info
+--- error_log
+client sent plain HTTP request to a WebSocket location
+request: "GET /log?access_token=REDACTED HTTP/1.1"
+--- no_error_log eval
+[::jwt_sig(::tok_fixed(claims => { sub => 'erin' })), '[error]']
+
+
+
+=== TEST 153: token="${arg_access_token}" is redacted too, in the access log and the error log
+--- raw_request eval
+::ws_handshake('/log2?access_token=' . ::tok_fixed(claims => { sub => 'fay' }, tamper => 1))
+--- shutdown
+--- error_code: 401
+--- log_level: info
+--- access_log
+jwt sub=- err=bad_signature req="GET /log2?access_token=REDACTED HTTP/1.1"
+--- error_log
+WebSocket token refused: invalid signature
+request: "GET /log2?access_token=REDACTED HTTP/1.1"
+--- no_error_log eval
+[::jwt_sig(::tok_fixed(claims => { sub => 'fay' }, tamper => 1)), '[error]']
+
+
+
+=== TEST 154: a claim variable read before the access phase (set) is not stuck empty in the access log
+--- raw_request eval
+::ws_session('/early', ::bearer(::tok_hs(claims => { org => { tenant => 'acme' } })))
+--- error_code: 101
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+text: hello
+close: 1000
+--- access_log
+early=[] late=[acme] err=[]
+--- no_error_log
+[error]
+
+
+
+=== TEST 155: config: a PEM public key given as a raw HMAC secret is refused (algorithm confusion)
+--- config
+    location /ws {
+        ws_gateway_pass echo;
+        ws_gateway_auth_jwt ws;
+        ws_gateway_auth_jwt_alg HS256;
+        ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/rsa1.pem hmac;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] (?=.*"ws_gateway_auth_jwt_key_file")(?=.*rsa1\.pem)(?=.*PEM or JWKS file given as a raw HMAC secret).* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 156: config: a missing alg list names the line of ws_gateway_auth_jwt, not the end of the block
+--- config
+    include $TEST_NGINX_JWT_DIR/noalg.conf;
+
+    location /other {
+        return 204;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] .*"ws_gateway_auth_jwt_alg".* in \S+\/noalg\.conf:3$/m
+
+
+
+=== TEST 157: config: a leeway of more than 10 years
+--- config
+    location /ws {
+        ws_gateway_pass echo;
+        ws_gateway_auth_jwt ws;
+        ws_gateway_auth_jwt_alg HS256;
+        ws_gateway_auth_jwt_leeway 3651d;
+        ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] (?=.*"ws_gateway_auth_jwt_leeway")(?=.*10 years).* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 158: config: a JWK for encryption that holds a private key is refused, not skipped
+--- config
+    location /ws {
+        ws_gateway_pass echo;
+        ws_gateway_auth_jwt ws;
+        ws_gateway_auth_jwt_alg RS256;
+        ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/jwks-enc-private.json;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] (?=.*"ws_gateway_auth_jwt_key_file")(?=.*private key).* in \S+nginx\.conf:\d+/
+
