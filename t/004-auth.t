@@ -2863,4 +2863,3 @@ qr/\[emerg\] (?=.*"ws_gateway_auth_jwt_leeway")(?=.*10 years).* in \S+nginx\.con
 --- suppress_stderr
 --- error_log eval
 qr/\[emerg\] (?=.*"ws_gateway_auth_jwt_key_file")(?=.*private key).* in \S+nginx\.conf:\d+/
-
