@@ -82,6 +82,9 @@ export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+bench_name=echo-bench
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 ws_load=$top/build/loadgen/ws-load
 mem_script=$top/scripts/mem-per-session.sh
 out=$top/build/bench/last
@@ -114,54 +117,26 @@ port_ma=2330
 port_mb=2340
 ports_mbe=(2350 2351 2352 2353)
 
-die() {
-    echo "echo-bench: $*" >&2
-    exit 1
-}
-
-say() {
-    echo "echo-bench: [${SECONDS}s] $*" >&2
-}
-
-usage() {
-    # the header comment, up to its first blank line
-    awk 'NR < 3 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$0"
-}
-
-is_uint() {
-    [[ $1 =~ ^[0-9]+$ ]]
-}
-
-need_arg() {
-    [ $# -ge 2 ] || die "option $1 needs a value"
-}
-
+# the options of every benchmark (--quick, --rounds, --so, ...) are
+# common_opt's, in lib.sh
 while [ $# -gt 0 ]; do
     case $1 in
-    --quick)        mode=quick; shift ;;
-    --full)         mode=full; shift ;;
     --metrics)      bench=metrics; shift ;;
     --control)      bench=metrics; b_metrics=on; shift ;;
-    --disturb-pct)  need_arg "$@"; disturb_pct=$2; shift 2 ;;
-    --rounds)       need_arg "$@"; rounds=$2; shift 2 ;;
-    --duration)     need_arg "$@"; duration=$2; shift 2 ;;
     --connections)  need_arg "$@"; connections=$2; shift 2 ;;
     --rate)         need_arg "$@"; rate=$2; shift 2 ;;
     --churn-slots)  need_arg "$@"; churn_slots=$2; shift 2 ;;
     --sessions)     need_arg "$@"; sessions=$2; shift 2 ;;
     --mem-workers)  need_arg "$@"; mem_workers=$2; shift 2 ;;
-    --workers)      need_arg "$@"; workers=$2; shift 2 ;;
     --worker-connections)
                     need_arg "$@"; worker_connections=$2; shift 2 ;;
     --text)         msg_type=--text; shift ;;
     --binary)       msg_type=--binary; shift ;;
     --phases)       need_arg "$@"; phases=$2; shift 2 ;;
-    --server-cpu)   need_arg "$@"; server_cpu=$2; shift 2 ;;
-    --client-cpu)   need_arg "$@"; client_cpu=$2; shift 2 ;;
-    --no-pin)       pin=0; shift ;;
-    --so)           need_arg "$@"; so=$2; shift 2 ;;
-    -h|--help)      usage; exit 0 ;;
-    *)              die "unknown option \"$1\" (see --help)" ;;
+    *)              common_opt "$@"
+                    [ "$opt_words" -gt 0 ] \
+                        || die "unknown option \"$1\" (see --help)"
+                    shift "$opt_words" ;;
     esac
 done
 
@@ -189,10 +164,8 @@ esac
 # the throughput target of --metrics: on/off at least this
 target=0.97
 
-for v in rounds duration connections churn_slots sessions workers \
-         worker_connections disturb_pct; do
-    is_uint "${!v}" && [ "${!v}" -ge 1 ] || die "invalid --${v//_/-}"
-done
+need_uints rounds duration connections churn_slots sessions workers \
+           worker_connections disturb_pct
 [ -z "$rate" ] || { is_uint "$rate" && [ "$rate" -ge 1 ]; } \
     || die "invalid --rate"
 
@@ -214,65 +187,17 @@ for p in "${plist[@]}"; do
     esac
 done
 
-if [ "$pin" = 1 ]; then
-    if ! command -v taskset >/dev/null \
-       || [ "$(nproc 2>/dev/null || echo 1)" -lt 2 ]; then
-        say "no taskset or a single CPU: not pinning"
-        pin=0
-    fi
-fi
-
-on_server_cpu=()
-on_client_cpu=()
-if [ "$pin" = 1 ]; then
-    on_server_cpu=(taskset -c "$server_cpu")
-    on_client_cpu=(taskset -c "$client_cpu")
-fi
-
-timer=()
-[ -x /usr/bin/time ] && timer=(/usr/bin/time -f '%U %S %e')
-
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$nginx_bin" ] || die "nginx not found"
-
-# build what is missing (quietly)
-
-mkdir -p "$top/build/bench"
-so_given=$so
-if [ -z "$so" ]; then
-    so=$("$top/scripts/build.sh" 2>"$top/build/bench/build.log" \
-         | tail -n 1) \
-        || { cat "$top/build/bench/build.log" >&2; die "module build failed"; }
-fi
-[ -f "$so" ] || die "no module \"$so\""
-make -s -C "$top/scripts/loadgen" >&2 || die "cannot build ws-load"
-[ -x "$ws_load" ] || die "no $ws_load"
+setup_host
+build_module
+build_loadgen
 
 # the ports must be free
-
-all_ports=("$port_a" "$port_b" "${ports_be[@]}" "$port_ma" "$port_mb" \
-           "${ports_mbe[@]}")
-for p in "${all_ports[@]}"; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-        die "127.0.0.1:$p is in use (another benchmark running?)"
-    fi
-done
+ports_free "$port_a" "$port_b" "${ports_be[@]}" "$port_ma" "$port_mb" \
+           "${ports_mbe[@]}"
 
 rm -rf "$out"
 mkdir -p "$out/runs"
-
-# every instance loads the same copy, even if the module is rebuilt
-# while the benchmark runs
-cp "$so" "$out/ngx_ws_gateway_module.so"
-so=$out/ngx_ws_gateway_module.so
-module_id="$(md5sum < "$so" | cut -c1-12)"
-if [ -n "$so_given" ]; then
-    module_id+=" ($so_given)"
-elif git -C "$top" rev-parse -q --verify HEAD >/dev/null 2>&1; then
-    module_id+=" (tree $(git -C "$top" rev-parse --short HEAD)$(git -C \
-        "$top" diff --quiet HEAD -- ngx_ws_gateway_module config \
-        2>/dev/null || echo +changes))"
-fi
+copy_module
 
 # processes we started: NGINX masters and load jobs, each the leader of
 # its own process group (setsid), so a whole group can be stopped
@@ -314,37 +239,6 @@ trap 'say interrupted; exit 130' INT TERM
 
 # NGINX instances
 
-conf_common() {
-    # conf_common PREFIX WORKERS LOAD_MODULE(0|1)
-    local prefix=$1 w=$2 mod=$3
-
-    [ "$mod" = 1 ] && echo "load_module $so;"
-    cat <<CONF
-worker_processes $w;
-worker_rlimit_nofile 20000;
-error_log $prefix/logs/error.log warn;
-pid $prefix/logs/nginx.pid;
-
-events {
-    worker_connections $worker_connections;
-}
-
-http {
-    access_log off;
-    client_body_temp_path $prefix/tmp/body;
-    proxy_temp_path $prefix/tmp/proxy;
-    fastcgi_temp_path $prefix/tmp/fastcgi;
-    uwsgi_temp_path $prefix/tmp/uwsgi;
-    scgi_temp_path $prefix/tmp/scgi;
-CONF
-}
-
-listen_opts() {
-    # reuseport spreads the sessions evenly over several workers
-    [ "$1" -gt 1 ] && echo " reuseport"
-    true
-}
-
 write_echo_conf() {
     # write_echo_conf PREFIX WORKERS METRICS STATUS PORT...: the module's
     # echo (A, and B's backend; A and B with --metrics).  METRICS: on,
@@ -355,7 +249,7 @@ write_echo_conf() {
 
     mkdir -p "$prefix/logs" "$prefix/tmp"
     {
-        conf_common "$prefix" "$w" 1
+        conf_common "$prefix" "$w" 1 "$worker_connections" warn
         [ "$metrics" = - ] || echo "    ws_gateway_metrics $metrics;"
         echo "    server {"
         for p in "$@"; do
@@ -392,7 +286,7 @@ write_proxy_conf() {
 
     mkdir -p "$prefix/logs" "$prefix/tmp"
     {
-        conf_common "$prefix" "$w" 0
+        conf_common "$prefix" "$w" 0 "$worker_connections" warn
         echo "    upstream echo_backend {"
         for p in "$@"; do
             echo "        server 127.0.0.1:$p;"
@@ -483,21 +377,6 @@ cpu_ticks() {
     echo "$t"
 }
 
-hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
-
-cpu_busy() {
-    # user + nice + system ticks of one CPU (/proc/stat), or 0
-    awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4; f = 1 }
-                      END { if (!f) print 0 }' /proc/stat
-}
-
-# when pinned to one CPU each, the CPU time other processes took there
-# is reported (this machine may be shared)
-watch_cpus=0
-if [ "$pin" = 1 ] && is_uint "$server_cpu" && is_uint "$client_cpu"; then
-    watch_cpus=1
-fi
-
 # JSON fields: jparse FILE fills J[OBJECT.KEY] (J[KEY] at the top
 # level) with the numbers of a one-line JSON object, in one awk
 
@@ -543,10 +422,6 @@ anomalies=()
 anomaly() {
     # one entry, the arguments joined
     anomalies+=("$*")
-}
-
-add() {
-    vals[$1]="${vals[$1]:-}${vals[$1]:+ }$2"
 }
 
 median() {
@@ -616,12 +491,7 @@ run_load() {
     srv_ticks=$(( t1 - t0 ))
     srv_cpu=$(awk -v a="$t0" -v b="$t1" -v w0="$w0" -v w1="$w1" -v hz="$hz" \
               'BEGIN { printf "%.0f", (b - a) / hz / (w1 - w0) * 100 }')
-    cli_cpu=null
-    if [ -s "$f.time" ]; then
-        cli_cpu=$(tail -n 1 "$f.time" | awk '$3 > 0 {
-                      printf "%.0f", ($1 + $2) / $3 * 100 }')
-        cli_cpu=${cli_cpu:-null}
-    fi
+    read_cli_cpu "$f.time"
 
     # others' share of the server CPU: its busy time minus the servers'
     other_cpu=null
@@ -1300,13 +1170,6 @@ json_num() {
     [ -n "$1" ] && echo "$1" || echo null
 }
 
-json_str() {
-    local a=$1
-    a=${a//\\/\\\\}
-    a=${a//\"/\\\"}
-    printf '"%s"' "$a"
-}
-
 if [ "$bench" = metrics ]; then
     j='{"bench":"metrics-overhead"'
 else
@@ -1332,14 +1195,8 @@ if [ "$bench" = metrics ]; then
     else
         j+=',"status_check":'$(json_str "$status_check")
     fi
-    j+=',"disturbed_rounds":['
-    first=1
-    for d in $disturbed_list; do
-        [ "$first" = 1 ] || j+=','
-        first=0
-        j+='"'$d'"'
-    done
-    j+=']'
+    # shellcheck disable=SC2086
+    j+=',"disturbed_rounds":['$(json_strs $disturbed_list)']'
     j+=',"disturb_pct":'$disturb_pct
     j+=',"target":{"throughput_min":'$target',"cpu_per_msg_max":'$cpu_limit
     j+='},"checks":{'
@@ -1374,28 +1231,12 @@ for key in "${keys[@]}"; do
     j+=',"A_rounds":['${a// /,}'],"B_rounds":['${b// /,}']'
     j+=',"round_ratios":['${rr_list[$key]:-}']}'
 done
-j+='},"client_bound":['
-first=1
-for ph in "${!bound[@]}"; do
-    [ "$first" = 1 ] || j+=','
-    first=0
-    j+='"'$ph'"'
-done
-j+='],"anomalies":['
-first=1
-for a in ${anomalies[@]+"${anomalies[@]}"}; do
-    [ "$first" = 1 ] || j+=','
-    first=0
-    a=${a//\\/\\\\}
-    a=${a//\"/\\\"}
-    j+='"'$a'"'
-done
-j+=']'
+j+='},"client_bound":['$(json_strs "${!bound[@]}")
+j+='],"anomalies":['$(json_strs ${anomalies[@]+"${anomalies[@]}"})']'
 j+=',"log_lines":{"emerg":'${loglines[emerg]:-0}',"alert":'
 j+=${loglines[alert]:-0}',"crit":'${loglines[crit]:-0}',"error":'
 j+=${loglines[error]:-0}',"warn":'${loglines[warn]:-0}'}'
 j+=',"load_before":"'$load_before'","load_after":"'$load_after'"'
 j+=',"elapsed_s":'$elapsed'}'
 
-echo "$j" | tee -a "$top/build/bench/results.jsonl" > "$out/result.json"
-echo "$j"
+put_result "$j"

@@ -72,6 +72,9 @@ export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+bench_name=handshake-bench
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 ws_load=$top/build/loadgen/ws-load
 out=$top/build/bench/last-handshake
 
@@ -91,43 +94,15 @@ realm=bench
 locs=(none hs256 rs256 es256)
 declare -A alg_of=([none]=- [hs256]=HS256 [rs256]=RS256 [es256]=ES256)
 
-die() {
-    echo "handshake-bench: $*" >&2
-    exit 1
-}
-
-say() {
-    echo "handshake-bench: [${SECONDS}s] $*" >&2
-}
-
-usage() {
-    # the header comment, up to its first blank line
-    awk 'NR < 3 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$0"
-}
-
-is_uint() {
-    [[ $1 =~ ^[0-9]+$ ]]
-}
-
-need_arg() {
-    [ $# -ge 2 ] || die "option $1 needs a value"
-}
-
+# the options of every benchmark (--quick, --rounds, --so, ...) are
+# common_opt's, in lib.sh
 while [ $# -gt 0 ]; do
     case $1 in
-    --quick)        mode=quick; shift ;;
-    --full)         mode=full; shift ;;
-    --rounds)       need_arg "$@"; rounds=$2; shift 2 ;;
-    --duration)     need_arg "$@"; duration=$2; shift 2 ;;
     --slots)        need_arg "$@"; slots=$2; shift 2 ;;
-    --workers)      need_arg "$@"; workers=$2; shift 2 ;;
-    --disturb-pct)  need_arg "$@"; disturb_pct=$2; shift 2 ;;
-    --server-cpu)   need_arg "$@"; server_cpu=$2; shift 2 ;;
-    --client-cpu)   need_arg "$@"; client_cpu=$2; shift 2 ;;
-    --no-pin)       pin=0; shift ;;
-    --so)           need_arg "$@"; so=$2; shift 2 ;;
-    -h|--help)      usage; exit 0 ;;
-    *)              die "unknown option \"$1\" (see --help)" ;;
+    *)              common_opt "$@"
+                    [ "$opt_words" -gt 0 ] \
+                        || die "unknown option \"$1\" (see --help)"
+                    shift "$opt_words" ;;
     esac
 done
 
@@ -137,72 +112,28 @@ full)    : "${rounds:=5}" "${duration:=5}" ;;
 *)       : "${rounds:=3}" "${duration:=3}" ;;
 esac
 
-for v in rounds duration slots workers disturb_pct; do
-    is_uint "${!v}" && [ "${!v}" -ge 1 ] || die "invalid --${v//_/-}"
-done
+need_uints rounds duration slots workers disturb_pct
 [ "$duration" -le 60 ] || die "--duration is at most 60"
 [ "$rounds" -le 50 ] || die "--rounds is at most 50"
 [ "$slots" -le 2000 ] || die "--slots is at most 2000"
 [ "$workers" -le 16 ] || die "--workers is at most 16"
 
-if [ "$pin" = 1 ]; then
-    if ! command -v taskset >/dev/null \
-       || [ "$(nproc 2>/dev/null || echo 1)" -lt 2 ]; then
-        say "no taskset or a single CPU: not pinning"
-        pin=0
-    fi
-fi
-
-on_server_cpu=()
-on_client_cpu=()
-if [ "$pin" = 1 ]; then
-    on_server_cpu=(taskset -c "$server_cpu")
-    on_client_cpu=(taskset -c "$client_cpu")
-fi
-
-timer=()
-[ -x /usr/bin/time ] && timer=(/usr/bin/time -f '%U %S %e')
-
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$nginx_bin" ] || die "nginx not found"
+setup_host
 command -v openssl >/dev/null || die "openssl not found"
 command -v perl >/dev/null || die "perl not found"
 perl -MJSON::PP -MDigest::SHA -MIO::Socket::INET -e 1 2>/dev/null \
     || die "perl lacks JSON::PP, Digest::SHA or IO::Socket::INET"
 
-# build what is missing (quietly)
-
-mkdir -p "$top/build/bench"
-so_given=$so
-if [ -z "$so" ]; then
-    so=$("$top/scripts/build.sh" 2>"$top/build/bench/build.log" \
-         | tail -n 1) \
-        || { cat "$top/build/bench/build.log" >&2; die "module build failed"; }
-fi
-[ -f "$so" ] || die "no module \"$so\""
+build_module
 grep -q ws_gateway_auth_jwt "$so" \
     || die "$so has no ws_gateway_auth_jwt (a build without token auth)"
-make -s -C "$top/scripts/loadgen" >&2 || die "cannot build ws-load"
-[ -x "$ws_load" ] || die "no $ws_load"
+build_loadgen
 
-if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    die "127.0.0.1:$port is in use (another benchmark running?)"
-fi
+ports_free "$port"
 
 rm -rf "$out"
 mkdir -p "$out/runs" "$out/nginx/logs" "$out/nginx/tmp"
-
-# the same copy for the whole run, even if the module is rebuilt
-cp "$so" "$out/ngx_ws_gateway_module.so"
-so=$out/ngx_ws_gateway_module.so
-module_id="$(md5sum < "$so" | cut -c1-12)"
-if [ -n "$so_given" ]; then
-    module_id+=" ($so_given)"
-elif git -C "$top" rev-parse -q --verify HEAD >/dev/null 2>&1; then
-    module_id+=" (tree $(git -C "$top" rev-parse --short HEAD)$(git -C \
-        "$top" diff --quiet HEAD -- ngx_ws_gateway_module config \
-        2>/dev/null || echo +changes))"
-fi
+copy_module
 
 # what we started: the NGINX master (its pid file must name it) and the
 # running ws-load, each the leader of its own process group (setsid)
@@ -487,28 +418,11 @@ damaged() {
 
 prefix=$out/nginx
 {
-    echo "load_module $so;"
+    conf_common "$prefix" "$workers" 1 10000 info
     cat <<CONF
-worker_processes $workers;
-worker_rlimit_nofile 20000;
-error_log $prefix/logs/error.log info;
-pid $prefix/logs/nginx.pid;
-
-events {
-    worker_connections 10000;
-}
-
-http {
-    access_log off;
-    client_body_temp_path $prefix/tmp/body;
-    proxy_temp_path $prefix/tmp/proxy;
-    fastcgi_temp_path $prefix/tmp/fastcgi;
-    uwsgi_temp_path $prefix/tmp/uwsgi;
-    scgi_temp_path $prefix/tmp/scgi;
 
     server {
-        listen 127.0.0.1:$port backlog=4096$([ "$workers" -gt 1 ] \
-            && echo " reuseport");
+        listen 127.0.0.1:$port backlog=4096$(listen_opts "$workers");
 
         location = /none {
             ws_gateway_pass echo;
@@ -677,8 +591,6 @@ done
 
 # measuring
 
-hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
-
 cpu_ns() {
     # run time of the given pids in ns: /proc/PID/schedstat, or
     # utime + stime in clock ticks
@@ -696,12 +608,6 @@ cpu_ns() {
     echo "$t"
 }
 
-cpu_busy() {
-    # user + nice + system ticks of one CPU (/proc/stat), or 0
-    awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4; f = 1 }
-                      END { if (!f) print 0 }' /proc/stat
-}
-
 time_wait() {
     # sockets of our port in TIME_WAIT (the server closes first, so
     # every churn cycle leaves one until the kernel's limit), or "?"
@@ -713,19 +619,10 @@ time_wait() {
     fi
 }
 
-watch_cpus=0
-if [ "$pin" = 1 ] && is_uint "$server_cpu" && is_uint "$client_cpu"; then
-    watch_cpus=1
-fi
-
 # disturbed[LOC-rROUND]: other processes took --disturb-pct of a pinned
 # CPU during that run (this machine may be shared)
 declare -A vals=() W=() disturbed=()
 anomalies=()
-
-add() {
-    vals[$1]="${vals[$1]:-}${vals[$1]:+ }$2"
-}
 
 run_churn() {
     # run_churn TAG LOC SECONDS: one ws-load churn run against /LOC,
@@ -830,12 +727,7 @@ run_churn() {
         srv_ns=$(awk -v t="$((t1 - t0))" -v n="${W[counters.cycles]}" \
                  'BEGIN { printf "%.0f", t / n }')
     fi
-    cli_cpu=null
-    if [ -s "$f.time" ]; then
-        cli_cpu=$(tail -n 1 "$f.time" | awk '$3 > 0 {
-                      printf "%.0f", ($1 + $2) / $3 * 100 }')
-        cli_cpu=${cli_cpu:-null}
-    fi
+    read_cli_cpu "$f.time"
     oth_srv=null
     oth_cli=null
     if [ "$watch_cpus" = 1 ]; then
@@ -1086,13 +978,6 @@ us() {
 
 # the JSON line
 
-json_str() {
-    local a=$1
-    a=${a//\\/\\\\}
-    a=${a//\"/\\\"}
-    printf '"%s"' "$a"
-}
-
 j='{"bench":"handshake-bench","mode":"'$mode'","rounds":'$rounds
 j+=',"duration_s":'$duration',"slots":'$slots',"worker_processes":'$workers
 j+=',"pinned":'$([ "$pin" = 1 ] && echo true || echo false)
@@ -1117,40 +1002,14 @@ for loc in "${locs[@]}"; do
     j+=',"rounds_ratio_to_none":['$(round_ratios "${vals[$loc.hs]}" \
                                                   "${vals[none.hs]}")']}'
 done
-j+='},"client_bound":['
-first=1
-for loc in ${client_bound[@]+"${client_bound[@]}"}; do
-    [ "$first" = 1 ] || j+=','
-    first=0
-    j+='"'$loc'"'
-done
-j+='],"warnings":['
-first=1
-for a in ${warnings[@]+"${warnings[@]}"}; do
-    [ "$first" = 1 ] || j+=','
-    first=0
-    j+=$(json_str "$a")
-done
-j+='],"disturbed_runs":['
-first=1
-for a in "${!disturbed[@]}"; do
-    [ "$first" = 1 ] || j+=','
-    first=0
-    j+='"'$a'"'
-done
-j+=']'
+j+='},"client_bound":['$(json_strs ${client_bound[@]+"${client_bound[@]}"})
+j+='],"warnings":['$(json_strs ${warnings[@]+"${warnings[@]}"})
+j+='],"disturbed_runs":['$(json_strs "${!disturbed[@]}")']'
 j+=',"disturb_pct":'$disturb_pct
-j+=',"anomalies":['
-first=1
-for a in ${anomalies[@]+"${anomalies[@]}"}; do
-    [ "$first" = 1 ] || j+=','
-    first=0
-    j+=$(json_str "$a")
-done
+j+=',"anomalies":['$(json_strs ${anomalies[@]+"${anomalies[@]}"})
 j+='],"log_lines":{"emerg":'${loglines[emerg]}',"alert":'${loglines[alert]}
 j+=',"crit":'${loglines[crit]}',"error":'${loglines[error]}',"warn":'
 j+=${loglines[warn]}'},"load_before":"'$load_before'","load_after":"'
 j+=$load_after'","elapsed_s":'$elapsed'}'
 
-echo "$j" | tee -a "$top/build/bench/results.jsonl" > "$out/result.json"
-echo "$j"
+put_result "$j"

@@ -1,0 +1,246 @@
+# shellcheck shell=bash
+#
+# Helpers shared by the benchmarks in scripts/bench/ (echo-bench.sh,
+# handshake-bench.sh); not a program.  A benchmark sets bench_name (the
+# prefix of its messages) and sources this file, after set -euo pipefail:
+#
+#   here=$(cd "$(dirname "$0")" && pwd)
+#   bench_name=echo-bench
+#   . "$here/lib.sh"
+#
+# The functions read and set the benchmark's globals where their
+# comments say so (mode, rounds, so, pin, vals, ...), as they did when
+# each benchmark had its own copy.
+
+# "A && B || die" below means: die unless both hold
+# shellcheck disable=SC2015
+
+: "${bench_name:?set bench_name before sourcing lib.sh}"
+
+die() {
+    echo "$bench_name: $*" >&2
+    exit 1
+}
+
+say() {
+    echo "$bench_name: [${SECONDS}s] $*" >&2
+}
+
+usage() {
+    # the header comment, up to its first blank line
+    awk 'NR < 3 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$0"
+}
+
+is_uint() {
+    [[ $1 =~ ^[0-9]+$ ]]
+}
+
+need_arg() {
+    [ $# -ge 2 ] || die "option $1 needs a value"
+}
+
+# shellcheck disable=SC2034    # the globals it sets are the caller's
+common_opt() {
+    # common_opt "$@": the options every benchmark takes (--quick,
+    # --full, --rounds, --duration, --workers, --disturb-pct,
+    # --server-cpu, --client-cpu, --no-pin, --so, -h/--help); sets
+    # their globals and $opt_words, the words taken (0: not one of them)
+    opt_words=1
+    case $1 in
+    --quick)        mode=quick ;;
+    --full)         mode=full ;;
+    --rounds)       need_arg "$@"; rounds=$2; opt_words=2 ;;
+    --duration)     need_arg "$@"; duration=$2; opt_words=2 ;;
+    --workers)      need_arg "$@"; workers=$2; opt_words=2 ;;
+    --disturb-pct)  need_arg "$@"; disturb_pct=$2; opt_words=2 ;;
+    --server-cpu)   need_arg "$@"; server_cpu=$2; opt_words=2 ;;
+    --client-cpu)   need_arg "$@"; client_cpu=$2; opt_words=2 ;;
+    --no-pin)       pin=0 ;;
+    --so)           need_arg "$@"; so=$2; opt_words=2 ;;
+    -h|--help)      usage; exit 0 ;;
+    *)              opt_words=0 ;;
+    esac
+}
+
+need_uints() {
+    # need_uints VAR...: each variable holds a whole number >= 1, or die
+    # "invalid --VAR" (underscores as dashes)
+    local v
+    for v in "$@"; do
+        is_uint "${!v}" && [ "${!v}" -ge 1 ] || die "invalid --${v//_/-}"
+    done
+}
+
+# shellcheck disable=SC2034,SC2154    # pin, server_cpu, client_cpu: the caller's
+setup_host() {
+    # after the options: pinning ($pin, on_server_cpu, on_client_cpu,
+    # and watch_cpus: when pinned to one CPU each, the CPU time other
+    # processes take there is reported, this machine may be shared),
+    # /usr/bin/time for ws-load ($timer) and NGINX ($nginx_bin)
+    if [ "$pin" = 1 ]; then
+        if ! command -v taskset >/dev/null \
+           || [ "$(nproc 2>/dev/null || echo 1)" -lt 2 ]; then
+            say "no taskset or a single CPU: not pinning"
+            pin=0
+        fi
+    fi
+
+    on_server_cpu=()
+    on_client_cpu=()
+    if [ "$pin" = 1 ]; then
+        on_server_cpu=(taskset -c "$server_cpu")
+        on_client_cpu=(taskset -c "$client_cpu")
+    fi
+
+    watch_cpus=0
+    if [ "$pin" = 1 ] && is_uint "$server_cpu" && is_uint "$client_cpu"; then
+        watch_cpus=1
+    fi
+
+    timer=()
+    [ -x /usr/bin/time ] && timer=(/usr/bin/time -f '%U %S %e')
+
+    nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+    [ -x "$nginx_bin" ] || die "nginx not found"
+}
+
+# shellcheck disable=SC2154    # top, so: the caller's
+build_module() {
+    # build what is missing (quietly): $so, unless --so named one (then
+    # kept in $so_given), is built with scripts/build.sh
+    mkdir -p "$top/build/bench"
+    so_given=$so
+    if [ -z "$so" ]; then
+        so=$("$top/scripts/build.sh" 2>"$top/build/bench/build.log" \
+             | tail -n 1) \
+            || { cat "$top/build/bench/build.log" >&2; die "module build failed"; }
+    fi
+    [ -f "$so" ] || die "no module \"$so\""
+}
+
+# shellcheck disable=SC2154    # top, ws_load: the caller's
+build_loadgen() {
+    make -s -C "$top/scripts/loadgen" >&2 || die "cannot build ws-load"
+    [ -x "$ws_load" ] || die "no $ws_load"
+}
+
+ports_free() {
+    # ports_free PORT...: nothing listens on 127.0.0.1:PORT, or die
+    local p
+    for p in "$@"; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            die "127.0.0.1:$p is in use (another benchmark running?)"
+        fi
+    done
+}
+
+# shellcheck disable=SC2034,SC2154    # out, top, so_given: the caller's
+copy_module() {
+    # every NGINX of the run loads the same copy, $out/ (now $so), even
+    # if the module is rebuilt while the benchmark runs; sets $module_id
+    # (md5 prefix, and --so's path or the git tree it was built from)
+    cp "$so" "$out/ngx_ws_gateway_module.so"
+    so=$out/ngx_ws_gateway_module.so
+    module_id="$(md5sum < "$so" | cut -c1-12)"
+    if [ -n "$so_given" ]; then
+        module_id+=" ($so_given)"
+    elif git -C "$top" rev-parse -q --verify HEAD >/dev/null 2>&1; then
+        module_id+=" (tree $(git -C "$top" rev-parse --short HEAD)$(git -C \
+            "$top" diff --quiet HEAD -- ngx_ws_gateway_module config \
+            2>/dev/null || echo +changes))"
+    fi
+}
+
+# NGINX configuration
+
+conf_common() {
+    # conf_common PREFIX WORKERS LOAD_MODULE(0|1) WORKER_CONNECTIONS
+    # ERROR_LOG_LEVEL: the top of an nginx.conf, up to the http block's
+    # temp paths (the caller adds the rest and closes the http block);
+    # LOAD_MODULE 1 loads $so
+    local prefix=$1 w=$2 mod=$3 wc=$4 level=$5
+
+    [ "$mod" = 1 ] && echo "load_module $so;"
+    cat <<CONF
+worker_processes $w;
+worker_rlimit_nofile 20000;
+error_log $prefix/logs/error.log $level;
+pid $prefix/logs/nginx.pid;
+
+events {
+    worker_connections $wc;
+}
+
+http {
+    access_log off;
+    client_body_temp_path $prefix/tmp/body;
+    proxy_temp_path $prefix/tmp/proxy;
+    fastcgi_temp_path $prefix/tmp/fastcgi;
+    uwsgi_temp_path $prefix/tmp/uwsgi;
+    scgi_temp_path $prefix/tmp/scgi;
+CONF
+}
+
+listen_opts() {
+    # listen_opts WORKERS: reuseport spreads the sessions evenly over
+    # several workers
+    [ "$1" -gt 1 ] && echo " reuseport"
+    true
+}
+
+# measuring
+
+# shellcheck disable=SC2034    # clock ticks per second, for the caller
+hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+cpu_busy() {
+    # user + nice + system ticks of one CPU (/proc/stat), or 0
+    awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4; f = 1 }
+                      END { if (!f) print 0 }' /proc/stat
+}
+
+# shellcheck disable=SC2034    # cli_cpu: the caller's
+read_cli_cpu() {
+    # read_cli_cpu FILE: $cli_cpu, ws-load's CPU in % from the line
+    # "%U %S %e" of /usr/bin/time in FILE, "null" without one
+    cli_cpu=null
+    if [ -s "$1" ]; then
+        cli_cpu=$(tail -n 1 "$1" | awk '$3 > 0 {
+                      printf "%.0f", ($1 + $2) / $3 * 100 }')
+        cli_cpu=${cli_cpu:-null}
+    fi
+}
+
+add() {
+    # add KEY VALUE: appends VALUE to the caller's vals[KEY] (declare -A
+    # vals), a space-separated list, one value per round
+    vals[$1]="${vals[$1]:-}${vals[$1]:+ }$2"
+}
+
+# results
+
+json_str() {
+    local a=$1
+    a=${a//\\/\\\\}
+    a=${a//\"/\\\"}
+    printf '"%s"' "$a"
+}
+
+json_strs() {
+    # json_strs STRING...: the strings as JSON, comma-separated (the
+    # inside of an array)
+    local a first=1
+    for a in "$@"; do
+        [ "$first" = 1 ] || printf ','
+        first=0
+        json_str "$a"
+    done
+}
+
+# shellcheck disable=SC2154    # top, out: the caller's
+put_result() {
+    # put_result JSON: the run's JSON line, appended to
+    # build/bench/results.jsonl, in $out/result.json and on stdout
+    echo "$1" | tee -a "$top/build/bench/results.jsonl" > "$out/result.json"
+    echo "$1"
+}
