@@ -224,6 +224,25 @@ http {
             ws_gateway_auth_jwt_key_file $work/conf/cert.pem;
         }
 
+        # a page for the browser check, and its WebSocket: the token
+        # in a subprotocol entry, this page's origin only
+
+        location = /page {
+            default_type text/html;
+            return 200 "<!DOCTYPE html><title>e2e</title>\n";
+        }
+
+        location = /auth-browser {
+            ws_gateway_pass echo;
+            ws_gateway_subprotocols chat.v1;
+            ws_gateway_allow_origin http://127.0.0.1:$port;
+            ws_gateway_auth_jwt e2e token=\$ws_gateway_protocol_token;
+            ws_gateway_auth_jwt_protocol_prefix bearer.;
+            ws_gateway_auth_jwt_alg HS256;
+            ws_gateway_auth_jwt_key_file $work/conf/hs256.key hmac;
+            ws_gateway_auth_jwt_session_expiry 4001 "token expired";
+        }
+
         location = /auth-proto {
             ws_gateway_pass echo;
             ws_gateway_subprotocols chat.v1;
@@ -388,6 +407,20 @@ for transport in plain tls; do
         run_client "$kind-$transport" "${cmd[@]}" "${only[@]}"
     done
 done
+
+# token auth from headless Chromium (plain only: no certificate to trust)
+if [ "$have_ws" = 1 ] && [ -x "${CHROMIUM:-/usr/bin/chromium}" ] \
+   && [ -f "$top/t/metrics/node_modules/playwright-core/package.json" ]
+then
+    run_client browser env E2E_HS_KEY_FILE="$work/conf/hs256.key" \
+        node "$here/browser.js" --base "http://127.0.0.1:$port" \
+        --label browser "${only[@]}"
+elif [ "${CI:-}" = true ]; then
+    fail "browser check: chromium or playwright-core (t/metrics) missing"
+else
+    echo "e2e: browser check not run: no chromium or playwright-core" \
+         "(scripts/deps.sh installs them)"
+fi
 
 # sessions open while nginx shuts down gracefully get Close 1001
 if [ -z "${E2E_ONLY:-}" ] \
