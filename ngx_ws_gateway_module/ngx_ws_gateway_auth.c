@@ -98,6 +98,10 @@ static ngx_ws_gateway_auth_ctx_t *ngx_ws_gateway_auth_ctx(
     ngx_http_request_t *r);
 static u_char *ngx_ws_gateway_auth_log_request(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len);
+static void ngx_ws_gateway_auth_redacted_marker(void *data);
+static ngx_int_t ngx_ws_gateway_auth_keep_redacted(ngx_http_request_t *r,
+    ngx_ws_gateway_auth_conf_t *conf);
+static ngx_str_t *ngx_ws_gateway_auth_kept_redacted(ngx_http_request_t *r);
 static ngx_uint_t ngx_ws_gateway_auth_redacted_arg(ngx_array_t *names,
     u_char *name, size_t len);
 static ngx_int_t ngx_ws_gateway_auth_find_protocol(ngx_http_request_t *r,
@@ -151,6 +155,8 @@ static ngx_int_t ngx_ws_gateway_auth_protocol_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_ws_gateway_auth_redacted_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_ws_gateway_auth_redact(ngx_http_request_t *r,
+    ngx_ws_gateway_auth_conf_t *conf, ngx_http_variable_value_t *v);
 
 
 static ngx_conf_post_handler_pt  ngx_ws_gateway_auth_max_size_post =
@@ -387,10 +393,17 @@ ngx_ws_gateway_auth_origin_handler(ngx_http_request_t *r)
     /*
      * Where a token may be in the query, every error-log line of the
      * request shows its line redacted, from here on (the location is
-     * known); NGINX's own handler is back for the next request.
+     * known), also after an internal redirect to a location that
+     * redacts nothing; NGINX's own handler is back for the next request.
      */
 
-    if (conf->token_args || conf->redact) {
+    if ((conf->token_args || conf->redact) && r == r->main
+        && r->log_handler != ngx_ws_gateway_auth_log_request)
+    {
+        if (ngx_ws_gateway_auth_keep_redacted(r, conf) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         r->log_handler = ngx_ws_gateway_auth_log_request;
     }
 
@@ -774,13 +787,15 @@ static u_char *
 ngx_ws_gateway_auth_log_request(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len)
 {
-    u_char                     *p;
-    ngx_http_variable_value_t   v;
-    ngx_http_core_srv_conf_t   *cscf;
+    u_char                    *p;
+    ngx_str_t                 *line;
+    ngx_http_upstream_t       *u;
+    ngx_http_core_srv_conf_t  *cscf;
 
     /*
-     * ngx_http_log_error_handler() with $ws_gateway_redacted_request for
-     * the request line (and without upstream details)
+     * ngx_http_log_error_handler() with the request line redacted (kept
+     * when the handler was set: nothing is allocated here), and of the
+     * upstream only its name
      */
 
     cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
@@ -789,13 +804,25 @@ ngx_ws_gateway_auth_log_request(ngx_http_request_t *r,
     len -= p - buf;
     buf = p;
 
-    ngx_memzero(&v, sizeof(ngx_http_variable_value_t));
+    line = ngx_ws_gateway_auth_kept_redacted(r);
 
-    if (ngx_ws_gateway_auth_redacted_variable(r, &v, 0) == NGX_OK
-        && !v.not_found)
-    {
-        p = ngx_snprintf(buf, len, ", request: \"%*s\"", (size_t) v.len,
-                         v.data);
+    if (line && line->len) {
+        p = ngx_snprintf(buf, len, ", request: \"%V\"", line);
+        len -= p - buf;
+        buf = p;
+    }
+
+    if (sr && sr != r) {
+        p = ngx_snprintf(buf, len, ", subrequest: \"%V\"", &sr->uri);
+        len -= p - buf;
+        buf = p;
+    }
+
+    u = sr ? sr->upstream : NULL;
+
+    if (u && u->peer.name) {
+        p = ngx_snprintf(buf, len, ", upstream: \"%V%V\"", &u->schema,
+                         u->peer.name);
         len -= p - buf;
         buf = p;
     }
@@ -813,6 +840,63 @@ ngx_ws_gateway_auth_log_request(ngx_http_request_t *r,
     }
 
     return p;
+}
+
+
+static void
+ngx_ws_gateway_auth_redacted_marker(void *data)
+{
+    /* marks the pool cleanup that keeps a request's redacted line */
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_auth_keep_redacted(ngx_http_request_t *r,
+    ngx_ws_gateway_auth_conf_t *conf)
+{
+    ngx_str_t                  *line;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_variable_value_t   v;
+
+    /*
+     * The request line redacted as this location says, kept in the
+     * request's pool: the pool and its cleanups survive an internal
+     * redirect, the module's context does not.
+     */
+
+    ngx_memzero(&v, sizeof(ngx_http_variable_value_t));
+
+    if (ngx_ws_gateway_auth_redact(r, conf, &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_str_t));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    line = cln->data;
+    line->data = v.data;
+    line->len = v.not_found ? 0 : v.len;
+
+    cln->handler = ngx_ws_gateway_auth_redacted_marker;
+
+    return NGX_OK;
+}
+
+
+static ngx_str_t *
+ngx_ws_gateway_auth_kept_redacted(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_ws_gateway_auth_redacted_marker) {
+            return cln->data;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -1162,11 +1246,34 @@ static ngx_int_t
 ngx_ws_gateway_auth_redacted_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                      *p, *q, *start, *end, *name_end, *out;
-    ngx_uint_t                   redact;
-    ngx_ws_gateway_auth_conf_t  *conf;
+    ngx_str_t  *line;
 
-    conf = ngx_http_get_module_loc_conf(r, ngx_ws_gateway_auth_module);
+    /* as redacted where the token was read, after a redirect too */
+
+    line = ngx_ws_gateway_auth_kept_redacted(r->main);
+
+    if (line) {
+        v->data = line->data;
+        v->len = line->len;
+        v->valid = 1;
+        v->no_cacheable = 0;
+        v->not_found = (line->len == 0);
+
+        return NGX_OK;
+    }
+
+    return ngx_ws_gateway_auth_redact(r,
+               ngx_http_get_module_loc_conf(r, ngx_ws_gateway_auth_module),
+               v);
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_auth_redact(ngx_http_request_t *r,
+    ngx_ws_gateway_auth_conf_t *conf, ngx_http_variable_value_t *v)
+{
+    u_char      *p, *q, *start, *end, *name_end, *out;
+    ngx_uint_t   redact;
 
     if (r->request_line.len == 0) {
         v->not_found = 1;
@@ -1558,8 +1665,11 @@ ngx_ws_gateway_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             q++;
         }
 
+        /* variable names are not case-sensitive: $ARG_x is $arg_x */
+
         if ((size_t) (v.data + v.len - q) <= sizeof("arg_") - 1
-            || ngx_strncmp(q, "arg_", sizeof("arg_") - 1) != 0)
+            || ngx_strncasecmp(q, (u_char *) "arg_", sizeof("arg_") - 1)
+               != 0)
         {
             continue;
         }
@@ -1581,6 +1691,10 @@ ngx_ws_gateway_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         name->len = q - name->data;
+    }
+
+    if (acf->token_args->nelts == 0) {
+        acf->token_args = NULL;
     }
 
     return NGX_CONF_OK;

@@ -367,6 +367,26 @@ our $Config = <<'_EOC_';
         access_log logs/access.log jwtlog;
     }
 
+    location /ep {
+        ws_gateway_pass echo;
+        ws_gateway_auth_jwt ep token=$arg_access_token;
+        ws_gateway_auth_jwt_alg HS256;
+        ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
+        error_page 401 /e/401.html;
+    }
+
+    location /e/ {
+        access_log logs/access.log jwtlog;
+    }
+
+    location /argcase {
+        ws_gateway_pass echo;
+        ws_gateway_auth_jwt log token=$ARG_access_token;
+        ws_gateway_auth_jwt_alg HS256;
+        ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
+        access_log logs/access.log jwtlog;
+    }
+
     location /early {
         set $early "[$jwt_tenant]";
         ws_gateway_pass echo;
@@ -2863,3 +2883,40 @@ qr/\[emerg\] (?=.*"ws_gateway_auth_jwt_leeway")(?=.*10 years).* in \S+nginx\.con
 --- suppress_stderr
 --- error_log eval
 qr/\[emerg\] (?=.*"ws_gateway_auth_jwt_key_file")(?=.*private key).* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 159: after an error_page redirect to a location that redacts nothing, the token stays out of both logs
+--- raw_request eval
+::ws_handshake('/ep?access_token=' . ::tok_fixed(claims => { sub => 'gus' }, tamper => 1))
+--- shutdown
+--- error_code: 404
+--- log_level: info
+--- error_log
+WebSocket token refused: invalid signature
+open()
+request: "GET /ep?access_token=REDACTED HTTP/1.1"
+--- access_log
+req="GET /ep?access_token=REDACTED HTTP/1.1"
+--- no_error_log eval
+[::jwt_sig(::tok_fixed(claims => { sub => 'gus' }, tamper => 1))]
+--- no_access_log eval
+[::jwt_sig(::tok_fixed(claims => { sub => 'gus' }, tamper => 1))]
+
+
+
+=== TEST 160: token=$ARG_name is the query argument too (variable names ignore case), and is redacted
+--- raw_request eval
+::ws_session('/argcase?access_token=' . ::tok_fixed(claims => { sub => 'hal' }))
+--- error_code: 101
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+text: hello
+close: 1000
+--- access_log
+jwt sub=hal err= req="GET /argcase?access_token=REDACTED HTTP/1.1"
+--- no_access_log eval
+[::jwt_sig(::tok_fixed(claims => { sub => 'hal' }))]
+--- no_error_log
+[error]
