@@ -121,6 +121,10 @@ typedef struct {
 
 
 ngx_int_t ngx_ws_gateway_handshake(ngx_http_request_t *r);
+ngx_int_t ngx_ws_gateway_next_token(u_char **pos, u_char *end,
+    ngx_str_t *token);
+ngx_int_t ngx_ws_gateway_add_variable_table(ngx_conf_t *cf,
+    ngx_http_variable_t *vars);
 ngx_int_t ngx_ws_gateway_status_handler(ngx_http_request_t *r);
 
 void ngx_ws_gateway_session_init(ngx_connection_t *c,

@@ -954,12 +954,16 @@ static ngx_int_t
 ngx_ws_gateway_auth_find_protocol(ngx_http_request_t *r, ngx_str_t *prefix,
     ngx_str_t *token)
 {
-    u_char           *p, *end, *start;
+    u_char           *p, *end;
+    ngx_str_t         entry;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    /* the first Sec-WebSocket-Protocol entry with the prefix */
+    /*
+     * the first Sec-WebSocket-Protocol entry with the prefix, the
+     * entries split as the handshake splits them to select one
+     */
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -988,22 +992,12 @@ ngx_ws_gateway_auth_find_protocol(ngx_http_request_t *r, ngx_str_t *prefix,
         p = h[i].value.data;
         end = p + h[i].value.len;
 
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) {
-                p++;
-            }
-
-            start = p;
-
-            while (p < end && *p != ',' && *p != ' ' && *p != '\t') {
-                p++;
-            }
-
-            if ((size_t) (p - start) > prefix->len
-                && ngx_strncmp(start, prefix->data, prefix->len) == 0)
+        while (ngx_ws_gateway_next_token(&p, end, &entry) == NGX_OK) {
+            if (entry.len > prefix->len
+                && ngx_strncmp(entry.data, prefix->data, prefix->len) == 0)
             {
-                token->data = start + prefix->len;
-                token->len = p - start - prefix->len;
+                token->data = entry.data + prefix->len;
+                token->len = entry.len - prefix->len;
                 return NGX_OK;
             }
         }
@@ -1371,19 +1365,7 @@ done:
 static ngx_int_t
 ngx_ws_gateway_auth_add_variables(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_ws_gateway_auth_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_ws_gateway_add_variable_table(cf, ngx_ws_gateway_auth_vars);
 }
 
 

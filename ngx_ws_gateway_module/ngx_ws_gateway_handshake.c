@@ -35,8 +35,6 @@ static ngx_int_t ngx_ws_gateway_check(ngx_http_request_t *r);
 static void ngx_ws_gateway_handshake_done(void *data);
 static ngx_int_t ngx_ws_gateway_scan_headers(ngx_http_request_t *r,
     ngx_ws_gateway_handshake_t *hs);
-static ngx_int_t ngx_ws_gateway_next_token(u_char **pos, u_char *end,
-    ngx_str_t *token);
 static ngx_int_t ngx_ws_gateway_has_token(ngx_str_t *value, char *token,
     size_t len);
 static void ngx_ws_gateway_select_protocol(ngx_http_request_t *r,
@@ -449,7 +447,7 @@ ngx_ws_gateway_select_protocol(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_ws_gateway_next_token(u_char **pos, u_char *end, ngx_str_t *token)
 {
     u_char  *p, *start;

@@ -241,9 +241,18 @@ ngx_ws_gateway_content_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_ws_gateway_add_variables(ngx_conf_t *cf)
 {
+    return ngx_ws_gateway_add_variable_table(cf, ngx_ws_gateway_vars);
+}
+
+
+ngx_int_t
+ngx_ws_gateway_add_variable_table(ngx_conf_t *cf, ngx_http_variable_t *vars)
+{
     ngx_http_variable_t  *var, *v;
 
-    for (v = ngx_ws_gateway_vars; v->name.len; v++) {
+    /* a module's table of variables, ended by ngx_http_null_variable */
+
+    for (v = vars; v->name.len; v++) {
         var = ngx_http_add_variable(cf, &v->name, v->flags);
         if (var == NULL) {
             return NGX_ERROR;
