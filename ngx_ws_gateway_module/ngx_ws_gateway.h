@@ -123,6 +123,8 @@ typedef struct {
 ngx_int_t ngx_ws_gateway_handshake(ngx_http_request_t *r);
 ngx_int_t ngx_ws_gateway_next_token(u_char **pos, u_char *end,
     ngx_str_t *token);
+ngx_table_elt_t *ngx_ws_gateway_add_header(ngx_http_request_t *r,
+    char *name, size_t len, ngx_str_t *value);
 ngx_int_t ngx_ws_gateway_add_variable_table(ngx_conf_t *cf,
     ngx_http_variable_t *vars);
 ngx_int_t ngx_ws_gateway_status_handler(ngx_http_request_t *r);

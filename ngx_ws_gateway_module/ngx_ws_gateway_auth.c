@@ -657,6 +657,7 @@ ngx_ws_gateway_auth_refuse(ngx_http_request_t *r,
 {
     u_char           *p;
     size_t            len;
+    ngx_str_t         value;
     const char       *desc;
     ngx_table_elt_t  *h;
 
@@ -673,31 +674,25 @@ ngx_ws_gateway_auth_refuse(ngx_http_request_t *r,
                + ngx_strlen(desc);
     }
 
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
+    value.data = ngx_pnalloc(r->pool, len);
+    if (value.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "WWW-Authenticate");
-    h->value.data = p;
-
-    p = ngx_sprintf(p, "Bearer realm=\"%V\"", &conf->realm);
+    p = ngx_sprintf(value.data, "Bearer realm=\"%V\"", &conf->realm);
 
     if (desc) {
         p = ngx_sprintf(p, ", error=\"invalid_token\", "
                         "error_description=\"%s\"", desc);
     }
 
-    h->value.len = p - h->value.data;
+    value.len = p - value.data;
+
+    h = ngx_ws_gateway_add_header(r, "WWW-Authenticate",
+                                  sizeof("WWW-Authenticate") - 1, &value);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     r->headers_out.www_authenticate = h;
 

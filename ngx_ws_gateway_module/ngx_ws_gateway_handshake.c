@@ -41,8 +41,6 @@ static void ngx_ws_gateway_select_protocol(ngx_http_request_t *r,
     ngx_ws_gateway_loc_conf_t *wlcf, ngx_str_t *value,
     ngx_ws_gateway_handshake_t *hs);
 static ngx_int_t ngx_ws_gateway_check_key(ngx_str_t *key);
-static ngx_int_t ngx_ws_gateway_add_header(ngx_http_request_t *r,
-    char *name, size_t len, ngx_str_t *value);
 static ngx_int_t ngx_ws_gateway_upgrade_required(ngx_http_request_t *r,
     ngx_uint_t version);
 static void ngx_ws_gateway_flush_handler(ngx_http_request_t *r);
@@ -50,6 +48,8 @@ static void ngx_ws_gateway_handover(ngx_http_request_t *r);
 static void ngx_ws_gateway_takeover_handler(ngx_event_t *ev);
 static void ngx_ws_gateway_idle_handler(ngx_event_t *ev);
 
+
+static ngx_str_t  ngx_ws_gateway_websocket = ngx_string("websocket");
 
 static u_char  ngx_ws_gateway_426_body[] =
     "This is a WebSocket endpoint: connect with a WebSocket client"
@@ -146,7 +146,7 @@ ngx_ws_gateway_check(ngx_http_request_t *r)
 
         if (ngx_ws_gateway_add_header(r, "Allow", sizeof("Allow") - 1,
                                       &value)
-            != NGX_OK)
+            == NULL)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -231,7 +231,7 @@ ngx_ws_gateway_check(ngx_http_request_t *r)
 
         if (ngx_ws_gateway_add_header(r, "Retry-After",
                                       sizeof("Retry-After") - 1, &value)
-            != NGX_OK)
+            == NULL)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -265,12 +265,12 @@ ngx_ws_gateway_check(ngx_http_request_t *r)
     r->keepalive = 0;
 
     if (ngx_ws_gateway_add_header(r, "Upgrade", sizeof("Upgrade") - 1,
-                                  NULL)
-        != NGX_OK
+                                  &ngx_ws_gateway_websocket)
+        == NULL
         || ngx_ws_gateway_add_header(r, "Sec-WebSocket-Accept",
                                      sizeof("Sec-WebSocket-Accept") - 1,
                                      &accept)
-           != NGX_OK)
+           == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -279,7 +279,7 @@ ngx_ws_gateway_check(ngx_http_request_t *r)
         && ngx_ws_gateway_add_header(r, "Sec-WebSocket-Protocol",
                                      sizeof("Sec-WebSocket-Protocol") - 1,
                                      &hs.protocol)
-           != NGX_OK)
+           == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -530,29 +530,28 @@ ngx_ws_gateway_check_key(ngx_str_t *key)
 }
 
 
-static ngx_int_t
+ngx_table_elt_t *
 ngx_ws_gateway_add_header(ngx_http_request_t *r, char *name, size_t len,
     ngx_str_t *value)
 {
     ngx_table_elt_t  *h;
 
+    /* a response header; NULL on an allocation failure */
+
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
     h->key.data = (u_char *) name;
     h->key.len = len;
+    h->value = *value;
 
-    if (value) {
-        h->value = *value;
-
-    } else {
-        ngx_str_set(&h->value, "websocket");
-    }
-
-    return NGX_OK;
+    return h;
 }
 
 
@@ -574,8 +573,9 @@ ngx_ws_gateway_upgrade_required(ngx_http_request_t *r, ngx_uint_t version)
                                          ? NGX_WS_GATEWAY_HS_BAD_VERSION
                                          : NGX_WS_GATEWAY_HS_NOT_WEBSOCKET]);
 
-    if (ngx_ws_gateway_add_header(r, "Upgrade", sizeof("Upgrade") - 1, NULL)
-        != NGX_OK)
+    if (ngx_ws_gateway_add_header(r, "Upgrade", sizeof("Upgrade") - 1,
+                                  &ngx_ws_gateway_websocket)
+        == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -586,7 +586,7 @@ ngx_ws_gateway_upgrade_required(ngx_http_request_t *r, ngx_uint_t version)
         && ngx_ws_gateway_add_header(r, "Sec-WebSocket-Version",
                                      sizeof("Sec-WebSocket-Version") - 1,
                                      &v)
-           != NGX_OK)
+           == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

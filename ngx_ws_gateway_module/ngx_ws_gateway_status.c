@@ -1315,26 +1315,23 @@ static ngx_int_t
 ngx_ws_gateway_status_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_uint_t format, ngx_buf_t *b)
 {
-    ngx_int_t         rc;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
+    ngx_int_t     rc;
+    ngx_str_t     value;
+    ngx_chain_t   out;
 
     r->headers_out.status = status;
     r->headers_out.content_type = ngx_ws_gateway_status_types[format].type;
     r->headers_out.content_type_len = ngx_ws_gateway_status_types[format].len;
     r->headers_out.content_length_n = b->last - b->pos;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    ngx_str_set(&value, "no-store");
+
+    if (ngx_ws_gateway_add_header(r, "Cache-Control",
+                                  sizeof("Cache-Control") - 1, &value)
+        == NULL)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
 
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
