@@ -57,7 +57,7 @@ incs="$incs -I $top/ngx_ws_gateway_module -I $top/t/unit"
 
 # the pure code every test is linked with, and its library
 srcs=""
-for f in parse json jwt; do
+for f in parse json jwt out; do
     srcs="$srcs $top/ngx_ws_gateway_module/ngx_ws_gateway_$f.c"
 done
 libs="-lcrypto"

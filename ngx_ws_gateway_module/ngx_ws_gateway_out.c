@@ -1,0 +1,757 @@
+
+/*
+ * Copyright (C) 2026, the ngx_ws_gateway_module authors.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <sys/mman.h>
+
+#include "ngx_ws_gateway_parse.h"
+#include "ngx_ws_gateway_out.h"
+
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NGX_WS_GATEWAY_ASAN  1
+#endif
+#endif
+
+#if defined(__SANITIZE_ADDRESS__) && !defined(NGX_WS_GATEWAY_ASAN)
+#define NGX_WS_GATEWAY_ASAN  1
+#endif
+
+#if (NGX_WS_GATEWAY_ASAN)
+#include <sanitizer/asan_interface.h>
+#define ngx_ws_gateway_poison(p, n)    ASAN_POISON_MEMORY_REGION(p, n)
+#define ngx_ws_gateway_unpoison(p, n)  ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define ngx_ws_gateway_poison(p, n)
+#define ngx_ws_gateway_unpoison(p, n)
+#endif
+
+
+struct ngx_ws_gateway_slab_s {
+    ngx_queue_t                 queue;     /* partial, full or empty */
+    ngx_ws_gateway_block_t     *free;      /* through chain.next */
+    ngx_uint_t                  used;
+    ngx_uint_t                  carved;    /* blocks ever handed out */
+};
+
+
+/* the slab's own header, then its blocks */
+#define NGX_WS_GATEWAY_SLAB_HEADER                                            \
+    ngx_align(sizeof(ngx_ws_gateway_slab_t), 64)
+
+#define NGX_WS_GATEWAY_BLOCK_STRIDE                                           \
+    (((NGX_WS_GATEWAY_SLAB_SIZE - NGX_WS_GATEWAY_SLAB_HEADER)                 \
+      / NGX_WS_GATEWAY_SLAB_BLOCKS) & ~(size_t) 15)
+
+#define NGX_WS_GATEWAY_BLOCK_DATA                                             \
+    (NGX_WS_GATEWAY_BLOCK_STRIDE - offsetof(ngx_ws_gateway_block_t, data))
+
+#define ngx_ws_gateway_block(cl)     ((ngx_ws_gateway_block_t *) (cl))
+#define ngx_ws_gateway_next(b)       ngx_ws_gateway_block((b)->chain.next)
+
+
+/* a place in a queue's stream */
+
+typedef struct {
+    ngx_ws_gateway_block_t     *block;
+    u_char                     *p;
+} ngx_ws_gateway_pos_t;
+
+
+typedef struct {
+    ngx_queue_t                 partial;   /* some blocks free */
+    ngx_queue_t                 full;
+    ngx_queue_t                 empty;     /* kept mapped */
+    ngx_uint_t                  nslabs;
+    ngx_uint_t                  nempty;
+    ngx_uint_t                  used;      /* blocks */
+    ngx_uint_t                  init;
+} ngx_ws_gateway_pool_t;
+
+
+static ngx_int_t ngx_ws_gateway_out_pong(ngx_ws_gateway_out_t *q,
+    u_char *hdr, size_t hlen, u_char *data, size_t len);
+static void ngx_ws_gateway_out_append(ngx_ws_gateway_out_t *q,
+    ngx_ws_gateway_block_t *b);
+static ngx_int_t ngx_ws_gateway_out_header(ngx_ws_gateway_pos_t *pos,
+    ngx_uint_t *opcode, uint64_t *total);
+static ngx_int_t ngx_ws_gateway_out_advance(ngx_ws_gateway_pos_t *pos,
+    uint64_t n);
+static void ngx_ws_gateway_out_boundary(ngx_ws_gateway_out_t *q,
+    u_char *point, ngx_ws_gateway_pos_t *bound, ngx_uint_t *straddle);
+static ngx_uint_t ngx_ws_gateway_out_count(ngx_ws_gateway_pos_t *from);
+static void ngx_ws_gateway_out_release(ngx_ws_gateway_out_t *q,
+    ngx_ws_gateway_block_t *b);
+static ngx_ws_gateway_slab_t *ngx_ws_gateway_slab_map(void);
+static void ngx_ws_gateway_pool_init(void);
+
+
+static ngx_ws_gateway_pool_t  ngx_ws_gateway_pool;
+
+
+ngx_int_t
+ngx_ws_gateway_out_frame(ngx_ws_gateway_out_t *q, ngx_uint_t opcode,
+    ngx_uint_t flags, u_char *data, size_t len)
+{
+    u_char                  hdr[NGX_WS_GATEWAY_SERVER_HEADER_MAX], *src;
+    size_t                  hlen, room, left, part;
+    uint64_t                total;
+    ngx_uint_t              nblocks, i, is_data;
+    ngx_ws_gateway_block_t  *b, *nb, *first, *last;
+
+    hlen = ngx_ws_gateway_write_frame_header(hdr, opcode, flags, len) - hdr;
+
+    if (opcode == NGX_WS_GATEWAY_OP_PONG) {
+        return ngx_ws_gateway_out_pong(q, hdr, hlen, data, len);
+    }
+
+    /* the frame goes on in the last block, then in as many as it needs */
+
+    b = q->tail;
+    room = (b && !b->sealed) ? (size_t) (b->buf.end - b->buf.last) : 0;
+    total = hlen + len;
+
+    nblocks = (total > room)
+              ? (total - room + NGX_WS_GATEWAY_BLOCK_DATA - 1)
+                / NGX_WS_GATEWAY_BLOCK_DATA
+              : 0;
+
+    first = NULL;
+    last = NULL;
+
+    for (i = 0; i < nblocks; i++) {
+        nb = ngx_ws_gateway_block_alloc();
+
+        if (nb == NULL) {
+            while (first) {
+                nb = first;
+                first = ngx_ws_gateway_next(nb);
+                ngx_ws_gateway_block_free(nb);
+            }
+
+            return NGX_ERROR;
+        }
+
+        if (last) {
+            last->chain.next = &nb->chain;
+
+        } else {
+            first = nb;
+        }
+
+        last = nb;
+    }
+
+    if (room == 0) {
+        b = first;
+    }
+
+    if (first) {
+        if (q->tail) {
+            q->tail->chain.next = &first->chain;
+
+        } else {
+            q->out = &first->chain;
+        }
+
+        q->tail = last;
+        q->size += nblocks * NGX_WS_GATEWAY_BLOCK_SIZE;
+    }
+
+    if (b->first == NGX_WS_GATEWAY_NO_FRAME) {
+        b->first = (uint16_t) (b->buf.last - b->buf.start);
+    }
+
+    is_data = !ngx_ws_gateway_op_is_control(opcode);
+
+    /* the header, then the payload, across blocks */
+
+    src = hdr;
+    left = hlen;
+
+    for (i = 0; i < 2; i++) {
+
+        while (left) {
+            if (b->buf.last == b->buf.end) {
+                b = ngx_ws_gateway_next(b);
+                b->in_data = is_data;
+            }
+
+            part = ngx_min(left, (size_t) (b->buf.end - b->buf.last));
+            b->buf.last = ngx_cpymem(b->buf.last, src, part);
+            src += part;
+            left -= part;
+        }
+
+        src = data;
+        left = len;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_out_pong(ngx_ws_gateway_out_t *q, u_char *hdr, size_t hlen,
+    u_char *data, size_t len)
+{
+    u_char                  *p;
+    ngx_ws_gateway_block_t  *b;
+
+    /*
+     * A pong that the transport has not been given answers the latest
+     * ping instead: RFC 6455, 5.5.3 allows answering the most recent
+     * ping only.
+     */
+
+    b = q->pong;
+
+    if (b == NULL
+        || (q->out == &b->chain
+            && (b->flight || b->buf.pos != b->buf.start)))
+    {
+        b = ngx_ws_gateway_block_alloc();
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->sealed = 1;
+        b->first = 0;
+
+        ngx_ws_gateway_out_append(q, b);
+        q->pong = b;
+    }
+
+    p = ngx_cpymem(b->buf.start, hdr, hlen);
+
+    if (len) {
+        p = ngx_cpymem(p, data, len);
+    }
+
+    b->buf.last = p;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ws_gateway_out_append(ngx_ws_gateway_out_t *q, ngx_ws_gateway_block_t *b)
+{
+    if (q->tail) {
+        q->tail->chain.next = &b->chain;
+
+    } else {
+        q->out = &b->chain;
+    }
+
+    q->tail = b;
+    q->size += NGX_WS_GATEWAY_BLOCK_SIZE;
+}
+
+
+void
+ngx_ws_gateway_out_sent(ngx_ws_gateway_out_t *q, ngx_chain_t *cl)
+{
+    ngx_ws_gateway_block_t  *b;
+
+    while (q->out != cl) {
+        b = ngx_ws_gateway_block(q->out);
+        q->out = b->chain.next;
+        ngx_ws_gateway_out_release(q, b);
+    }
+
+    if (cl == NULL) {
+        q->tail = NULL;
+        return;
+    }
+
+    /*
+     * what was given to the transport is committed: TLS may hold a part
+     * of it, to be written again from the same place
+     */
+
+    b = ngx_ws_gateway_block(cl);
+    b->flight = (uint16_t) (b->buf.last - b->buf.start);
+}
+
+
+ngx_uint_t
+ngx_ws_gateway_out_cut(ngx_ws_gateway_out_t *q)
+{
+    u_char                  *point;
+    ngx_uint_t               straddle, dropped;
+    ngx_ws_gateway_pos_t     bound;
+    ngx_ws_gateway_block_t  *head, *b, *next, *prev;
+
+    if (q->out == NULL) {
+        return 0;
+    }
+
+    head = ngx_ws_gateway_block(q->out);
+    point = ngx_max(head->buf.pos, head->buf.start + head->flight);
+
+    ngx_ws_gateway_out_boundary(q, point, &bound, &straddle);
+
+    dropped = ngx_ws_gateway_out_count(&bound);
+
+    b = bound.block;
+    b->buf.last = bound.p;
+
+    for (next = ngx_ws_gateway_next(b); next; /* void */) {
+        b = next;
+        next = ngx_ws_gateway_next(b);
+        ngx_ws_gateway_out_release(q, b);
+    }
+
+    b = bound.block;
+    b->chain.next = NULL;
+    q->tail = b;
+
+    if (b->buf.last > b->buf.start || b->flight) {
+        return dropped;
+    }
+
+    /* the block is left empty: it goes too */
+
+    if (b == head) {
+        q->out = NULL;
+        q->tail = NULL;
+        ngx_ws_gateway_out_release(q, b);
+        return dropped;
+    }
+
+    for (prev = head; ngx_ws_gateway_next(prev) != b; /* void */) {
+        prev = ngx_ws_gateway_next(prev);
+    }
+
+    prev->chain.next = NULL;
+    q->tail = prev;
+    ngx_ws_gateway_out_release(q, b);
+
+    return dropped;
+}
+
+
+ngx_uint_t
+ngx_ws_gateway_out_free(ngx_ws_gateway_out_t *q)
+{
+    ngx_uint_t               straddle, n;
+    ngx_ws_gateway_pos_t     bound;
+    ngx_ws_gateway_block_t  *b;
+
+    if (q->out == NULL) {
+        return 0;
+    }
+
+    b = ngx_ws_gateway_block(q->out);
+
+    ngx_ws_gateway_out_boundary(q, b->buf.pos, &bound, &straddle);
+
+    n = straddle + ngx_ws_gateway_out_count(&bound);
+
+    while (q->out) {
+        b = ngx_ws_gateway_block(q->out);
+        q->out = b->chain.next;
+        ngx_ws_gateway_out_release(q, b);
+    }
+
+    q->tail = NULL;
+
+    return n;
+}
+
+
+static void
+ngx_ws_gateway_out_release(ngx_ws_gateway_out_t *q, ngx_ws_gateway_block_t *b)
+{
+    if (q->pong == b) {
+        q->pong = NULL;
+    }
+
+    q->size -= NGX_WS_GATEWAY_BLOCK_SIZE;
+
+    ngx_ws_gateway_block_free(b);
+}
+
+
+static void
+ngx_ws_gateway_out_boundary(ngx_ws_gateway_out_t *q, u_char *point,
+    ngx_ws_gateway_pos_t *bound, ngx_uint_t *straddle)
+{
+    uint64_t                 total;
+    ngx_uint_t               opcode;
+    ngx_ws_gateway_pos_t     pos, end;
+    ngx_ws_gateway_block_t  *head, *b;
+
+    /*
+     * The first frame boundary at or after "point" (a place in the first
+     * block); *straddle: a data frame runs across the point.
+     */
+
+    head = ngx_ws_gateway_block(q->out);
+
+    if (head->first == NGX_WS_GATEWAY_NO_FRAME
+        || head->buf.start + head->first > point)
+    {
+        /* the point is inside a frame begun in a block already freed */
+
+        *straddle = head->in_data;
+
+        if (head->first != NGX_WS_GATEWAY_NO_FRAME) {
+            bound->block = head;
+            bound->p = head->buf.start + head->first;
+            return;
+        }
+
+        for (b = ngx_ws_gateway_next(head); b; b = ngx_ws_gateway_next(b)) {
+            if (b->first != NGX_WS_GATEWAY_NO_FRAME) {
+                bound->block = b;
+                bound->p = b->buf.start + b->first;
+                return;
+            }
+        }
+
+        bound->block = q->tail;
+        bound->p = q->tail->buf.last;
+        return;
+    }
+
+    pos.block = head;
+    pos.p = head->buf.start + head->first;
+
+    while (pos.block == head && pos.p < point) {
+
+        if (ngx_ws_gateway_out_header(&pos, &opcode, &total) != NGX_OK) {
+            break;
+        }
+
+        end = pos;
+
+        if (ngx_ws_gateway_out_advance(&end, total) != NGX_OK) {
+            break;
+        }
+
+        if (end.block != head || end.p > point) {
+            *straddle = !ngx_ws_gateway_op_is_control(opcode);
+            *bound = end;
+            return;
+        }
+
+        pos = end;
+    }
+
+    *straddle = 0;
+    *bound = pos;
+}
+
+
+static ngx_uint_t
+ngx_ws_gateway_out_count(ngx_ws_gateway_pos_t *from)
+{
+    uint64_t              total;
+    ngx_uint_t            n, opcode;
+    ngx_ws_gateway_pos_t  pos;
+
+    /* the data frames that start at "from" or later */
+
+    n = 0;
+    pos = *from;
+
+    for ( ;; ) {
+        while (pos.p == pos.block->buf.last) {
+            if (pos.block->chain.next == NULL) {
+                return n;
+            }
+
+            pos.block = ngx_ws_gateway_next(pos.block);
+            pos.p = pos.block->buf.start;
+        }
+
+        if (ngx_ws_gateway_out_header(&pos, &opcode, &total) != NGX_OK
+            || ngx_ws_gateway_out_advance(&pos, total) != NGX_OK)
+        {
+            return n;
+        }
+
+        if (!ngx_ws_gateway_op_is_control(opcode)) {
+            n++;
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_out_header(ngx_ws_gateway_pos_t *pos, ngx_uint_t *opcode,
+    uint64_t *total)
+{
+    u_char                  hdr[NGX_WS_GATEWAY_SERVER_HEADER_MAX], *p;
+    size_t                  n, want;
+    uint64_t                len;
+    ngx_ws_gateway_block_t  *b;
+
+    /* our own frame header at pos, which may run into the next block */
+
+    b = pos->block;
+    p = pos->p;
+    want = 2;
+
+    for (n = 0; n < want; n++) {
+
+        while (p == b->buf.last) {
+            b = ngx_ws_gateway_next(b);
+
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            p = b->buf.start;
+        }
+
+        hdr[n] = *p++;
+
+        if (n == 1) {
+            len = hdr[1] & 0x7f;
+            want = (len == 126) ? 4 : (len == 127) ? 10 : 2;
+        }
+    }
+
+    len = hdr[1] & 0x7f;
+
+    if (len == 126) {
+        len = ngx_ws_gateway_parse_uint16(&hdr[2]);
+
+    } else if (len == 127) {
+        len = ngx_ws_gateway_parse_uint64(&hdr[2]);
+    }
+
+    *opcode = hdr[0] & 0x0f;
+    *total = want + len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_out_advance(ngx_ws_gateway_pos_t *pos, uint64_t n)
+{
+    uint64_t  avail;
+
+    for ( ;; ) {
+        avail = pos->block->buf.last - pos->p;
+
+        if (n <= avail) {
+            pos->p += n;
+            return NGX_OK;
+        }
+
+        n -= avail;
+
+        if (pos->block->chain.next == NULL) {
+            return NGX_ERROR;
+        }
+
+        pos->block = ngx_ws_gateway_next(pos->block);
+        pos->p = pos->block->buf.start;
+    }
+}
+
+
+ngx_ws_gateway_block_t *
+ngx_ws_gateway_block_alloc(void)
+{
+    ngx_queue_t             *q;
+    ngx_ws_gateway_slab_t   *slab;
+    ngx_ws_gateway_block_t  *b;
+
+    if (!ngx_ws_gateway_pool.init) {
+        ngx_ws_gateway_pool_init();
+    }
+
+    if (!ngx_queue_empty(&ngx_ws_gateway_pool.partial)) {
+        q = ngx_queue_head(&ngx_ws_gateway_pool.partial);
+        slab = ngx_queue_data(q, ngx_ws_gateway_slab_t, queue);
+
+    } else if (!ngx_queue_empty(&ngx_ws_gateway_pool.empty)) {
+        q = ngx_queue_head(&ngx_ws_gateway_pool.empty);
+        ngx_queue_remove(q);
+        ngx_queue_insert_head(&ngx_ws_gateway_pool.partial, q);
+        ngx_ws_gateway_pool.nempty--;
+        slab = ngx_queue_data(q, ngx_ws_gateway_slab_t, queue);
+
+    } else {
+        slab = ngx_ws_gateway_slab_map();
+        if (slab == NULL) {
+            return NULL;
+        }
+
+        ngx_queue_insert_head(&ngx_ws_gateway_pool.partial, &slab->queue);
+    }
+
+    if (slab->free) {
+        b = slab->free;
+        ngx_ws_gateway_unpoison(b, NGX_WS_GATEWAY_BLOCK_STRIDE);
+        slab->free = ngx_ws_gateway_next(b);
+
+    } else {
+
+        /* blocks are carved as needed: untouched pages stay unbacked */
+
+        b = (ngx_ws_gateway_block_t *) ((u_char *) slab
+                                        + NGX_WS_GATEWAY_SLAB_HEADER
+                                        + slab->carved
+                                          * NGX_WS_GATEWAY_BLOCK_STRIDE);
+        ngx_ws_gateway_unpoison(b, NGX_WS_GATEWAY_BLOCK_STRIDE);
+        slab->carved++;
+    }
+
+    slab->used++;
+    ngx_ws_gateway_pool.used++;
+
+    if (slab->free == NULL && slab->carved == NGX_WS_GATEWAY_SLAB_BLOCKS) {
+        ngx_queue_remove(&slab->queue);
+        ngx_queue_insert_head(&ngx_ws_gateway_pool.full, &slab->queue);
+    }
+
+    ngx_memzero(b, offsetof(ngx_ws_gateway_block_t, data));
+
+    b->slab = slab;
+    b->chain.buf = &b->buf;
+    b->first = NGX_WS_GATEWAY_NO_FRAME;
+
+    b->buf.start = b->data;
+    b->buf.pos = b->data;
+    b->buf.last = b->data;
+    b->buf.end = b->data + NGX_WS_GATEWAY_BLOCK_DATA;
+    b->buf.temporary = 1;
+
+    return b;
+}
+
+
+void
+ngx_ws_gateway_block_free(ngx_ws_gateway_block_t *b)
+{
+    ngx_ws_gateway_slab_t  *slab;
+
+    slab = b->slab;
+
+    if (slab->free == NULL && slab->carved == NGX_WS_GATEWAY_SLAB_BLOCKS) {
+
+        /* it was full */
+
+        ngx_queue_remove(&slab->queue);
+        ngx_queue_insert_head(&ngx_ws_gateway_pool.partial, &slab->queue);
+    }
+
+    b->chain.next = (ngx_chain_t *) slab->free;
+    slab->free = b;
+    slab->used--;
+    ngx_ws_gateway_pool.used--;
+
+    ngx_ws_gateway_poison(b, NGX_WS_GATEWAY_BLOCK_STRIDE);
+
+    if (slab->used) {
+        return;
+    }
+
+    ngx_queue_remove(&slab->queue);
+
+    if (ngx_ws_gateway_pool.nempty < NGX_WS_GATEWAY_SLABS_KEPT) {
+        ngx_queue_insert_head(&ngx_ws_gateway_pool.empty, &slab->queue);
+        ngx_ws_gateway_pool.nempty++;
+        return;
+    }
+
+    /* the memory goes back to the system */
+
+    ngx_ws_gateway_unpoison(slab, NGX_WS_GATEWAY_SLAB_SIZE);
+    (void) munmap(slab, NGX_WS_GATEWAY_SLAB_SIZE);
+    ngx_ws_gateway_pool.nslabs--;
+}
+
+
+static ngx_ws_gateway_slab_t *
+ngx_ws_gateway_slab_map(void)
+{
+    u_char                 *p;
+    ngx_ws_gateway_slab_t  *slab;
+
+    p = mmap(NULL, NGX_WS_GATEWAY_SLAB_SIZE, PROT_READ|PROT_WRITE,
+             MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+
+    slab = (ngx_ws_gateway_slab_t *) p;
+
+    slab->free = NULL;
+    slab->used = 0;
+    slab->carved = 0;
+
+    ngx_ws_gateway_poison(p + NGX_WS_GATEWAY_SLAB_HEADER,
+                          NGX_WS_GATEWAY_SLAB_SIZE
+                          - NGX_WS_GATEWAY_SLAB_HEADER);
+
+    ngx_ws_gateway_pool.nslabs++;
+
+    return slab;
+}
+
+
+static void
+ngx_ws_gateway_pool_init(void)
+{
+    ngx_queue_init(&ngx_ws_gateway_pool.partial);
+    ngx_queue_init(&ngx_ws_gateway_pool.full);
+    ngx_queue_init(&ngx_ws_gateway_pool.empty);
+
+    ngx_ws_gateway_pool.init = 1;
+}
+
+
+void
+ngx_ws_gateway_pool_stats(ngx_ws_gateway_pool_stats_t *st)
+{
+    st->slabs = ngx_ws_gateway_pool.nslabs;
+    st->empty = ngx_ws_gateway_pool.nempty;
+    st->blocks = ngx_ws_gateway_pool.used;
+}
+
+
+void
+ngx_ws_gateway_pool_release(void)
+{
+    ngx_uint_t              i;
+    ngx_queue_t            *lists[3], *q;
+    ngx_ws_gateway_slab_t  *slab;
+
+    if (!ngx_ws_gateway_pool.init) {
+        return;
+    }
+
+    lists[0] = &ngx_ws_gateway_pool.partial;
+    lists[1] = &ngx_ws_gateway_pool.full;
+    lists[2] = &ngx_ws_gateway_pool.empty;
+
+    for (i = 0; i < 3; i++) {
+        while (!ngx_queue_empty(lists[i])) {
+            q = ngx_queue_head(lists[i]);
+            ngx_queue_remove(q);
+
+            slab = ngx_queue_data(q, ngx_ws_gateway_slab_t, queue);
+
+            ngx_ws_gateway_unpoison(slab, NGX_WS_GATEWAY_SLAB_SIZE);
+            (void) munmap(slab, NGX_WS_GATEWAY_SLAB_SIZE);
+        }
+    }
+
+    ngx_ws_gateway_pool.nslabs = 0;
+    ngx_ws_gateway_pool.nempty = 0;
+    ngx_ws_gateway_pool.used = 0;
+}
