@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_ws_gateway_parse.h"
+#include "ngx_ws_gateway_out.h"
 #include "ngx_ws_gateway_metrics.h"
 
 
@@ -24,6 +25,7 @@ typedef struct {
     ngx_flag_t                 metrics;
     ngx_msec_t                 idle_window;
     ngx_msec_t                 log_interval;
+    size_t                     worker_outbound_limit;
     ngx_uint_t                 nslots;
     ngx_shm_zone_t            *zone;
 } ngx_ws_gateway_main_conf_t;
@@ -57,18 +59,6 @@ typedef struct {
 } ngx_ws_gateway_expiry_t;
 
 
-/* an outbound frame: header and payload in one piece, sent as a chain */
-
-typedef struct ngx_ws_gateway_frame_s  ngx_ws_gateway_frame_t;
-
-struct ngx_ws_gateway_frame_s {
-    ngx_chain_t                chain;
-    ngx_buf_t                  buf;
-    size_t                     size;             /* of data[] */
-    u_char                     data[1];
-};
-
-
 /* a message being reassembled from fragments */
 
 typedef struct {
@@ -89,9 +79,7 @@ typedef struct {
     u_char                    *control;          /* control payload, split */
     ngx_uint_t                 control_len;
 
-    ngx_chain_t               *out;              /* frames to send */
-    ngx_chain_t              **last_out;
-    size_t                     queued;           /* bytes in out */
+    ngx_ws_gateway_out_t       out;              /* frames to send */
 
     ngx_msec_t                 last_read;        /* any frame from client */
     ngx_msec_t                 last_message;     /* data either way */
@@ -115,6 +103,7 @@ typedef struct {
     unsigned                   failed:1;         /* protocol violation */
     unsigned                   draining:1;       /* reading to the end */
     unsigned                   read_paused:1;    /* outbound over limit */
+    unsigned                   slow:1;           /* closed for not reading */
     unsigned                   resumed:1;        /* reading again */
     unsigned                   ended:1;          /* end reason is set */
 } ngx_ws_gateway_session_t;
@@ -134,8 +123,6 @@ void ngx_ws_gateway_session_init(ngx_connection_t *c,
     size_t len);
 
 void ngx_ws_gateway_session_exit_process(void);
-ngx_ws_gateway_frame_t *ngx_ws_gateway_frame_alloc(size_t size);
-void ngx_ws_gateway_frame_free(ngx_ws_gateway_frame_t *frame);
 
 
 void ngx_ws_gateway_metrics_event(ngx_connection_t *c);

@@ -60,7 +60,16 @@ enum {
 enum {
     NGX_WS_GATEWAY_DROP_CLOSING = 0,       /* arrived after our close */
     NGX_WS_GATEWAY_DROP_UNSENT,            /* queued when the session died */
+    NGX_WS_GATEWAY_DROP_SLOW,              /* cut for a client that does
+                                              not read (send timeout) */
     NGX_WS_GATEWAY_DROP_LAST
+};
+
+/* why a session stopped reading from its client */
+enum {
+    NGX_WS_GATEWAY_PAUSE_LIMIT = 0,        /* ws_gateway_outbound_limit */
+    NGX_WS_GATEWAY_PAUSE_WORKER,           /* the worker's budget */
+    NGX_WS_GATEWAY_PAUSE_LAST
 };
 
 /* handshakes by result */
@@ -130,7 +139,11 @@ typedef struct {
     ngx_atomic_t                idle;         /* no message in the window */
     ngx_atomic_t                handshaking;
     ngx_atomic_t                draining;     /* closing handshake */
-    ngx_atomic_t                queued;       /* bytes toward clients */
+    ngx_atomic_t                queued;       /* bytes toward clients,
+                                                 as allocated */
+    ngx_atomic_t                paused;       /* sessions not read */
+    ngx_atomic_t                buffers;      /* bytes of outbound slabs
+                                                 mapped */
 
     ngx_ws_gateway_counters_t   total;
 
@@ -138,6 +151,7 @@ typedef struct {
     ngx_atomic_t                ends[NGX_WS_GATEWAY_END_LAST];
     ngx_atomic_t                codes[NGX_WS_GATEWAY_CODES + 1];
     ngx_atomic_t                drops[NGX_WS_GATEWAY_DROP_LAST];
+    ngx_atomic_t                pauses[NGX_WS_GATEWAY_PAUSE_LAST];
     ngx_atomic_t                auth[NGX_WS_GATEWAY_AUTH_REASONS];
 
     /* events handled per loop iteration, the run-queue analogue */

@@ -25,6 +25,8 @@ static char *ngx_ws_gateway_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ws_gateway_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_ws_gateway_worker_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_ws_gateway_check_size(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_ws_gateway_check_window(ngx_conf_t *cf, void *post,
@@ -85,6 +87,13 @@ static ngx_command_t  ngx_ws_gateway_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_ws_gateway_main_conf_t, log_interval),
+      NULL },
+
+    { ngx_string("ws_gateway_worker_outbound_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_ws_gateway_worker_limit,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_main_conf_t, worker_outbound_limit),
       NULL },
 
     { ngx_string("ws_gateway_status"),
@@ -340,6 +349,7 @@ ngx_ws_gateway_create_main_conf(ngx_conf_t *cf)
     conf->metrics = NGX_CONF_UNSET;
     conf->idle_window = NGX_CONF_UNSET_MSEC;
     conf->log_interval = NGX_CONF_UNSET_MSEC;
+    conf->worker_outbound_limit = NGX_CONF_UNSET_SIZE;
 
     return conf;
 }
@@ -353,6 +363,8 @@ ngx_ws_gateway_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(wmcf->metrics, 1);
     ngx_conf_init_msec_value(wmcf->idle_window, 60000);
     ngx_conf_init_msec_value(wmcf->log_interval, 0);
+    ngx_conf_init_size_value(wmcf->worker_outbound_limit,
+                             256 * 1024 * 1024);
 
     return NGX_CONF_OK;
 }
@@ -557,6 +569,43 @@ ngx_ws_gateway_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf->handler = ngx_ws_gateway_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_gateway_worker_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_gateway_main_conf_t *wmcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (wmcf->worker_outbound_limit != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        wmcf->worker_outbound_limit = 0;
+        return NGX_CONF_OK;
+    }
+
+    size = ngx_parse_size(&value[1]);
+
+    /* at least a slab's worth for each of a few sessions */
+
+    if (size == NGX_ERROR || size < 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be \"off\" or a size of at least 1m",
+                           &value[1], &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    wmcf->worker_outbound_limit = (size_t) size;
 
     return NGX_CONF_OK;
 }

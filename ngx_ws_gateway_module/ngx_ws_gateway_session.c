@@ -12,14 +12,18 @@
 
 
 /*
- * Outbound frames of up to this many bytes come from a per-worker free
- * list; larger ones are allocated to size and freed once sent.
+ * The work one session gets in a turn of the event loop: at most this
+ * many reads, this many bytes (or one buffer, if it is larger) and, as
+ * soon as a read passes it, this many frames; then the session waits
+ * for the next turn (ngx_posted_next_events), after the events and
+ * timers of everyone else.
  */
-#define NGX_WS_GATEWAY_FRAME_SIZE        4000
-#define NGX_WS_GATEWAY_FREE_FRAMES_MAX   1024
+#define NGX_WS_GATEWAY_TURN_READS        4
+#define NGX_WS_GATEWAY_TURN_BYTES        (64 * 1024)
+#define NGX_WS_GATEWAY_TURN_FRAMES       1024
 
-/* buffers read from one client before other connections get a turn */
-#define NGX_WS_GATEWAY_READS_PER_EVENT   4
+/* queue sizes by power of two, for the worker's outbound budget */
+#define NGX_WS_GATEWAY_QUEUE_CLASSES     64
 
 /* the first reason a session is ending is the one counted */
 #define ngx_ws_gateway_set_end(s, reason)                                    \
@@ -48,8 +52,17 @@ static ngx_int_t ngx_ws_gateway_queue(ngx_ws_gateway_session_t *s,
 static void ngx_ws_gateway_close(ngx_ws_gateway_session_t *s,
     ngx_uint_t code, char *reason, ngx_uint_t fail);
 static ngx_int_t ngx_ws_gateway_send(ngx_ws_gateway_session_t *s);
+static void ngx_ws_gateway_send_timeout(ngx_ws_gateway_session_t *s);
+static void ngx_ws_gateway_account(ngx_ws_gateway_session_t *s, size_t old);
+static ngx_int_t ngx_ws_gateway_over_budget(ngx_ws_gateway_session_t *s);
+static size_t ngx_ws_gateway_budget_threshold(size_t budget);
+static void ngx_ws_gateway_pause(ngx_ws_gateway_session_t *s,
+    ngx_uint_t reason);
 static void ngx_ws_gateway_resume(ngx_ws_gateway_session_t *s);
 static ngx_int_t ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s);
+#if (NGX_HTTP_SSL)
+static void ngx_ws_gateway_drain_ssl_handler(ngx_connection_t *c);
+#endif
 static void ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s);
 static u_char *ngx_ws_gateway_read_buffer(size_t size, ngx_log_t *log);
 #if (NGX_WS_GATEWAY_TEST_HOOKS)
@@ -60,11 +73,14 @@ static void ngx_ws_gateway_test_hook(ngx_ws_gateway_session_t *s,
 
 /* per worker */
 
-static u_char                  *ngx_ws_gateway_rbuf;
-static size_t                   ngx_ws_gateway_rbuf_size;
-static ngx_ws_gateway_frame_t  *ngx_ws_gateway_free_frames;
-static ngx_uint_t               ngx_ws_gateway_nfree_frames;
-static uint64_t                 ngx_ws_gateway_next_id;
+static u_char      *ngx_ws_gateway_rbuf;
+static size_t       ngx_ws_gateway_rbuf_size;
+static uint64_t     ngx_ws_gateway_next_id;
+static ngx_uint_t   ngx_ws_gateway_turn_frames;
+
+/* what all the worker's outbound queues hold, and by queue size */
+static size_t       ngx_ws_gateway_queued;
+static size_t       ngx_ws_gateway_class_bytes[NGX_WS_GATEWAY_QUEUE_CLASSES];
 
 
 void
@@ -89,7 +105,6 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
 
     s->connection = c;
     s->conf = wlcf;
-    s->last_out = &s->out;
 
     s->parser.client = 1;
     s->parser.max_frame = wlcf->max_frame_size;
@@ -161,15 +176,18 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
 static void
 ngx_ws_gateway_read_handler(ngx_event_t *rev)
 {
-    u_char                    *buf;
-    ssize_t                    n;
-    ngx_buf_t                  b;
-    ngx_uint_t                 reads;
-    ngx_connection_t          *c;
-    ngx_ws_gateway_session_t  *s;
+    u_char                     *buf;
+    size_t                      size, limit, bytes, turn;
+    ssize_t                     n;
+    ngx_buf_t                   b;
+    ngx_uint_t                  reads;
+    ngx_connection_t           *c;
+    ngx_ws_gateway_session_t   *s;
+    ngx_ws_gateway_loc_conf_t  *wlcf;
 
     c = rev->data;
     s = c->data;
+    wlcf = s->conf;
 
     if (rev->timedout) {
         rev->timedout = 0;
@@ -218,24 +236,57 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
         ngx_ws_gateway_metrics_event(c);
     }
 
-    buf = ngx_ws_gateway_read_buffer(s->conf->buffer_size, c->log);
+    buf = ngx_ws_gateway_read_buffer(wlcf->buffer_size, c->log);
     if (buf == NULL) {
         ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_ERROR);
         ngx_ws_gateway_finalize(s);
         return;
     }
 
+    turn = ngx_max(NGX_WS_GATEWAY_TURN_BYTES, wlcf->buffer_size);
+    bytes = 0;
+    ngx_ws_gateway_turn_frames = 0;
+
     for (reads = 0; rev->ready; reads++) {
 
-        if (reads == NGX_WS_GATEWAY_READS_PER_EVENT) {
+        if (reads == NGX_WS_GATEWAY_TURN_READS || bytes >= turn
+            || ngx_ws_gateway_turn_frames >= NGX_WS_GATEWAY_TURN_FRAMES)
+        {
+            /*
+             * the others get their turn, and the timers theirs: this
+             * session goes on after the next wait for events
+             */
 
-            /* give other connections their turn */
-
-            ngx_post_event(rev, &ngx_posted_events);
+            ngx_post_event(rev, &ngx_posted_next_events);
             break;
         }
 
-        n = c->recv(c, buf, s->conf->buffer_size);
+        size = wlcf->buffer_size;
+
+        if (!s->draining) {
+
+            /*
+             * What a message makes the echo queue is never more than the
+             * frames that carried it: a read no larger than the room left
+             * keeps the queue within its limit, whatever the client sends.
+             */
+
+            limit = wlcf->outbound_limit;
+
+            if (s->out.size >= limit) {
+                ngx_ws_gateway_pause(s, NGX_WS_GATEWAY_PAUSE_LIMIT);
+                break;
+            }
+
+            if (ngx_ws_gateway_over_budget(s)) {
+                ngx_ws_gateway_pause(s, NGX_WS_GATEWAY_PAUSE_WORKER);
+                break;
+            }
+
+            size = ngx_min(size, limit - s->out.size);
+        }
+
+        n = c->recv(c, buf, size);
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
                        "ws gateway recv: %z", n);
@@ -258,6 +309,8 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
             return;
         }
 
+        bytes += n;
+
         if (s->draining) {
             continue;
         }
@@ -272,14 +325,6 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
         if (s->closing) {
             break;
         }
-
-        if (s->queued >= s->conf->outbound_limit) {
-
-            /* the client does not read what it is sent: stop reading */
-
-            s->read_paused = 1;
-            break;
-        }
     }
 
     if (ngx_ws_gateway_send(s) == NGX_DONE) {
@@ -287,6 +332,7 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
     }
 
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_ERROR);
         ngx_ws_gateway_finalize(s);
     }
 }
@@ -302,14 +348,58 @@ ngx_ws_gateway_write_handler(ngx_event_t *wev)
     s = c->data;
 
     if (wev->timedout) {
+        wev->timedout = 0;
+        ngx_ws_gateway_send_timeout(s);
+        return;
+    }
+
+    (void) ngx_ws_gateway_send(s);
+}
+
+
+static void
+ngx_ws_gateway_send_timeout(ngx_ws_gateway_session_t *s)
+{
+    size_t             old;
+    ngx_uint_t         dropped;
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    if (s->close_sent) {
+
+        /* not even the close frame could be written */
+
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
                       "client timed out reading, %uz bytes queued",
-                      s->queued);
+                      s->out.size);
         c->timedout = 1;
         ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_SEND_TIMEOUT);
         ngx_ws_gateway_finalize(s);
         return;
     }
+
+    /*
+     * A slow consumer: what the client has not been given of its queue
+     * is dropped (a frame begun is finished), which frees the memory at
+     * once, and the session is closed with 1013 (try again later); the
+     * close frame gets ws_gateway_close_timeout to get out.
+     */
+
+    old = s->out.size;
+    dropped = ngx_ws_gateway_out_cut(&s->out);
+    ngx_ws_gateway_account(s, old);
+
+    ngx_ws_gateway_metric_add(drops[NGX_WS_GATEWAY_DROP_SLOW], dropped);
+
+    ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                  "client timed out reading, %ui messages dropped, "
+                  "closing with 1013", dropped);
+
+    s->slow = 1;
+    ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_SEND_TIMEOUT);
+    ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_TRY_AGAIN, "slow consumer",
+                         1);
 
     (void) ngx_ws_gateway_send(s);
 }
@@ -552,6 +642,7 @@ ngx_ws_gateway_process(ngx_ws_gateway_session_t *s, ngx_buf_t *b)
                            p->length);
 
             s->in_payload = 1;
+            ngx_ws_gateway_turn_frames++;
 
             if (!ngx_ws_gateway_op_is_control(p->opcode)) {
                 if (p->opcode != NGX_WS_GATEWAY_OP_CONT) {
@@ -867,28 +958,23 @@ static ngx_int_t
 ngx_ws_gateway_queue(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
     u_char *data, size_t len)
 {
-    u_char                  *p;
-    ngx_ws_gateway_frame_t  *f;
+    size_t  old;
 
-    f = ngx_ws_gateway_frame_alloc(NGX_WS_GATEWAY_SERVER_HEADER_MAX + len);
-    if (f == NULL) {
+    old = s->out.size;
+
+    if (ngx_ws_gateway_out_frame(&s->out, opcode, NGX_WS_GATEWAY_FIN, data,
+                                 len)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, s->connection->log, ngx_errno,
+                      "mmap(%uz) failed for an outbound frame",
+                      (size_t) NGX_WS_GATEWAY_SLAB_SIZE);
         return NGX_ERROR;
     }
 
-    p = ngx_ws_gateway_write_frame_header(f->data, opcode, NGX_WS_GATEWAY_FIN,
-                                          len);
-    if (len) {
-        p = ngx_cpymem(p, data, len);
+    if (s->out.size != old) {
+        ngx_ws_gateway_account(s, old);
     }
-
-    f->buf.pos = f->data;
-    f->buf.last = p;
-
-    *s->last_out = &f->chain;
-    s->last_out = &f->chain.next;
-    s->queued += p - f->data;
-
-    ngx_ws_gateway_metric_add(queued, p - f->data);
 
     return NGX_OK;
 }
@@ -951,14 +1037,16 @@ ngx_ws_gateway_close(ngx_ws_gateway_session_t *s, ngx_uint_t code,
 static ngx_int_t
 ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
 {
-    off_t                    sent;
-    ngx_event_t             *wev;
-    ngx_chain_t             *cl, *ln;
-    ngx_connection_t        *c;
-    ngx_ws_gateway_frame_t  *f;
+    off_t                       sent;
+    size_t                      old;
+    ngx_event_t                *wev;
+    ngx_chain_t                *cl;
+    ngx_connection_t           *c;
+    ngx_ws_gateway_loc_conf_t  *wlcf;
 
     c = s->connection;
     wev = c->write;
+    wlcf = s->conf;
 
     if (c->error) {
         ngx_ws_gateway_finalize(s);
@@ -967,8 +1055,10 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
 
     sent = c->sent;
 
-    if (s->out) {
-        cl = c->send_chain(c, s->out, 0);
+    /* a write only when the socket can take one */
+
+    if (s->out.out && wev->ready) {
+        cl = c->send_chain(c, s->out.out, 0);
 
         if (cl == NGX_CHAIN_ERROR) {
             c->error = 1;
@@ -976,23 +1066,15 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
             return NGX_DONE;
         }
 
-        for (ln = s->out; ln != cl; /* void */) {
-            f = (ngx_ws_gateway_frame_t *) ln;
-            ln = ln->next;
+        old = s->out.size;
+        ngx_ws_gateway_out_sent(&s->out, cl);
 
-            s->queued -= f->buf.last - f->data;
-            ngx_ws_gateway_metric_add(queued, -(f->buf.last - f->data));
-            ngx_ws_gateway_frame_free(f);
-        }
-
-        s->out = cl;
-
-        if (cl == NULL) {
-            s->last_out = &s->out;
+        if (s->out.size != old) {
+            ngx_ws_gateway_account(s, old);
         }
     }
 
-    if (s->out) {
+    if (s->out.out) {
 
         /*
          * the send deadline runs from the last write that made progress:
@@ -1000,39 +1082,149 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
          */
 
         if (!wev->timer_set || c->sent != sent) {
-            ngx_add_timer(wev, s->conf->send_timeout);
+            ngx_add_timer(wev, s->close_sent ? wlcf->close_timeout
+                                             : wlcf->send_timeout);
         }
 
-        if (s->read_paused && s->queued < s->conf->outbound_limit / 2) {
+        if (s->read_paused
+            && s->out.size < wlcf->outbound_limit / 2
+            && !ngx_ws_gateway_over_budget(s))
+        {
             ngx_ws_gateway_resume(s);
         }
 
-        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+    } else {
+        if (wev->timer_set) {
+            ngx_del_timer(wev);
+        }
+
+        if (s->closing) {
+            if (s->failed && !s->close_received) {
+                return ngx_ws_gateway_drain(s);
+            }
+
             ngx_ws_gateway_finalize(s);
             return NGX_DONE;
         }
 
-        return NGX_AGAIN;
-    }
-
-    if (wev->timer_set) {
-        ngx_del_timer(wev);
-    }
-
-    if (s->closing) {
-        if (s->failed && !s->close_received) {
-            return ngx_ws_gateway_drain(s);
+        if (s->read_paused) {
+            ngx_ws_gateway_resume(s);
         }
+    }
 
+    /*
+     * on every pass, as NGINX's own upgraded connections do: with a
+     * level-triggered method (poll, select) a write event left active
+     * on a writable socket would be reported again and again
+     */
+
+    if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_ERROR);
         ngx_ws_gateway_finalize(s);
         return NGX_DONE;
     }
 
-    if (s->read_paused) {
-        ngx_ws_gateway_resume(s);
+    return s->out.out ? NGX_AGAIN : NGX_OK;
+}
+
+
+static void
+ngx_ws_gateway_account(ngx_ws_gateway_session_t *s, size_t old)
+{
+    size_t                       now;
+    ngx_ws_gateway_pool_stats_t  st;
+
+    /*
+     * The session's queue went from "old" bytes to what it holds now:
+     * the worker's total, its sizes by class and the gauge follow.
+     */
+
+    now = s->out.size;
+
+    if (old) {
+        ngx_ws_gateway_class_bytes[63 - __builtin_clzll(old)] -= old;
     }
 
-    return NGX_OK;
+    if (now) {
+        ngx_ws_gateway_class_bytes[63 - __builtin_clzll(now)] += now;
+    }
+
+    ngx_ws_gateway_queued += now - old;
+
+    if (ngx_ws_gateway_slot) {
+        ngx_ws_gateway_pool_stats(&st);
+
+        ngx_ws_gateway_slot->queued = ngx_ws_gateway_queued;
+        ngx_ws_gateway_slot->buffers = st.slabs * NGX_WS_GATEWAY_SLAB_SIZE;
+    }
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_over_budget(ngx_ws_gateway_session_t *s)
+{
+    size_t                       budget;
+    ngx_ws_gateway_main_conf_t  *wmcf;
+
+    /*
+     * Past ws_gateway_worker_outbound_limit, the sessions with the
+     * largest queues stop being read first: those whose queue is at
+     * least the smallest size class that, with the larger ones, holds
+     * the excess.  The more the excess grows, the more sessions it
+     * takes; the sessions with little or nothing queued, the clients
+     * that read, go on.
+     */
+
+    if (s->out.size == 0) {
+        return 0;
+    }
+
+    wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_ws_gateway_module);
+    budget = wmcf->worker_outbound_limit;
+
+    if (budget == 0 || ngx_ws_gateway_queued <= budget) {
+        return 0;
+    }
+
+    return s->out.size >= ngx_ws_gateway_budget_threshold(budget);
+}
+
+
+static size_t
+ngx_ws_gateway_budget_threshold(size_t budget)
+{
+    size_t      excess, bytes;
+    ngx_uint_t  k;
+
+    excess = ngx_ws_gateway_queued - budget;
+    bytes = 0;
+
+    for (k = NGX_WS_GATEWAY_QUEUE_CLASSES; k-- > 1; /* void */) {
+        bytes += ngx_ws_gateway_class_bytes[k];
+
+        if (bytes >= excess) {
+            return (size_t) 1 << k;
+        }
+    }
+
+    return 1;
+}
+
+
+static void
+ngx_ws_gateway_pause(ngx_ws_gateway_session_t *s, ngx_uint_t reason)
+{
+    /* the client does not read what it is sent: stop reading from it */
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
+                   "ws gateway pauses reading, queued:%uz reason:%ui",
+                   s->out.size, reason);
+
+    s->read_paused = 1;
+
+    ngx_ws_gateway_metric_inc(paused);
+    ngx_ws_gateway_metric_inc(pauses[reason]);
 }
 
 
@@ -1045,6 +1237,8 @@ ngx_ws_gateway_resume(ngx_ws_gateway_session_t *s)
     s->resumed = 1;
     s->last_read = ngx_current_msec;
 
+    ngx_ws_gateway_metric_add(paused, -1);
+
     ngx_post_event(s->connection->read, &ngx_posted_events);
 }
 
@@ -1053,6 +1247,9 @@ static ngx_int_t
 ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s)
 {
     ngx_connection_t  *c;
+#if (NGX_HTTP_SSL)
+    ngx_int_t          rc;
+#endif
 
     /*
      * The close frame of a failed session is out.  Half-closing lets the
@@ -1068,25 +1265,35 @@ ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s)
     }
 
     s->draining = 1;
-    s->read_paused = 0;
+
+    if (s->read_paused) {
+        s->read_paused = 0;
+        ngx_ws_gateway_metric_add(paused, -1);
+    }
 
 #if (NGX_HTTP_SSL)
 
-    /*
-     * TLS: a close_notify is the half-close; OpenSSL still reads what
-     * the client sends until its own close_notify or the end
-     */
-
     if (c->ssl) {
-        ERR_clear_error();
 
-        if (SSL_shutdown(c->ssl->connection) < 0) {
-            ngx_ssl_error(NGX_LOG_INFO, c->log, 0, "SSL_shutdown() failed");
+        /*
+         * TLS: the half-close is a close_notify, sent by NGINX's own
+         * shutdown, which waits for a full socket to drain; the session
+         * reads on afterwards, as NGINX's lingering close does
+         */
+
+        c->ssl->shutdown_without_free = 1;
+
+        rc = ngx_ssl_shutdown(c);
+
+        if (rc == NGX_ERROR) {
             ngx_ws_gateway_finalize(s);
             return NGX_DONE;
         }
 
-        c->ssl->no_send_shutdown = 1;
+        if (rc == NGX_AGAIN) {
+            c->ssl->handler = ngx_ws_gateway_drain_ssl_handler;
+            return NGX_AGAIN;
+        }
 
         ngx_post_event(c->read, &ngx_posted_events);
 
@@ -1108,11 +1315,40 @@ ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s)
 }
 
 
+#if (NGX_HTTP_SSL)
+
+static void
+ngx_ws_gateway_drain_ssl_handler(ngx_connection_t *c)
+{
+    ngx_ws_gateway_session_t  *s;
+
+    /* the close_notify is out (or could not be sent in time) */
+
+    s = c->data;
+
+    c->read->handler = ngx_ws_gateway_read_handler;
+    c->write->handler = ngx_ws_gateway_write_handler;
+
+    if (c->timedout || c->error) {
+        ngx_ws_gateway_finalize(s);
+        return;
+    }
+
+    /* ngx_ssl_shutdown() took the read event's timer */
+
+    ngx_ws_gateway_set_timer(s);
+
+    ngx_post_event(c->read, &ngx_posted_events);
+}
+
+#endif
+
+
 static void
 ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
 {
-    ngx_uint_t              code;
-    ngx_chain_t            *cl, *ln;
+    size_t                  old;
+    ngx_uint_t              code, unsent;
     ngx_connection_t       *c;
     ngx_ws_gateway_slot_t  *slot;
 
@@ -1122,19 +1358,20 @@ ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
                    "ws gateway session %uL finalized, close code: %ui",
                    s->id, s->close_code);
 
-    for (cl = s->out; cl; /* void */) {
-        ln = cl;
-        cl = cl->next;
-        ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_UNSENT]);
-        ngx_ws_gateway_frame_free((ngx_ws_gateway_frame_t *) ln);
-    }
+    old = s->out.size;
+    unsent = ngx_ws_gateway_out_free(&s->out);
+    ngx_ws_gateway_account(s, old);
 
-    s->out = NULL;
+    if (s->read_paused) {
+        s->read_paused = 0;
+        ngx_ws_gateway_metric_add(paused, -1);
+    }
 
     if (ngx_ws_gateway_slot) {
         slot = ngx_ws_gateway_slot;
 
-        slot->queued -= s->queued;
+        slot->drops[s->slow ? NGX_WS_GATEWAY_DROP_SLOW
+                            : NGX_WS_GATEWAY_DROP_UNSENT] += unsent;
         slot->total.closes++;
         slot->active--;
         slot->ends[s->ended ? s->end
@@ -1178,59 +1415,6 @@ ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
     ngx_free(s);
 
     ngx_http_close_connection(c);
-}
-
-
-ngx_ws_gateway_frame_t *
-ngx_ws_gateway_frame_alloc(size_t size)
-{
-    ngx_ws_gateway_frame_t  *f;
-
-    if (size <= NGX_WS_GATEWAY_FRAME_SIZE && ngx_ws_gateway_free_frames) {
-        f = ngx_ws_gateway_free_frames;
-        ngx_ws_gateway_free_frames = (ngx_ws_gateway_frame_t *) f->chain.next;
-        ngx_ws_gateway_nfree_frames--;
-
-    } else {
-        if (size < NGX_WS_GATEWAY_FRAME_SIZE) {
-            size = NGX_WS_GATEWAY_FRAME_SIZE;
-        }
-
-        f = ngx_alloc(offsetof(ngx_ws_gateway_frame_t, data) + size,
-                      ngx_cycle->log);
-        if (f == NULL) {
-            return NULL;
-        }
-
-        f->size = size;
-    }
-
-    ngx_memzero(&f->buf, sizeof(ngx_buf_t));
-
-    f->buf.start = f->data;
-    f->buf.end = f->data + f->size;
-    f->buf.temporary = 1;
-
-    f->chain.buf = &f->buf;
-    f->chain.next = NULL;
-
-    return f;
-}
-
-
-void
-ngx_ws_gateway_frame_free(ngx_ws_gateway_frame_t *f)
-{
-    if (f->size == NGX_WS_GATEWAY_FRAME_SIZE
-        && ngx_ws_gateway_nfree_frames < NGX_WS_GATEWAY_FREE_FRAMES_MAX)
-    {
-        f->chain.next = (ngx_chain_t *) ngx_ws_gateway_free_frames;
-        ngx_ws_gateway_free_frames = f;
-        ngx_ws_gateway_nfree_frames++;
-        return;
-    }
-
-    ngx_free(f);
 }
 
 
@@ -1300,17 +1484,9 @@ ngx_ws_gateway_test_hook(ngx_ws_gateway_session_t *s, u_char *data,
 void
 ngx_ws_gateway_session_exit_process(void)
 {
-    ngx_ws_gateway_frame_t  *f;
-
     /* what the worker kept for reuse goes, so that leak checkers see */
 
-    while (ngx_ws_gateway_free_frames) {
-        f = ngx_ws_gateway_free_frames;
-        ngx_ws_gateway_free_frames = (ngx_ws_gateway_frame_t *) f->chain.next;
-        ngx_free(f);
-    }
-
-    ngx_ws_gateway_nfree_frames = 0;
+    ngx_ws_gateway_pool_release();
 
     if (ngx_ws_gateway_rbuf) {
         ngx_free(ngx_ws_gateway_rbuf);

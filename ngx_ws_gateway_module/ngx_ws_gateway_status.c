@@ -26,7 +26,7 @@
 #define NGX_WS_GATEWAY_STATUS_TEXT        3  /* the 503 */
 
 #define NGX_WS_GATEWAY_STATUS_WINDOWS     3
-#define NGX_WS_GATEWAY_STATUS_STATES      4
+#define NGX_WS_GATEWAY_STATUS_STATES      5
 #define NGX_WS_GATEWAY_STATUS_BATCHES     8
 #define NGX_WS_GATEWAY_STATUS_COUNTERS                                       \
     (sizeof(ngx_ws_gateway_counters_t) / sizeof(ngx_atomic_t))
@@ -54,11 +54,13 @@ typedef struct {
     ngx_atomic_uint_t            exiting;
     ngx_atomic_uint_t            sessions[NGX_WS_GATEWAY_STATUS_STATES];
     ngx_atomic_uint_t            queued;
+    ngx_atomic_uint_t            buffers;
     ngx_atomic_uint_t            counters[NGX_WS_GATEWAY_STATUS_COUNTERS];
     ngx_atomic_uint_t            handshakes[NGX_WS_GATEWAY_HS_LAST];
     ngx_atomic_uint_t            ends[NGX_WS_GATEWAY_END_LAST];
     ngx_atomic_uint_t            codes[NGX_WS_GATEWAY_CODES + 1];
     ngx_atomic_uint_t            drops[NGX_WS_GATEWAY_DROP_LAST];
+    ngx_atomic_uint_t            pauses[NGX_WS_GATEWAY_PAUSE_LAST];
     ngx_atomic_uint_t            auth[NGX_WS_GATEWAY_AUTH_REASONS];
     ngx_atomic_uint_t            batch_max;
     ngx_atomic_uint_t            batch[NGX_WS_GATEWAY_STATUS_BATCHES];
@@ -148,7 +150,7 @@ static ngx_ws_gateway_status_accept_t  ngx_ws_gateway_status_accepts[] = {
 
 
 static char  *ngx_ws_gateway_status_states[] = {
-    "active", "idle", "handshaking", "draining"
+    "active", "idle", "handshaking", "draining", "paused"
 };
 
 static char  *ngx_ws_gateway_status_counters[] = {
@@ -174,7 +176,11 @@ static char  *ngx_ws_gateway_status_codes[] = {
 };
 
 static char  *ngx_ws_gateway_status_drops[] = {
-    "closing", "unsent"
+    "closing", "unsent", "slow"
+};
+
+static char  *ngx_ws_gateway_status_pauses[] = {
+    "limit", "worker"
 };
 
 static char  *ngx_ws_gateway_status_auth[] = {
@@ -215,6 +221,7 @@ ngx_ws_gateway_status_check(handshakes, NGX_WS_GATEWAY_HS_LAST);
 ngx_ws_gateway_status_check(ends, NGX_WS_GATEWAY_END_LAST);
 ngx_ws_gateway_status_check(codes, NGX_WS_GATEWAY_CODES + 1);
 ngx_ws_gateway_status_check(drops, NGX_WS_GATEWAY_DROP_LAST);
+ngx_ws_gateway_status_check(pauses, NGX_WS_GATEWAY_PAUSE_LAST);
 ngx_ws_gateway_status_check(auth, NGX_WS_GATEWAY_AUTH_REASONS);
 ngx_ws_gateway_status_check(batches, sizeof(((ngx_ws_gateway_slot_t *) 0)
                                              ->batch) / sizeof(ngx_atomic_t));
@@ -700,7 +707,9 @@ ngx_ws_gateway_status_copy(ngx_ws_gateway_slot_t *slot,
     w->sessions[1] = slot->idle;
     w->sessions[2] = slot->handshaking;
     w->sessions[3] = slot->draining;
+    w->sessions[4] = slot->paused;
     w->queued = slot->queued;
+    w->buffers = slot->buffers;
 
     c = &slot->total.accepts;
 
@@ -722,6 +731,10 @@ ngx_ws_gateway_status_copy(ngx_ws_gateway_slot_t *slot,
 
     for (i = 0; i < NGX_WS_GATEWAY_DROP_LAST; i++) {
         w->drops[i] = slot->drops[i];
+    }
+
+    for (i = 0; i < NGX_WS_GATEWAY_PAUSE_LAST; i++) {
+        w->pauses[i] = slot->pauses[i];
     }
 
     for (i = 0; i < NGX_WS_GATEWAY_AUTH_REASONS; i++) {
@@ -771,6 +784,7 @@ ngx_ws_gateway_status_sum(ngx_ws_gateway_status_t *st)
         }
 
         t->queued += w->queued;
+        t->buffers += w->buffers;
 
         for (i = 0; i < NGX_WS_GATEWAY_STATUS_COUNTERS; i++) {
             t->counters[i] += w->counters[i];
@@ -790,6 +804,10 @@ ngx_ws_gateway_status_sum(ngx_ws_gateway_status_t *st)
 
         for (i = 0; i < NGX_WS_GATEWAY_DROP_LAST; i++) {
             t->drops[i] += w->drops[i];
+        }
+
+        for (i = 0; i < NGX_WS_GATEWAY_PAUSE_LAST; i++) {
+            t->pauses[i] += w->pauses[i];
         }
 
         for (i = 0; i < NGX_WS_GATEWAY_AUTH_REASONS; i++) {
@@ -899,7 +917,9 @@ ngx_ws_gateway_status_json_worker(ngx_ws_gateway_status_out_t *o,
                                       w->sessions,
                                       NGX_WS_GATEWAY_STATUS_STATES, 0);
 
-    ngx_ws_gateway_status_print(o, ",\"queued_bytes\":%uA", w->queued);
+    ngx_ws_gateway_status_print(o, ",\"queued_bytes\":%uA,"
+                                "\"buffer_bytes\":%uA",
+                                w->queued, w->buffers);
 
     ngx_ws_gateway_status_json_object(o, "counters",
                                       ngx_ws_gateway_status_counters,
@@ -918,6 +938,10 @@ ngx_ws_gateway_status_json_worker(ngx_ws_gateway_status_out_t *o,
     ngx_ws_gateway_status_json_object(o, "drops",
                                       ngx_ws_gateway_status_drops,
                                       w->drops, NGX_WS_GATEWAY_DROP_LAST, 0);
+    ngx_ws_gateway_status_json_object(o, "pauses",
+                                      ngx_ws_gateway_status_pauses,
+                                      w->pauses, NGX_WS_GATEWAY_PAUSE_LAST,
+                                      0);
     ngx_ws_gateway_status_json_object(o, "auth",
                                       ngx_ws_gateway_status_auth,
                                       w->auth, NGX_WS_GATEWAY_AUTH_REASONS,
@@ -1050,13 +1074,17 @@ ngx_ws_gateway_status_prometheus(ngx_ws_gateway_status_out_t *o,
         NULL, NULL, 1, offsetof(ngx_ws_gateway_status_worker_t, exiting));
 
     ngx_ws_gateway_status_prom_values(o, st, "sessions", "gauge",
-        "Sessions by state; idle sessions are also counted as active.",
+        "Sessions by state; idle and paused sessions are also counted "
+        "as active.",
         "state", ngx_ws_gateway_status_states,
         NGX_WS_GATEWAY_STATUS_STATES,
         offsetof(ngx_ws_gateway_status_worker_t, sessions));
     ngx_ws_gateway_status_prom_values(o, st, "queued_bytes", "gauge",
-        "Bytes of frames queued toward clients.",
+        "Memory held by the frames queued toward clients, in bytes.",
         NULL, NULL, 1, offsetof(ngx_ws_gateway_status_worker_t, queued));
+    ngx_ws_gateway_status_prom_values(o, st, "buffer_bytes", "gauge",
+        "Memory mapped for outbound frames, in use or kept for reuse.",
+        NULL, NULL, 1, offsetof(ngx_ws_gateway_status_worker_t, buffers));
 
     ngx_ws_gateway_status_prom_values(o, st, "accepts_total", "counter",
         "Sessions started (handshakes completed).",
@@ -1100,6 +1128,11 @@ ngx_ws_gateway_status_prometheus(ngx_ws_gateway_status_out_t *o,
         "Messages dropped, by reason.",
         "reason", ngx_ws_gateway_status_drops, NGX_WS_GATEWAY_DROP_LAST,
         offsetof(ngx_ws_gateway_status_worker_t, drops));
+    ngx_ws_gateway_status_prom_values(o, st, "pauses_total", "counter",
+        "Times a session stopped being read because its queue was full "
+        "(limit) or the worker's budget was spent (worker).",
+        "reason", ngx_ws_gateway_status_pauses, NGX_WS_GATEWAY_PAUSE_LAST,
+        offsetof(ngx_ws_gateway_status_worker_t, pauses));
     ngx_ws_gateway_status_prom_values(o, st, "auth_total", "counter",
         "Tokens checked at the handshake, by result.",
         "result", ngx_ws_gateway_status_auth, NGX_WS_GATEWAY_AUTH_REASONS,

@@ -266,7 +266,7 @@ sub { (my $f = $main::WsFlood) =~ s/ after \d+ bytes//;
 flood: matched
 this request: close: 1000
 --- error_log eval
-qr/client timed out reading, \d+ bytes queued/
+qr/client timed out reading, \d+ messages dropped, closing with 1013/
 --- no_error_log
 [error]
 
@@ -293,7 +293,7 @@ sub { (my $f = $main::WsFlood) =~ s/ after \d+ bytes//;
 flood: matched
 this request: close: 1000
 --- error_log eval
-qr/client timed out reading, \d+ bytes queued/
+qr/client timed out reading, \d+ messages dropped, closing with 1013/
 --- no_error_log
 [error]
 
@@ -321,6 +321,6 @@ sub { (my $f = $main::WsFlood) =~ s/,? after \d+ bytes//;
 flood: matched
 this request: close: 1000
 --- error_log eval
-qr/client timed out reading, \d+ bytes queued/
+qr/client timed out reading, \d+ messages dropped, closing with 1013/
 --- no_error_log
 [error]
