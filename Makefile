@@ -11,6 +11,9 @@
 #   make test-asan   the Test::Nginx suites and the end-to-end tests
 #                    against the module built with AddressSanitizer and
 #                    UBSan
+#   make test-poll   the Test::Nginx suites under "events { use poll; }",
+#                    with an NGINX built with the poll module
+#   make flood       memory and fairness under abuse (t/flood/run.sh)
 #
 # NGINX_SRC=/path/to/nginx make build   builds against that source tree.
 
@@ -30,7 +33,7 @@ SUITE_ENV = TEST_NGINX_SERVER_PORT=127.0.0.1:$(TEST_PORT) \
             TEST_NGINX_SERVROOT=$(TOP)/t/servroot
 
 .PHONY: all deps build run test check style unit fuzz fuzz-smoke suites \
-        e2e metrics test-asan bench bench-handshake clean
+        e2e metrics flood test-asan test-poll bench bench-handshake clean
 
 all: build
 
@@ -43,7 +46,8 @@ build:
 run: deps
 	@scripts/run.sh
 
-test: deps build style unit fuzz-smoke suites e2e metrics test-asan
+test: deps build style unit fuzz-smoke suites e2e metrics flood test-asan \
+      test-poll
 	@echo "make test: every check passed"
 
 style:
@@ -67,6 +71,20 @@ e2e: build
 
 metrics: build
 	@t/metrics/run.sh
+
+flood: build
+	@t/flood/run.sh
+
+# level-triggered event methods: Debian's nginx has neither poll nor
+# select, so NGINX is built from its source (scripts/build.sh, POLL=1)
+POLL_DIR := $(TOP)/build/nginx-1.22.1-poll/objs
+
+test-poll:
+	@POLL=1 scripts/build.sh >/dev/null
+	$(SUITE_ENV) TEST_NGINX_EVENT_TYPE=poll \
+	    TEST_NGINX_BINARY=$(POLL_DIR)/nginx \
+	    TEST_NGINX_LOAD_MODULES=$(POLL_DIR)/ngx_ws_gateway_module.so \
+	    prove $(PROVE_FLAGS) -It/lib t/*.t
 
 # sanitizer reports land in the error logs (NGINX sends its stderr
 # there); the suites' logs are collected so that none goes unnoticed.

@@ -11,6 +11,14 @@
 #                                     the test-only hooks (a stall of known
 #                                     length, for the metrics tests); never
 #                                     for production
+#   POLL=1 scripts/build.sh           builds NGINX 1.22.1 itself (the
+#                                     source Debian packages, fetched from
+#                                     Debian's archive and checked against
+#                                     its SHA-256) with the poll and select
+#                                     event modules, and the module, into
+#                                     build/nginx-1.22.1-poll: for the tests
+#                                     under level-triggered event methods;
+#                                     prints the nginx binary, then the .so
 #   SANITIZE=1 scripts/build.sh       builds the module with AddressSanitizer
 #                                     and UBSan into build/*-asan, beside an
 #                                     nginx wrapper preloading their
@@ -79,6 +87,55 @@ configure_tree() {
 
     echo "$key" > "$dir/.configured"
 }
+
+if [ "${POLL:-0}" = 1 ]; then
+    # Debian's nginx is built without poll and select; its nginx-dev tree
+    # has headers only.  The same release's source, from Debian's archive:
+    ver=1.22.1
+    sum=9ebb333a9e82b952acd3e2b4aeb1d4ff6406f72491bab6cd9fe69f0dea737f31
+    url=http://deb.debian.org/debian/pool/main/n/nginx/nginx_$ver.orig.tar.gz
+    srcdir=$top/build/src
+    tarball=$srcdir/nginx_$ver.orig.tar.gz
+    mkdir -p "$srcdir"
+
+    if [ ! -f "$tarball" ] \
+       || ! echo "$sum  $tarball" | sha256sum -c --status -
+    then
+        log "fetching $url"
+        curl -sSf -o "$tarball.part" "$url" || {
+            log "could not fetch $url"
+            exit 1
+        }
+        echo "$sum  $tarball.part" | sha256sum -c --status - || {
+            log "$url: SHA-256 mismatch"
+            exit 1
+        }
+        mv "$tarball.part" "$tarball"
+    fi
+
+    if [ ! -f "$srcdir/nginx-$ver/src/core/nginx.h" ]; then
+        tar -xzf "$tarball" -C "$srcdir"
+    fi
+
+    dir=$top/build/nginx-$ver-poll
+    copy_tree "$srcdir/nginx-$ver" "$dir"
+    configure_tree "$dir" --with-compat --with-poll_module \
+        --with-select_module --with-http_ssl_module --with-threads \
+        --with-http_auth_request_module --with-http_realip_module \
+        --with-http_stub_status_module --with-http_v2_module \
+        --with-debug --prefix="$dir" --error-log-path=stderr \
+        --with-cc-opt="-g -O2" --add-dynamic-module="$top"
+
+    make -C "$dir" -f objs/Makefile -j"$jobs" >"$dir/make.log" 2>&1 || {
+        grep -E -A3 'error|warning' "$dir/make.log" | head -60 >&2
+        log "build failed, see $dir/make.log"
+        exit 1
+    }
+
+    echo "$dir/objs/nginx"
+    echo "$dir/objs/ngx_ws_gateway_module.so"
+    exit 0
+fi
 
 if [ -n "${NGINX_SRC:-}" ]; then
     src=$(cd "$NGINX_SRC" && pwd)

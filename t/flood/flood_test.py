@@ -1,0 +1,694 @@
+#!/usr/bin/python3
+"""
+Memory and fairness under abuse, measured from outside: clients that send
+and never read, floods of tiny frames and pings, many slow readers at
+once. Each test runs its own NGINX (master process on) and measures the
+workers' anonymous memory (RssAnon in /proc/PID/status) before, during
+and after the flood, and what the status handler reports.
+
+Started by t/flood/run.sh, which builds what is needed and passes the
+paths. Each check prints "PASS flood <name>: ..." or "FAIL flood <name>:
+...", and the last line is "flood: N passed, M failed".
+
+Standard library only (Debian's /usr/bin/python3).
+"""
+
+import argparse
+import base64
+import json
+import os
+import re
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+
+ARGS = None
+PASSED = 0
+FAILED = 0
+ONLY = os.environ.get("FLOOD_ONLY", "")
+RUNNING = []
+KB = 1024
+MB = 1024 * 1024
+
+
+def log(msg):
+    print("# " + msg, flush=True)
+
+
+def record(name, ok, detail):
+    global PASSED, FAILED
+    if ok:
+        PASSED += 1
+    else:
+        FAILED += 1
+    print("%s flood %s: %s" % ("PASS" if ok else "FAIL", name, detail),
+          flush=True)
+    return ok
+
+
+def le(name, got, hi, unit=""):
+    return record(name, got is not None and got <= hi,
+                  "got %s%s, want <= %s%s" % (got, unit, hi, unit))
+
+
+def ge(name, got, lo, unit=""):
+    return record(name, got is not None and got >= lo,
+                  "got %s%s, want >= %s%s" % (got, unit, lo, unit))
+
+
+# --- nginx --------------------------------------------------------------------
+
+CONF = """# written by t/flood/flood_test.py
+load_module %(module)s;
+master_process on;
+daemon on;
+worker_processes %(workers)d;
+worker_rlimit_nofile 20000;
+pid %(prefix)s/nginx.pid;
+error_log %(prefix)s/error.log info;
+
+events {
+    worker_connections 8192;
+%(events)s
+}
+
+http {
+    access_log off;
+    client_body_temp_path %(prefix)s/tmp;
+    proxy_temp_path %(prefix)s/tmp;
+    fastcgi_temp_path %(prefix)s/tmp;
+    uwsgi_temp_path %(prefix)s/tmp;
+    scgi_temp_path %(prefix)s/tmp;
+%(http)s
+    server {
+        listen 127.0.0.1:%(port)d;
+
+        location /ws {
+            ws_gateway_pass echo;
+%(location)s
+        }
+
+        location /status {
+            ws_gateway_status;
+        }
+    }
+}
+"""
+
+
+class Nginx:
+    def __init__(self, name, workers=1, http="", location="", events="",
+                 binary=None, module=None):
+        self.name = name
+        self.port = ARGS.port
+        self.prefix = os.path.join(ARGS.out, name)
+        self.binary = binary or ARGS.nginx
+        self.master = None
+        os.makedirs(os.path.join(self.prefix, "tmp"), exist_ok=True)
+        for f in ("error.log", "nginx.pid"):
+            if os.path.exists(os.path.join(self.prefix, f)):
+                os.unlink(os.path.join(self.prefix, f))
+        self.conf = os.path.join(self.prefix, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(CONF % dict(module=module or ARGS.module,
+                                workers=workers,
+                                prefix=self.prefix, http=http,
+                                location=location, events=events,
+                                port=self.port))
+        self.nworkers = workers
+
+    def start(self):
+        r = subprocess.run([self.binary, "-p", self.prefix, "-c", self.conf],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("nginx %s did not start: %s"
+                               % (self.name, r.stderr.strip()))
+        deadline = time.time() + 10
+        pidfile = os.path.join(self.prefix, "nginx.pid")
+        while time.time() < deadline and self.master is None:
+            try:
+                with open(pidfile) as f:
+                    self.master = int(f.read())
+            except (OSError, ValueError):
+                time.sleep(0.02)
+        RUNNING.append(self)
+        while time.time() < deadline:
+            try:
+                if (len(self.workers()) == self.nworkers
+                        and len(self.status()["workers"]) == self.nworkers):
+                    return self
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("nginx %s did not come up" % self.name)
+
+    def workers(self):
+        r = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.master)],
+                           capture_output=True, text=True)
+        return sorted(int(x) for x in r.stdout.split())
+
+    def status(self):
+        req = urllib.request.Request(
+            "http://127.0.0.1:%d/status?format=json" % self.port,
+            headers={"Connection": "close"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.loads(r.read())
+
+    def rss(self):
+        """Anonymous memory of the workers, bytes (shared zones excluded)."""
+        total = 0
+        for pid in self.workers():
+            try:
+                with open("/proc/%d/status" % pid) as f:
+                    m = re.search(r"^RssAnon:\s+(\d+) kB", f.read(), re.M)
+                total += int(m.group(1)) * KB
+            except (OSError, AttributeError):
+                pass
+        return total
+
+    def cpu(self):
+        """utime + stime of the workers, seconds."""
+        total = 0
+        for pid in self.workers():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+            except (OSError, IndexError):
+                pass
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def log_problems(self):
+        bad = []
+        try:
+            with open(os.path.join(self.prefix, "error.log"),
+                      errors="replace") as f:
+                for line in f:
+                    if re.search(r"\[(alert|crit|emerg)\]|exited on signal",
+                                 line):
+                        bad.append(line.strip())
+        except OSError:
+            pass
+        return bad
+
+    def stop(self):
+        if self.master is None:
+            return
+        try:
+            os.kill(self.master, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.time() + 10
+        while time.time() < deadline and os.path.exists(
+                "/proc/%d" % self.master):
+            time.sleep(0.02)
+        if os.path.exists("/proc/%d" % self.master):
+            os.kill(self.master, signal.SIGKILL)
+        RUNNING.remove(self)
+        self.master = None
+
+
+def totals(st):
+    return st["totals"]
+
+
+def check_clean(ngx):
+    bad = ngx.log_problems()
+    record("%s: error.log clean" % ngx.name, not bad,
+           "no [alert]/[crit]/[emerg] or crash" if not bad
+           else "; ".join(bad[:3]))
+
+
+# --- clients ------------------------------------------------------------------
+
+def frame(opcode, payload=b"", fin=True):
+    """A masked client frame."""
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return head + mask + masked
+
+
+def connect(port, path="/ws", rcvbuf=None, timeout=5):
+    """A WebSocket client socket after the 101; rcvbuf set before connect."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(timeout)
+    s.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n" % (path, key)).encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(1)         # byte by byte: nothing after the 101 is read
+        if not chunk:
+            raise OSError("no 101")
+        buf += chunk
+    if not buf.startswith(b"HTTP/1.1 101"):
+        raise OSError("handshake: " + buf.split(b"\r\n")[0].decode())
+    return s
+
+
+class Flood:
+    """
+    Clients that send a chunk of frames again and again, as fast as the
+    sockets take it, and never read. Stops at duration, after max_bytes
+    per client, or when stop() says so.
+    """
+
+    def __init__(self, port, clients, chunk, rcvbuf=4096, max_bytes=None):
+        self.socks = []
+        for _ in range(clients):
+            s = connect(port, rcvbuf=rcvbuf)
+            s.setblocking(False)
+            self.socks.append(s)
+        self.chunk = chunk
+        self.max_bytes = max_bytes
+        self.sent = {s: 0 for s in self.socks}
+        self.off = {s: 0 for s in self.socks}
+        self.closed = 0
+
+    def run(self, duration, probe=None, every=0.1):
+        """probe() is called every `every` s; a true result stops."""
+        sel = selectors.DefaultSelector()
+        for s in self.socks:
+            sel.register(s, selectors.EVENT_WRITE)
+        end = time.time() + duration
+        nxt = time.time()
+        while time.time() < end:
+            if time.time() >= nxt:
+                nxt = time.time() + every
+                if probe and probe():
+                    break
+            if not sel.get_map():
+                time.sleep(0.02)
+                continue
+            for key, _ in sel.select(timeout=0.02):
+                s = key.fileobj
+                data = self.chunk[self.off[s]:] or self.chunk
+                try:
+                    n = s.send(data)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    sel.unregister(s)
+                    self.closed += 1
+                    continue
+                self.sent[s] += n
+                self.off[s] = (self.off[s] + n) % len(self.chunk)
+                if self.max_bytes and self.sent[s] >= self.max_bytes:
+                    sel.unregister(s)
+        sel.close()
+
+    def total(self):
+        return sum(self.sent.values())
+
+    def close(self):
+        for s in self.socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def repeat(f, size=64 * KB):
+    return f * max(1, size // len(f))
+
+
+class Echo:
+    """A well-behaved client: one message, its echo, round trip times."""
+
+    def __init__(self, port):
+        self.s = connect(port)
+        self.rtts = []
+
+    def once(self, payload=b"0123456789abcdef", timeout=5):
+        t0 = time.time()
+        self.s.settimeout(timeout)
+        self.s.sendall(frame(0x2, payload))
+        want = 2 + len(payload)
+        buf = b""
+        while len(buf) < want:
+            chunk = self.s.recv(want - len(buf))
+            if not chunk:
+                raise OSError("eof")
+            buf += chunk
+        self.rtts.append(time.time() - t0)
+
+    def close(self):
+        self.s.close()
+
+
+def wait_for(fn, timeout, step=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(step)
+    return fn()
+
+
+# --- the tests ----------------------------------------------------------------
+
+def flood_bound(name, clients, chunk, limit, per_session, duration=4,
+                max_bytes=None):
+    """
+    `clients` clients send `chunk` without reading; the workers' memory
+    must stay within clients x per_session (+ a few MB for the worker's
+    own buffers), checked every 100 ms; the flood stops early when it is
+    passed (so that an unbounded worker cannot take the machine).
+    """
+    ngx = Nginx(name, location="""
+            ws_gateway_outbound_limit %s;
+            ws_gateway_send_timeout 60s;
+""" % limit).start()
+    try:
+        warm = Echo(ngx.port)
+        warm.once()
+        base = ngx.rss()
+        bound = clients * per_session + 4 * MB
+        peak = [base]
+
+        def probe():
+            peak[0] = max(peak[0], ngx.rss())
+            return peak[0] - base > 2 * bound
+
+        fl = Flood(ngx.port, clients, chunk, max_bytes=max_bytes)
+        fl.run(duration, probe)
+        probe()
+        st = totals(ngx.status())
+        log("%s: %d clients sent %.1f MB in %.1f s; workers grew %.1f MB; "
+            "status: queued_bytes %d, paused %s"
+            % (name, clients, fl.total() / MB, duration,
+               (peak[0] - base) / MB, st["queued_bytes"],
+               st["sessions"].get("paused")))
+        le("%s: worker memory growth during the flood" % name,
+           round((peak[0] - base) / MB, 1), round(bound / MB, 1), " MB")
+        ge("%s: the flood was real" % name, round(fl.total() / MB, 1),
+           round(0.5 * clients * per_session / MB, 1), " MB sent")
+        le("%s: queued_bytes within the limits" % name,
+           st["queued_bytes"], clients * per_session)
+        warm.once()
+        record("%s: another client is served" % name, True,
+               "echo in %.1f ms" % (warm.rtts[-1] * 1000))
+        fl.close()
+        warm.close()
+        check_clean(ngx)
+    finally:
+        ngx.stop()
+
+
+def test_tiny_pings():
+    # empty pings, 6 bytes each: a pong each, at most two kept
+    flood_bound("tiny-pings", 4, repeat(frame(0x9)), "64k", 64 * KB + 16 * KB)
+
+
+def test_tiny_messages():
+    # 1-byte messages, 7 bytes each: a 3-byte echo each
+    flood_bound("tiny-messages", 4, repeat(frame(0x1, b"x")), "64k",
+                64 * KB + 16 * KB)
+
+
+def test_ping_125():
+    # twenty clients of 125-byte pings against a 1 MB limit each
+    flood_bound("pings-125", 20, repeat(frame(0x9, b"p" * 125)), "1m",
+                1 * MB + 16 * KB)
+
+
+def test_release():
+    """
+    Twenty slow readers fill 4 MB queues each with small messages; the
+    send timeout closes them (1013), and the memory must go back to the
+    system within a few seconds, not stay with the worker.
+    """
+    name = "release"
+    ngx = Nginx(name, location="""
+            ws_gateway_outbound_limit 8m;
+            ws_gateway_send_timeout 4s;
+            ws_gateway_close_timeout 1s;
+""").start()
+    try:
+        warm = Echo(ngx.port)
+        warm.once()
+        base = ngx.rss()
+        high = [base, 0]
+
+        def probe():
+            high[0] = max(high[0], ngx.rss())
+            high[1] = max(high[1], totals(ngx.status())["queued_bytes"])
+
+        fl = Flood(ngx.port, 20, repeat(frame(0x2, b"m" * 100)),
+                   max_bytes=5 * MB)
+        fl.run(3, probe, every=0.2)
+        probe()
+        high, queued = high
+        log("%s: 20 clients sent %.1f MB; workers at %.1f MB over the "
+            "baseline at most, queued_bytes %d at most"
+            % (name, fl.total() / MB, (high - base) / MB, queued))
+        ge("%s: the queues really filled" % name,
+           round((high - base) / MB, 1), 40.0, " MB")
+
+        closed = wait_for(
+            lambda: totals(ngx.status())["sessions"]["active"] <= 1, 10)
+        record("%s: the slow readers were closed" % name, bool(closed),
+               "active %d" % totals(ngx.status())["sessions"]["active"])
+        time.sleep(1)
+        after = ngx.rss()
+        st = totals(ngx.status())
+        log("%s: %.1f MB over the baseline after the close; ends %s, "
+            "codes 1013 %s, drops %s" % (name, (after - base) / MB,
+                                         st.get("ends"),
+                                         st["close_codes"].get("1013"),
+                                         st.get("drops")))
+        le("%s: memory back near the baseline" % name,
+           round((after - base) / MB, 1), 3.0, " MB")
+        ge("%s: closed with 1013" % name,
+           st["close_codes"].get("1013", 0), 20)
+        ge("%s: their undelivered messages counted as drops" % name,
+           st.get("drops", {}).get("slow", 0), 20 * 1000)
+        warm.once()
+        record("%s: another client is served" % name, True,
+               "echo in %.1f ms" % (warm.rtts[-1] * 1000))
+        fl.close()
+        warm.close()
+        check_clean(ngx)
+    finally:
+        ngx.stop()
+
+
+def test_worker_budget():
+    """
+    Forty slow readers of 256 KB messages, 4 MB each allowed, but the
+    worker may hold 8 MB in all: the largest queues are paused first, the
+    worker's memory stays near the budget, and a reading client is served.
+    """
+    name = "worker-budget"
+    ngx = Nginx(name, http="""
+    ws_gateway_worker_outbound_limit 8m;
+""", location="""
+            ws_gateway_outbound_limit 4m;
+            ws_gateway_max_message_size 1m;
+            ws_gateway_send_timeout 30s;
+""").start()
+    try:
+        warm = Echo(ngx.port)
+        warm.once()
+        base = ngx.rss()
+        bound = 8 * MB + 40 * (256 * KB + 64 * KB) + 4 * MB
+        peak = [base]
+
+        def probe():
+            peak[0] = max(peak[0], ngx.rss())
+            return peak[0] - base > 3 * bound
+
+        fl = Flood(ngx.port, 40, frame(0x2, b"B" * 256 * KB))
+        fl.run(4, probe)
+        probe()
+        st = totals(ngx.status())
+        log("%s: 40 clients sent %.1f MB; workers grew %.1f MB; "
+            "queued_bytes %d, pauses %s" % (name, fl.total() / MB,
+                                            (peak[0] - base) / MB,
+                                            st["queued_bytes"],
+                                            st.get("pauses")))
+        le("%s: worker memory growth" % name, round((peak[0] - base) / MB, 1),
+           round(bound / MB, 1), " MB")
+        le("%s: queued_bytes near the budget" % name,
+           round(st["queued_bytes"] / MB, 1),
+           round((8 * MB + 40 * 320 * KB) / MB, 1), " MB")
+        ge("%s: sessions paused by the worker budget" % name,
+           st.get("pauses", {}).get("worker", 0), 1)
+        for _ in range(20):
+            warm.once()
+        le("%s: a reading client keeps its round trip" % name,
+           round(max(warm.rtts) * 1000, 1), 200.0, " ms (max of 20)")
+        fl.close()
+        warm.close()
+        check_clean(ngx)
+    finally:
+        ngx.stop()
+
+
+def test_loop_fairness():
+    """
+    One client floods empty pings (answered by one pong at a time, so its
+    reads are never paused) and another tiny messages it reads back: the
+    worker must still get to its timers and to other sessions. Loop lag
+    and another client's echo are measured.
+    """
+    name = "loop-fairness"
+    ngx = Nginx(name, location="""
+            ws_gateway_outbound_limit 1m;
+""").start()
+    try:
+        warm = Echo(ngx.port)
+        warm.once()
+        fl = Flood(ngx.port, 2, repeat(frame(0x9), 256 * KB))
+        deadline = time.time() + 4
+
+        def probe():
+            warm.once()
+            return time.time() > deadline
+
+        fl.run(4.5, probe, every=0.05)
+        lag = lag_max(ngx.status()["workers"][0])
+        log("%s: %.1f MB of pings in 4 s; echo rtt max %.1f ms over %d; "
+            "loop lag max %s us" % (name, fl.total() / MB,
+                                    max(warm.rtts) * 1000, len(warm.rtts),
+                                    lag))
+        ge("%s: the flood was real" % name, round(fl.total() / MB, 1), 10.0,
+           " MB")
+        le("%s: loop lag max (status, 10 s window)" % name,
+           lag, 50000, " us")
+        le("%s: another client's echo round trip" % name,
+           round(max(warm.rtts[1:]) * 1000, 1), 100.0, " ms (max)")
+        fl.close()
+        warm.close()
+        check_clean(ngx)
+    finally:
+        ngx.stop()
+
+
+def lag_max(w):
+    """The loop lag max of a worker's 10 s window, in us."""
+    return w["windows"]["10s"]["loop_lag_us"]["max"]
+
+
+def test_poll_idle_cpu():
+    """
+    Under events { use poll; } a session whose queue has drained must not
+    leave its write event on: the worker would spin at full CPU.
+    """
+    if not ARGS.poll_nginx:
+        record("poll: a poll-capable nginx", False,
+               "none given (t/flood/run.sh builds one)")
+        return
+    name = "poll-idle"
+    ngx = Nginx(name, events="    use poll;", binary=ARGS.poll_nginx,
+                module=ARGS.poll_module, location="").start()
+    try:
+        clients = [Echo(ngx.port) for _ in range(3)]
+        for c in clients:
+            c.once()
+
+        # one of them reads late: its queue meets a full socket first
+        slow = connect(ngx.port, rcvbuf=4096)
+        msg = frame(0x2, b"s" * 4000)
+        sender = threading.Thread(
+            target=lambda: [slow.sendall(msg) for _ in range(5000)])
+        sender.start()
+        time.sleep(1)
+        got = 0
+        slow.settimeout(5)
+        while got < 5000 * 4004:
+            chunk = slow.recv(65536)
+            if not chunk:
+                break
+            got += len(chunk)
+        sender.join()
+        record("%s: the late reader got its echoes" % name,
+               got == 5000 * 4004, "%d bytes" % got)
+        time.sleep(0.5)
+        cpu0 = ngx.cpu()
+        time.sleep(2)
+        used = ngx.cpu() - cpu0
+        le("%s: worker CPU while its sessions are idle" % name,
+           round(used, 2), 0.1, " s in 2 s")
+        for c in clients:
+            c.once()
+        record("%s: sessions still echo" % name, True, "3 echoes")
+        for c in clients:
+            c.close()
+        slow.close()
+        check_clean(ngx)
+    finally:
+        ngx.stop()
+
+
+TESTS = [
+    ("tiny-pings", test_tiny_pings),
+    ("tiny-messages", test_tiny_messages),
+    ("pings-125", test_ping_125),
+    ("release", test_release),
+    ("worker-budget", test_worker_budget),
+    ("loop-fairness", test_loop_fairness),
+    ("poll-idle", test_poll_idle_cpu),
+]
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nginx", default="/usr/sbin/nginx")
+    ap.add_argument("--poll-nginx")
+    ap.add_argument("--poll-module")
+    ap.add_argument("--module", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--port", type=int, default=2600)
+    ARGS = ap.parse_args()
+
+    def on_signal(signum, frame_):
+        for n in list(RUNNING):
+            n.stop()
+        sys.exit(130)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    try:
+        for name, fn in TESTS:
+            if ONLY and ONLY not in name:
+                continue
+            t0 = time.time()
+            log("--- " + name)
+            try:
+                fn()
+            except Exception as e:       # a test that breaks is a failure
+                record(name, False, "%s: %s" % (type(e).__name__, e))
+            log("%s took %.1f s" % (name, time.time() - t0))
+    finally:
+        for n in list(RUNNING):
+            n.stop()
+
+    print("flood: %d passed, %d failed" % (PASSED, FAILED), flush=True)
+    sys.exit(1 if FAILED else 0)
+
+
+if __name__ == "__main__":
+    main()
