@@ -245,8 +245,14 @@ async function checkFragmentedWithPing() {
   const m = await c.next();
   expect(m.data.toString() === 'part0;part1;part2;part3;',
     `got ${short(m.data.toString())}`);
+  // RFC 6455 5.5.3: pings not yet answered may be answered by one pong
+  // for the most recent, which the gateway does when they arrive together
+  // (as they can through TLS); so the pongs are mid-2 preceded by a
+  // subsequence of the earlier pings, in order.
   const pongs = c.pongs.map((p) => p.toString());
-  expect(JSON.stringify(pongs) === '["mid-0","mid-1","mid-2"]',
+  const inOrder = pongs.every((p, i) => i === 0 || p > pongs[i - 1]);
+  expect(pongs.length > 0 && pongs[pongs.length - 1] === 'mid-2' && inOrder
+    && pongs.every((p) => /^mid-[0-2]$/.test(p)),
     `pongs ${JSON.stringify(pongs)}`);
   await closeAndWait(c, 1000);
 }
