@@ -77,7 +77,6 @@ typedef struct {
 
     ngx_ws_gateway_msg_t      *message;          /* data being assembled */
     u_char                    *control;          /* control payload, split */
-    ngx_uint_t                 control_len;
 
     ngx_ws_gateway_out_t       out;              /* frames to send */
 
@@ -89,11 +88,12 @@ typedef struct {
     uint64_t                   id;
     time_t                     message_sec;      /* for idle metrics */
 
-    ngx_uint_t                 opcode;           /* of the data message */
-    ngx_uint_t                 close_code;       /* of the handshake */
-    ngx_uint_t                 end;              /* NGX_WS_GATEWAY_END_* */
-
     uint32_t                   expires;          /* of the token; 0: never */
+
+    uint16_t                   close_code;       /* of the handshake */
+    u_char                     control_len;      /* at most 125 */
+    u_char                     opcode;           /* of the data message */
+    u_char                     end;              /* NGX_WS_GATEWAY_END_* */
 
     unsigned                   in_payload:1;
     unsigned                   fin:1;            /* of the data frame */

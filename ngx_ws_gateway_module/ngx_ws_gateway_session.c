@@ -1356,7 +1356,7 @@ ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "ws gateway session %uL finalized, close code: %ui",
-                   s->id, s->close_code);
+                   s->id, (ngx_uint_t) s->close_code);
 
     old = s->out.size;
     unsent = ngx_ws_gateway_out_free(&s->out);
