@@ -641,6 +641,74 @@ def test_poll_idle_cpu():
         ngx.stop()
 
 
+def test_slab_pinning():
+    """
+    A queue is counted in 4 KB blocks, but a 64 KB slab stays mapped (and
+    resident) while any one of its blocks is in use. A client whose echo
+    takes one block while another session's takes the fifteen others of
+    the slab, again and again, keeps every slab after the other session
+    has closed: the worker holds sixteen times what the queues count.
+    """
+    name = "slab-pinning"
+    ngx = Nginx(name, location="""
+            ws_gateway_outbound_limit 64m;
+            ws_gateway_max_message_size 1m;
+            ws_gateway_send_timeout 60s;
+            ws_gateway_ping_interval 0;
+""").start()
+    data = 3971                   # NGX_WS_GATEWAY_BLOCK_DATA, 64-bit
+    steps = 300
+    try:
+        warm = Echo(ngx.port)
+        warm.once()
+        base = ngx.rss()
+
+        def queued():
+            return totals(ngx.status())["queued_bytes"]
+
+        a = connect(ngx.port, rcvbuf=4096)
+        b = connect(ngx.port, rcvbuf=4096)
+
+        # both sockets full (the kernel takes megabytes on loopback), so
+        # that what follows stays in the queues
+        fill = frame(0x2, b"F" * (512 * KB))
+        for s in (a, b):
+            q0 = queued()
+            for _ in range(64):
+                s.sendall(fill)
+                time.sleep(0.02)
+                if queued() >= q0 + 1 * MB:
+                    break
+        time.sleep(0.2)
+
+        # one block for a, fifteen for b, in turn: 4 bytes of header each
+        one = frame(0x2, b"a" * (data - 4))
+        fifteen = frame(0x2, b"b" * (15 * data - 4))
+        for _ in range(steps):
+            for s, msg, n in ((a, one, 1), (b, fifteen, 15)):
+                q0 = queued()
+                s.sendall(msg)
+                wait_for(lambda: queued() >= q0 + n * 4 * KB, 2, 0.001)
+
+        peak = ngx.rss()
+        b.close()
+        wait_for(lambda: totals(ngx.status())["sessions"]["active"] <= 2, 5)
+        time.sleep(0.5)
+        left = queued()
+        after = ngx.rss()
+        log("%s: a holds %.1f MB of blocks; workers %.1f MB over the "
+            "baseline at the peak, %.1f MB after b closed"
+            % (name, left / MB, (peak - base) / MB, (after - base) / MB))
+        le("%s: memory after b closed, beyond what the queues count "
+           "and the slabs kept" % name,
+           round((after - base - left) / MB, 1), 4.0, " MB")
+        a.close()
+        warm.close()
+        check_clean(ngx)
+    finally:
+        ngx.stop()
+
+
 TESTS = [
     ("tiny-pings", test_tiny_pings),
     ("tiny-messages", test_tiny_messages),
@@ -649,6 +717,7 @@ TESTS = [
     ("worker-budget", test_worker_budget),
     ("loop-fairness", test_loop_fairness),
     ("poll-idle", test_poll_idle_cpu),
+    ("slab-pinning", test_slab_pinning),
 ]
 
 
