@@ -44,6 +44,7 @@ static void test_pongs(void);
 static void test_cut_examples(void);
 static void test_random(uint64_t seed, ngx_uint_t rounds);
 static void test_pool(void);
+static void test_message_bound(void);
 static void model_init(test_model_t *m);
 static void model_frame(test_model_t *m, ngx_uint_t opcode, size_t len,
     uint64_t *seed);
@@ -78,6 +79,7 @@ main(void)
     }
 
     test_pool();
+    test_message_bound();
 
     return unit_done("out");
 }
@@ -688,4 +690,46 @@ test_pool(void)
 
     ngx_ws_gateway_pool_stats(&st);
     unit_check(st.slabs == 0 && st.blocks == 0, "released");
+}
+
+
+static void
+test_message_bound(void)
+{
+    u_char                *big;
+    size_t                 len;
+    ngx_ws_gateway_out_t   q;
+
+    /*
+     * docs/ngx_ws_gateway_module.md, ws_gateway_outbound_limit: a session
+     * holds at most the limit, plus the last message it completed (up to
+     * ws_gateway_max_message_size, queued whole), plus the one it is
+     * receiving, plus 8 KB.  A block counts for 4096 bytes but carries
+     * fewer: a message of the default 1m, queued whole, must not take
+     * more than its size and 8 KB.
+     */
+
+    len = 1024 * 1024;
+
+    big = malloc(len);
+    unit_check(big != NULL, "malloc");
+
+    if (big == NULL) {
+        return;
+    }
+
+    ngx_memset(big, 'm', len);
+    ngx_memzero(&q, sizeof(ngx_ws_gateway_out_t));
+
+    unit_check(ngx_ws_gateway_out_frame(&q, NGX_WS_GATEWAY_OP_BINARY,
+                                        NGX_WS_GATEWAY_FIN, big, len)
+               == NGX_OK, "1 MB frame");
+
+    unit_check(q.size <= len + 8192,
+               "a 1 MB message queued whole holds %lu bytes, the documented "
+               "bound is %lu", (unsigned long) q.size,
+               (unsigned long) (len + 8192));
+
+    (void) ngx_ws_gateway_out_free(&q);
+    free(big);
 }
