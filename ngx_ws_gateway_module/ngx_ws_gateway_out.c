@@ -32,21 +32,34 @@
 #endif
 
 
+/*
+ * A slab's header lives outside its mapping, so that each block is one
+ * page of its own: a free block's page can go back to the system while
+ * the other blocks of its slab are in use.  Which blocks are free is a
+ * bit mask, not a list through the blocks, for the same reason.
+ */
+
 struct ngx_ws_gateway_slab_s {
     ngx_queue_t                 queue;     /* partial, full or empty */
-    ngx_ws_gateway_block_t     *free;      /* through chain.next */
+    u_char                     *base;      /* the mapping */
+    uint32_t                    free;      /* a bit per free block */
+    uint32_t                    cold;      /* free, page not resident */
     ngx_uint_t                  used;
-    ngx_uint_t                  carved;    /* blocks ever handed out */
 };
 
 
-/* the slab's own header, then its blocks */
-#define NGX_WS_GATEWAY_SLAB_HEADER                                            \
-    ngx_align(sizeof(ngx_ws_gateway_slab_t), 64)
-
 #define NGX_WS_GATEWAY_BLOCK_STRIDE                                           \
-    (((NGX_WS_GATEWAY_SLAB_SIZE - NGX_WS_GATEWAY_SLAB_HEADER)                 \
-      / NGX_WS_GATEWAY_SLAB_BLOCKS) & ~(size_t) 15)
+    (NGX_WS_GATEWAY_SLAB_SIZE / NGX_WS_GATEWAY_SLAB_BLOCKS)
+
+#define NGX_WS_GATEWAY_SLAB_ALL                                               \
+    ((uint32_t) ((1U << NGX_WS_GATEWAY_SLAB_BLOCKS) - 1))
+
+/*
+ * Free blocks of slabs in use whose pages stay resident, for reuse
+ * without a page fault, per worker (1 MB); the pages of other free
+ * blocks go back to the system as the blocks are freed.
+ */
+#define NGX_WS_GATEWAY_WARM_MAX        256
 
 #define NGX_WS_GATEWAY_BLOCK_DATA                                             \
     (NGX_WS_GATEWAY_BLOCK_STRIDE - offsetof(ngx_ws_gateway_block_t, data))
@@ -70,6 +83,8 @@ typedef struct {
     ngx_uint_t                  nslabs;
     ngx_uint_t                  nempty;
     ngx_uint_t                  used;      /* blocks */
+    ngx_uint_t                  warm;      /* free and resident blocks
+                                              of partial slabs */
     ngx_uint_t                  init;
 } ngx_ws_gateway_pool_t;
 
@@ -88,6 +103,7 @@ static ngx_uint_t ngx_ws_gateway_out_count(ngx_ws_gateway_pos_t *from);
 static void ngx_ws_gateway_out_release(ngx_ws_gateway_out_t *q,
     ngx_ws_gateway_block_t *b);
 static ngx_ws_gateway_slab_t *ngx_ws_gateway_slab_map(void);
+static void ngx_ws_gateway_slab_unmap(ngx_ws_gateway_slab_t *slab);
 static void ngx_ws_gateway_pool_init(void);
 
 
@@ -564,6 +580,7 @@ ngx_ws_gateway_out_advance(ngx_ws_gateway_pos_t *pos, uint64_t n)
 ngx_ws_gateway_block_t *
 ngx_ws_gateway_block_alloc(void)
 {
+    uint32_t                 mask, bit;
     ngx_queue_t             *q;
     ngx_ws_gateway_slab_t   *slab;
     ngx_ws_gateway_block_t  *b;
@@ -583,6 +600,9 @@ ngx_ws_gateway_block_alloc(void)
         ngx_ws_gateway_pool.nempty--;
         slab = ngx_queue_data(q, ngx_ws_gateway_slab_t, queue);
 
+        ngx_ws_gateway_pool.warm += __builtin_popcount(slab->free
+                                                       & ~slab->cold);
+
     } else {
         slab = ngx_ws_gateway_slab_map();
         if (slab == NULL) {
@@ -592,27 +612,31 @@ ngx_ws_gateway_block_alloc(void)
         ngx_queue_insert_head(&ngx_ws_gateway_pool.partial, &slab->queue);
     }
 
-    if (slab->free) {
-        b = slab->free;
-        ngx_ws_gateway_unpoison(b, NGX_WS_GATEWAY_BLOCK_STRIDE);
-        slab->free = ngx_ws_gateway_next(b);
+    /* a resident block first: no page fault */
+
+    mask = slab->free & ~slab->cold;
+
+    if (mask == 0) {
+        mask = slab->free;
 
     } else {
-
-        /* blocks are carved as needed: untouched pages stay unbacked */
-
-        b = (ngx_ws_gateway_block_t *) ((u_char *) slab
-                                        + NGX_WS_GATEWAY_SLAB_HEADER
-                                        + slab->carved
-                                          * NGX_WS_GATEWAY_BLOCK_STRIDE);
-        ngx_ws_gateway_unpoison(b, NGX_WS_GATEWAY_BLOCK_STRIDE);
-        slab->carved++;
+        ngx_ws_gateway_pool.warm--;
     }
+
+    bit = mask & -mask;
+
+    slab->free &= ~bit;
+    slab->cold &= ~bit;
+
+    b = (ngx_ws_gateway_block_t *) (slab->base
+                                    + __builtin_ctz(bit)
+                                      * NGX_WS_GATEWAY_BLOCK_STRIDE);
+    ngx_ws_gateway_unpoison(b, NGX_WS_GATEWAY_BLOCK_STRIDE);
 
     slab->used++;
     ngx_ws_gateway_pool.used++;
 
-    if (slab->free == NULL && slab->carved == NGX_WS_GATEWAY_SLAB_BLOCKS) {
+    if (slab->free == 0) {
         ngx_queue_remove(&slab->queue);
         ngx_queue_insert_head(&ngx_ws_gateway_pool.full, &slab->queue);
     }
@@ -636,11 +660,13 @@ ngx_ws_gateway_block_alloc(void)
 void
 ngx_ws_gateway_block_free(ngx_ws_gateway_block_t *b)
 {
+    uint32_t                bit;
     ngx_ws_gateway_slab_t  *slab;
 
     slab = b->slab;
+    bit = 1U << (((u_char *) b - slab->base) / NGX_WS_GATEWAY_BLOCK_STRIDE);
 
-    if (slab->free == NULL && slab->carved == NGX_WS_GATEWAY_SLAB_BLOCKS) {
+    if (slab->free == 0) {
 
         /* it was full */
 
@@ -648,16 +674,39 @@ ngx_ws_gateway_block_free(ngx_ws_gateway_block_t *b)
         ngx_queue_insert_head(&ngx_ws_gateway_pool.partial, &slab->queue);
     }
 
-    b->chain.next = (ngx_chain_t *) slab->free;
-    slab->free = b;
     slab->used--;
     ngx_ws_gateway_pool.used--;
 
     ngx_ws_gateway_poison(b, NGX_WS_GATEWAY_BLOCK_STRIDE);
 
     if (slab->used) {
+        slab->free |= bit;
+
+        if (ngx_ws_gateway_pool.warm < NGX_WS_GATEWAY_WARM_MAX) {
+            ngx_ws_gateway_pool.warm++;
+            return;
+        }
+
+        /*
+         * The block's page goes back to the system: a block in use
+         * must not keep the rest of its slab resident.  (Where pages
+         * are larger than a block, madvise() fails and the page stays.)
+         */
+
+        if (madvise(b, NGX_WS_GATEWAY_BLOCK_STRIDE, MADV_DONTNEED) == 0) {
+            slab->cold |= bit;
+
+        } else {
+            ngx_ws_gateway_pool.warm++;
+        }
+
         return;
     }
+
+    /* the slab is empty: its warm blocks are no longer counted as such */
+
+    ngx_ws_gateway_pool.warm -= __builtin_popcount(slab->free & ~slab->cold);
+    slab->free |= bit;
 
     ngx_queue_remove(&slab->queue);
 
@@ -669,9 +718,7 @@ ngx_ws_gateway_block_free(ngx_ws_gateway_block_t *b)
 
     /* the memory goes back to the system */
 
-    ngx_ws_gateway_unpoison(slab, NGX_WS_GATEWAY_SLAB_SIZE);
-    (void) munmap(slab, NGX_WS_GATEWAY_SLAB_SIZE);
-    ngx_ws_gateway_pool.nslabs--;
+    ngx_ws_gateway_slab_unmap(slab);
 }
 
 
@@ -681,26 +728,42 @@ ngx_ws_gateway_slab_map(void)
     u_char                 *p;
     ngx_ws_gateway_slab_t  *slab;
 
+    slab = malloc(sizeof(ngx_ws_gateway_slab_t));
+    if (slab == NULL) {
+        return NULL;
+    }
+
     p = mmap(NULL, NGX_WS_GATEWAY_SLAB_SIZE, PROT_READ|PROT_WRITE,
              MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
 
     if (p == MAP_FAILED) {
+        ngx_free(slab);
         return NULL;
     }
 
-    slab = (ngx_ws_gateway_slab_t *) p;
+    /* pages never touched are not resident: every block starts cold */
 
-    slab->free = NULL;
+    slab->base = p;
+    slab->free = NGX_WS_GATEWAY_SLAB_ALL;
+    slab->cold = NGX_WS_GATEWAY_SLAB_ALL;
     slab->used = 0;
-    slab->carved = 0;
 
-    ngx_ws_gateway_poison(p + NGX_WS_GATEWAY_SLAB_HEADER,
-                          NGX_WS_GATEWAY_SLAB_SIZE
-                          - NGX_WS_GATEWAY_SLAB_HEADER);
+    ngx_ws_gateway_poison(p, NGX_WS_GATEWAY_SLAB_SIZE);
 
     ngx_ws_gateway_pool.nslabs++;
 
     return slab;
+}
+
+
+static void
+ngx_ws_gateway_slab_unmap(ngx_ws_gateway_slab_t *slab)
+{
+    ngx_ws_gateway_unpoison(slab->base, NGX_WS_GATEWAY_SLAB_SIZE);
+    (void) munmap(slab->base, NGX_WS_GATEWAY_SLAB_SIZE);
+    ngx_free(slab);
+
+    ngx_ws_gateway_pool.nslabs--;
 }
 
 
@@ -746,12 +809,12 @@ ngx_ws_gateway_pool_release(void)
 
             slab = ngx_queue_data(q, ngx_ws_gateway_slab_t, queue);
 
-            ngx_ws_gateway_unpoison(slab, NGX_WS_GATEWAY_SLAB_SIZE);
-            (void) munmap(slab, NGX_WS_GATEWAY_SLAB_SIZE);
+            ngx_ws_gateway_slab_unmap(slab);
         }
     }
 
     ngx_ws_gateway_pool.nslabs = 0;
     ngx_ws_gateway_pool.nempty = 0;
     ngx_ws_gateway_pool.used = 0;
+    ngx_ws_gateway_pool.warm = 0;
 }

@@ -18,7 +18,8 @@
  *
  * A worker's outbound frames live in blocks of about 4 KB, taken from
  * slabs of 64 KB that the worker maps, and that it unmaps as soon as
- * all their blocks are free (a few empty slabs are kept for reuse):
+ * all their blocks are free (a few empty slabs are kept for reuse), and
+ * a free block's page goes back while its slab is in use:
  * memory a burst of queued data took goes back to the system when the
  * data is sent or dropped, whatever malloc() would have done with it.
  *
