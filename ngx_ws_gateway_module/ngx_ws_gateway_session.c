@@ -19,7 +19,7 @@
  * timers of everyone else.
  */
 #define NGX_WS_GATEWAY_TURN_READS        4
-#define NGX_WS_GATEWAY_TURN_BYTES        (64 * 1024)
+#define NGX_WS_GATEWAY_TURN_BYTES        (16 * 1024)
 #define NGX_WS_GATEWAY_TURN_FRAMES       1024
 
 /* queue sizes by power of two, for the worker's outbound budget */
@@ -80,6 +80,7 @@ static ngx_uint_t   ngx_ws_gateway_turn_frames;
 
 /* what all the worker's outbound queues hold, and by queue size */
 static size_t       ngx_ws_gateway_queued;
+static ngx_uint_t   ngx_ws_gateway_nqueued;     /* queues not empty */
 static size_t       ngx_ws_gateway_class_bytes[NGX_WS_GATEWAY_QUEUE_CLASSES];
 
 
@@ -1143,10 +1144,12 @@ ngx_ws_gateway_account(ngx_ws_gateway_session_t *s, size_t old)
 
     if (old) {
         ngx_ws_gateway_class_bytes[63 - __builtin_clzll(old)] -= old;
+        ngx_ws_gateway_nqueued--;
     }
 
     if (now) {
         ngx_ws_gateway_class_bytes[63 - __builtin_clzll(now)] += now;
+        ngx_ws_gateway_nqueued++;
     }
 
     ngx_ws_gateway_queued += now - old;
@@ -1163,16 +1166,19 @@ ngx_ws_gateway_account(ngx_ws_gateway_session_t *s, size_t old)
 static ngx_int_t
 ngx_ws_gateway_over_budget(ngx_ws_gateway_session_t *s)
 {
-    size_t                       budget;
+    size_t                       budget, share;
     ngx_ws_gateway_main_conf_t  *wmcf;
 
     /*
      * Past ws_gateway_worker_outbound_limit, the sessions with the
      * largest queues stop being read first: those whose queue is at
      * least the smallest size class that, with the larger ones, holds
-     * the excess.  The more the excess grows, the more sessions it
-     * takes; the sessions with little or nothing queued, the clients
-     * that read, go on.
+     * the excess, and those holding more than an even share of the
+     * budget among the sessions with something queued: when many
+     * queues are alike, the largest class holds the whole excess, and
+     * the share is what keeps the sessions below it from growing on.
+     * The sessions with little or nothing queued, the clients that
+     * read, go on.
      */
 
     if (s->out.size == 0) {
@@ -1187,7 +1193,11 @@ ngx_ws_gateway_over_budget(ngx_ws_gateway_session_t *s)
         return 0;
     }
 
-    return s->out.size >= ngx_ws_gateway_budget_threshold(budget);
+    share = ngx_max(budget / ngx_ws_gateway_nqueued,
+                    (size_t) NGX_WS_GATEWAY_BLOCK_SIZE);
+
+    return s->out.size >= ngx_min(share,
+                                  ngx_ws_gateway_budget_threshold(budget));
 }
 
 
