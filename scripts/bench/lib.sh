@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 #
 # Helpers shared by the benchmarks in scripts/bench/ (echo-bench.sh,
-# handshake-bench.sh); not a program.  A benchmark sets bench_name (the
+# handshake-bench.sh, overload-bench.sh, fairness-bench.sh); not a
+# program.  A benchmark sets bench_name (the
 # prefix of its messages) and sources this file, after set -euo pipefail:
 #
 #   here=$(cd "$(dirname "$0")" && pwd)
@@ -243,4 +244,227 @@ put_result() {
     # build/bench/results.jsonl, in $out/result.json and on stdout
     echo "$1" | tee -a "$top/build/bench/results.jsonl" > "$out/result.json"
     echo "$1"
+}
+
+# processes and NGINX instances (echo-bench.sh, overload-bench.sh,
+# fairness-bench.sh); they use $nginx_bin, $on_server_cpu (setup_host),
+# $worker_connections and $so, and keep what they started in $masters
+# and $jobs_running, which cleanup stops (trap cleanup EXIT)
+
+# processes we started: NGINX masters and load jobs, each the leader of
+# its own process group (setsid), so a whole group can be stopped
+
+masters=()
+jobs_running=()
+
+stop_group() {
+    # stop_group PID: TERM its group, KILL after 5 s
+    local pid=$1 i
+
+    kill -TERM -- "-$pid" 2>/dev/null || return 0
+    for (( i = 0; i < 50; i++ )); do
+        group_alive "$pid" || return 0
+        sleep 0.1
+    done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+}
+
+group_alive() {
+    # a member of process group PID that is not a zombie (the leader
+    # stays a zombie until we reap it)
+    ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { f = 1 }
+                                         END { exit !f }'
+}
+
+cleanup() {
+    local p
+    trap - EXIT INT TERM
+    for p in ${jobs_running[@]+"${jobs_running[@]}"}; do
+        stop_group "$p"
+    done
+    for p in ${masters[@]+"${masters[@]}"}; do
+        stop_group "$p"
+    done
+}
+
+# NGINX instances
+
+# shellcheck disable=SC2154    # worker_connections: the caller's
+write_echo_conf() {
+    # write_echo_conf PREFIX WORKERS METRICS STATUS PORT...: the module's
+    # echo (A, and B's backend; A and B with --metrics).  METRICS: on,
+    # off or - (the directive left out: its default, on); STATUS 1 adds
+    # location /status { ws_gateway_status; }; $echo_http_extra, if set,
+    # is added to the http block as it is (directives, one a line)
+    local prefix=$1 w=$2 metrics=$3 status=$4 p
+    shift 4
+
+    mkdir -p "$prefix/logs" "$prefix/tmp"
+    {
+        conf_common "$prefix" "$w" 1 "$worker_connections" warn
+        [ "$metrics" = - ] || echo "    ws_gateway_metrics $metrics;"
+        [ -z "${echo_http_extra:-}" ] || printf '%s\n' "$echo_http_extra"
+        echo "    server {"
+        for p in "$@"; do
+            echo "        listen 127.0.0.1:$p backlog=4096$(listen_opts "$w");"
+        done
+        cat <<CONF
+        location /echo {
+            ws_gateway_pass echo;
+        }
+CONF
+        [ "$status" = 1 ] && cat <<CONF
+        location = /status {
+            ws_gateway_status;
+        }
+CONF
+        cat <<CONF
+    }
+}
+CONF
+    } > "$prefix/nginx.conf"
+}
+
+conf_ok() {
+    # conf_ok PREFIX: nginx -t accepts PREFIX/nginx.conf
+    "$nginx_bin" -t -q -p "$1" -c "$1/nginx.conf" -e "$1/logs/error.log" \
+        >"$1/logs/nginx-t.log" 2>&1
+}
+
+# shellcheck disable=SC2154    # worker_connections: the caller's
+write_proxy_conf() {
+    # write_proxy_conf PREFIX WORKERS PORT BACKEND_PORT...: stock NGINX
+    # (no module loaded), WebSocket proxying as documented by nginx.org
+    local prefix=$1 w=$2 port=$3 p
+    shift 3
+
+    mkdir -p "$prefix/logs" "$prefix/tmp"
+    {
+        conf_common "$prefix" "$w" 0 "$worker_connections" warn
+        echo "    upstream echo_backend {"
+        for p in "$@"; do
+            echo "        server 127.0.0.1:$p;"
+        done
+        cat <<CONF
+    }
+
+    map \$http_upgrade \$connection_upgrade {
+        default upgrade;
+        ''      close;
+    }
+
+    server {
+        listen 127.0.0.1:$port backlog=4096$(listen_opts "$w");
+
+        location /echo {
+            proxy_pass http://echo_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection \$connection_upgrade;
+            proxy_read_timeout 1h;
+            proxy_send_timeout 1h;
+        }
+    }
+}
+CONF
+    } > "$prefix/nginx.conf"
+}
+
+# shellcheck disable=SC2034    # nginx_pid: for the caller
+start_nginx() {
+    # start_nginx PREFIX PORT: runs it in the foreground of its own
+    # session, pinned; sets $nginx_pid (the master) once PORT accepts
+    local prefix=$1 port=$2 pid i
+
+    "$nginx_bin" -t -q -p "$prefix" -c "$prefix/nginx.conf" \
+        -e "$prefix/logs/error.log" 2>"$prefix/logs/nginx-t.log" || {
+        cat "$prefix/logs/nginx-t.log" >&2
+        die "nginx -t failed for $prefix"
+    }
+
+    setsid ${on_server_cpu[@]+"${on_server_cpu[@]}"} "$nginx_bin" \
+        -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" \
+        -g 'daemon off;' >"$prefix/logs/stdout.log" 2>&1 &
+    pid=$!
+    masters+=("$pid")
+
+    for (( i = 0; i < 100; i++ )); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -5 "$prefix/logs/error.log" >&2
+            die "nginx ($prefix) exited at start"
+        fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            nginx_pid=$pid
+            return
+        fi
+        sleep 0.05
+    done
+    die "nginx ($prefix) does not listen on $port"
+}
+
+stop_nginx() {
+    local pid=$1 keep=() m
+
+    stop_group "$pid"
+    wait "$pid" 2>/dev/null || true
+    for m in ${masters[@]+"${masters[@]}"}; do
+        [ "$m" = "$pid" ] || keep+=("$m")
+    done
+    masters=(${keep[@]+"${keep[@]}"})
+}
+
+workers_of() {
+    # the worker pids of the given masters
+    local m
+    for m in "$@"; do
+        ps -o pid= --ppid "$m" 2>/dev/null || true
+    done | tr -s ' \n' ' '
+}
+
+cpu_ticks() {
+    # utime + stime of the given pids, in clock ticks
+    local p t=0 s
+    for p in "$@"; do
+        s=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' \
+            "/proc/$p/stat" 2>/dev/null) || s=0
+        t=$(( t + ${s:-0} ))
+    done
+    echo "$t"
+}
+
+# JSON fields: jparse FILE fills J[OBJECT.KEY] (J[KEY] at the top
+# level) with the numbers of a one-line JSON object, in one awk
+
+declare -A J=()
+
+jparse() {
+    local k v
+    J=()
+    while read -r k v; do
+        J[$k]=$v
+    done < <(head -n 1 "$1" 2>/dev/null | awk '{
+        s = $0; d = 0
+        while (s != "") {
+            if (match(s, /^"[^"]*":\{/)) {
+                st[++d] = substr(s, 2, RLENGTH - 4)
+            } else if (match(s, /^"[^"]*":-?[0-9][0-9.eE+-]*/)) {
+                kv = substr(s, 2, RLENGTH - 1)
+                c = index(kv, "\":")
+                p = ""
+                for (i = 1; i <= d; i++) p = p st[i] "."
+                print p substr(kv, 1, c - 1), substr(kv, c + 2)
+            } else if (match(s, /^"([^"\\]|\\.)*"/)) {
+                # a string (a key followed by a string, or an element)
+            } else {
+                if (substr(s, 1, 1) == "}" && d > 0) d--
+                RLENGTH = 1
+            }
+            s = substr(s, RLENGTH + 1)
+        }
+    }')
+}
+
+jv() {
+    # jv KEY: a field of the last jparse, "null" when absent
+    echo "${J[$1]:-null}"
 }
