@@ -103,6 +103,7 @@ static struct option  wsl_long_options[] = {
     { "max-pending",       required_argument, NULL, 1007 },
     { "no-read",           no_argument,       NULL, 1008 },
     { "reset-at-end",      no_argument,       NULL, 1009 },
+    { "warmup",            required_argument, NULL, 1010 },
     { "quiet",             no_argument,       NULL, 'q' },
     { "help",              no_argument,       NULL, 'h' },
     { NULL, 0, NULL, 0 }
@@ -155,8 +156,9 @@ wsl_usage(FILE *f)
 "         (closed loop), or -R messages/s are sent over all sessions\n"
 "         (open loop, latency from the intended send time)\n"
 "  churn  -c slots, each: connect, one echo round trip, close, reconnect\n"
-"  flood  each session sends -s byte messages as fast as its socket takes\n"
-"         them, reading the echoes (or, with --no-read, never reading)\n"
+"  flood  after the ramp, each session sends -s byte messages as fast\n"
+"         as its socket takes them, reading the echoes (or, with\n"
+"         --no-read, never reading)\n"
 "\n"
 "target (the host must be in 127.0.0.0/8):\n"
 "  -u, --url URL            ws://HOST[:PORT][/PATH]\n"
@@ -183,6 +185,8 @@ wsl_usage(FILE *f)
 "      --max-pending N      handshakes in flight per process "
 "(default 256)\n"
 "      --no-read            flood: never read once the session is open\n"
+"      --warmup SEC         echo: messages due in the first SEC seconds\n"
+"                           of messaging are answered but not measured\n"
 "      --reset-at-end       end the sessions with a TCP reset (SO_LINGER\n"
 "                           0) instead of a close handshake, so that no\n"
 "                           unsent data stays in the kernel\n"
@@ -355,6 +359,15 @@ wsl_parse_args(int argc, char **argv, wsl_conf_t *conf)
             conf->reset_at_end = 1;
             break;
 
+        case 1010:
+            if (wsl_parse_double(optarg, 0, 86400, &conf->warmup,
+                                 "warm-up")
+                != WSL_OK)
+            {
+                return WSL_ERROR;
+            }
+            break;
+
         case 'q':
             conf->quiet = 1;
             break;
@@ -445,6 +458,11 @@ wsl_parse_args(int argc, char **argv, wsl_conf_t *conf)
 
     if (conf->msg_rate > 0 && conf->mode != WSL_MODE_ECHO) {
         fprintf(stderr, "ws-load: -R applies to the echo mode only\n");
+        return WSL_ERROR;
+    }
+
+    if (conf->warmup >= conf->duration) {
+        fprintf(stderr, "ws-load: --warmup must be shorter than -d\n");
         return WSL_ERROR;
     }
 

@@ -70,6 +70,7 @@ typedef struct {
 
     double              handshake_timeout;
     double              close_timeout;
+    double              warmup;          /* s of echoes not measured */
     int                 max_pending;     /* handshakes in flight/process */
     int                 quiet;
 } wsl_conf_t;

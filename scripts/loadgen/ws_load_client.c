@@ -148,6 +148,7 @@ typedef struct {
     unsigned            ready:1;
     unsigned            messaging:1;
     uint64_t            msg_start;
+    uint64_t            warmup;           /* us, not measured */
     double              msg_interval;     /* us, open loop */
     uint64_t            msg_k;
     long                rr;
@@ -207,6 +208,7 @@ static void wsl_close_fd(wsl_conn_t *c);
 static void wsl_sweep(wsl_proc_t *p, uint64_t now);
 static void wsl_check_ready(wsl_proc_t *p, uint64_t now);
 static void wsl_start_messaging(wsl_proc_t *p, uint64_t now);
+static void wsl_start_flood(wsl_proc_t *p, uint64_t now);
 static uint64_t wsl_open_loop(wsl_proc_t *p, uint64_t now);
 static void wsl_begin_closing(wsl_proc_t *p, uint64_t now);
 static void wsl_progress(wsl_proc_t *p, uint32_t type);
@@ -564,6 +566,8 @@ wsl_proc_init(wsl_proc_t *p)
     if (p->w->msg_rate > 0) {
         p->msg_interval = 1e6 / p->w->msg_rate;
     }
+
+    p->warmup = (uint64_t) (p->conf->warmup * 1e6);
 
     return WSL_OK;
 }
@@ -1019,7 +1023,10 @@ wsl_opened(wsl_proc_t *p, wsl_conn_t *c, uint64_t now)
         break;
 
     case WSL_MODE_FLOOD:
-        (void) wsl_flush(p, c);
+        /* joining late: the others flood already */
+        if (p->messaging) {
+            (void) wsl_flush(p, c);
+        }
         break;
 
     default:
@@ -1160,10 +1167,14 @@ wsl_message(wsl_proc_t *p, wsl_conn_t *c, uint64_t now)
         return;
     }
 
-    res->win_msgs++;
-    res->win_bytes += fp->msg_len;
+    /* a message due in the warm-up is answered, not counted */
 
-    wsl_hist_add(&res->latency, now > intended ? now - intended : 0);
+    if (intended >= p->msg_start + p->warmup) {
+        res->win_msgs++;
+        res->win_bytes += fp->msg_len;
+
+        wsl_hist_add(&res->latency, now > intended ? now - intended : 0);
+    }
 
     if (c->state != WSL_ST_OPEN) {
         return;
@@ -1730,9 +1741,7 @@ wsl_check_ready(wsl_proc_t *p, uint64_t now)
     }
 
     if (p->conf->mode == WSL_MODE_FLOOD && p->phase == WSL_PHASE_RUN) {
-        /* the sessions flood from their 101 on; the window starts here */
-        p->messaging = 1;
-        p->msg_start = now;
+        wsl_start_flood(p, now);
     }
 }
 
@@ -1757,6 +1766,30 @@ wsl_start_messaging(wsl_proc_t *p, uint64_t now)
 
         if (c->state == WSL_ST_OPEN && c->rcount == 0) {
             (void) wsl_send_message(p, c, now);
+        }
+    }
+}
+
+
+/*
+ * Flood sessions start sending once every session of the process has
+ * been tried, so that the sends do not slow the handshakes down.
+ */
+
+static void
+wsl_start_flood(wsl_proc_t *p, uint64_t now)
+{
+    long         i;
+    wsl_conn_t  *c;
+
+    p->messaging = 1;
+    p->msg_start = now;
+
+    for (i = 0; i < p->n; i++) {
+        c = &p->conns[i];
+
+        if (c->state == WSL_ST_OPEN) {
+            (void) wsl_flush(p, c);
         }
     }
 }
@@ -1820,7 +1853,12 @@ wsl_begin_closing(wsl_proc_t *p, uint64_t now)
     p->close_end = now + (uint64_t) (p->conf->close_timeout * 1e6);
 
     if (p->messaging) {
-        p->res->measure = (double) (now - p->msg_start) / 1e6;
+        p->res->measure = (double) (now - p->msg_start) / 1e6
+                          - p->conf->warmup;
+
+        if (p->res->measure < 0) {
+            p->res->measure = 0;
+        }
 
     } else if (p->conf->mode == WSL_MODE_ECHO) {
         p->res->measure = 0;
