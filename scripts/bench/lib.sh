@@ -269,6 +269,15 @@ stop_group() {
     kill -KILL -- "-$pid" 2>/dev/null || true
 }
 
+job_done() {
+    # job_done PID: a job that ended, no longer for cleanup to stop
+    local keep=() j
+    for j in ${jobs_running[@]+"${jobs_running[@]}"}; do
+        [ "$j" = "$1" ] || keep+=("$j")
+    done
+    jobs_running=(${keep[@]+"${keep[@]}"})
+}
+
 group_alive() {
     # a member of process group PID that is not a zombie (the leader
     # stays a zombie until we reap it)
@@ -467,4 +476,47 @@ jparse() {
 jv() {
     # jv KEY: a field of the last jparse, "null" when absent
     echo "${J[$1]:-null}"
+}
+
+# shellcheck disable=SC2154    # watch_cpus, server_cpu, client_cpu: the caller's
+cpu_window_start() {
+    # cpu_window_start PID...: starts a CPU window over these server
+    # processes (cpu_window_end reads it)
+    cw_pids="$*"
+    # shellcheck disable=SC2086
+    cw_t0=$(cpu_ticks $cw_pids)
+    cw_w0=$EPOCHREALTIME
+    cw_s0=0
+    cw_c0=0
+    if [ "$watch_cpus" = 1 ]; then
+        cw_s0=$(cpu_busy "$server_cpu")
+        cw_c0=$(cpu_busy "$client_cpu")
+    fi
+}
+
+# shellcheck disable=SC2034    # the globals it sets are the caller's
+cpu_window_end() {
+    # sets, in % of one CPU over the window: $cw_servers (the server
+    # processes), $cw_others (what other processes took of the server
+    # CPU) and $cw_client (the client CPU busy, whoever used it); null
+    # when not pinned to one CPU each
+    local t1 s1 c1 w1
+    # shellcheck disable=SC2086
+    t1=$(cpu_ticks $cw_pids)
+    w1=$EPOCHREALTIME
+    cw_servers=$(awk -v a="$cw_t0" -v b="$t1" -v w0="$cw_w0" -v w1="$w1" \
+                 -v hz="$hz" 'BEGIN { printf "%.0f", (b - a) / hz / (w1 - w0) * 100 }')
+    cw_others=null
+    cw_client=null
+    if [ "$watch_cpus" = 1 ]; then
+        s1=$(cpu_busy "$server_cpu")
+        c1=$(cpu_busy "$client_cpu")
+        cw_others=$(awk -v s="$((s1 - cw_s0))" -v t="$((t1 - cw_t0))" \
+                        -v w0="$cw_w0" -v w1="$w1" -v hz="$hz" 'BEGIN {
+                        o = (s - t) / hz / (w1 - w0) * 100
+                        printf "%.0f", o < 0 ? 0 : o }')
+        cw_client=$(awk -v c="$((c1 - cw_c0))" -v w0="$cw_w0" -v w1="$w1" \
+                        -v hz="$hz" 'BEGIN {
+                        printf "%.0f", c / hz / (w1 - w0) * 100 }')
+    fi
 }
