@@ -207,11 +207,6 @@ trap 'say interrupted; exit 130' INT TERM
 declare -A vals=()
 anomalies=()
 
-anomaly() {
-    # one entry, the arguments joined
-    anomalies+=("$*")
-}
-
 median() {
     # median of the arguments ("null" values skipped); "null" if none
     printf '%s\n' "$@" | { grep -v '^null$' || true; } | sort -g \

@@ -52,6 +52,9 @@
 #   --client-cpu LIST    CPUs for ws-load (default 1)
 #   --no-pin             no taskset
 #   --port-base N        ports N to N+2 on 127.0.0.1 (default 5020)
+#   --wait-quiet SEC     before each configuration, wait up to SEC s
+#                        (default 30, --quick 0) until the machine
+#                        is less than 15% busy (it may be shared)
 #   -h, --help           this text
 #
 # Bounds: at most --bulk + --idle + --clients sessions at a time, every
@@ -88,6 +91,7 @@ server_cpu=0
 client_cpu=1
 pin=1
 so=
+quiet_max=
 port_base=5020
 
 while [ $# -gt 0 ]; do
@@ -99,6 +103,7 @@ while [ $# -gt 0 ]; do
     --clients)      need_arg "$@"; clients=$2; shift 2 ;;
     --echo-rate)    need_arg "$@"; echo_rate=$2; shift 2 ;;
     --bulk-nice)    need_arg "$@"; bulk_nice=$2; shift 2 ;;
+    --wait-quiet)   need_arg "$@"; quiet_max=$2; shift 2 ;;
     --port-base)    need_arg "$@"; port_base=$2; shift 2 ;;
     *)              common_opt "$@"
                     [ "$opt_words" -gt 0 ] \
@@ -108,10 +113,11 @@ while [ $# -gt 0 ]; do
 done
 
 case $mode in
-quick)   : "${rounds:=1}" "${duration:=10}" ;;
+quick)   : "${rounds:=1}" "${duration:=10}" "${quiet_max:=0}" ;;
 full)    : "${rounds:=1}" "${duration:=60}" ;;
 *)       : "${rounds:=3}" "${duration:=10}" ;;
 esac
+: "${quiet_max:=30}"
 
 need_uints rounds duration bulk bulk_size idle clients echo_rate workers \
            port_base
@@ -209,7 +215,7 @@ wait_ready() {
         grep -q 'ws-load: ready' "$1.stderr" 2>/dev/null && return 0
         sleep 0.1
     done
-    anomalies+=("$1: not ready after 10 s")
+    anomaly "$1: not ready after 10 s"
 }
 
 get_status() {
@@ -235,6 +241,8 @@ anomalies=()
 run_config() {
     local c=$1 r=$2 f=$out/runs/$1-r$2 ip bp ep wpids fig b0 b1 t0 t1
 
+    wait_quiet "$quiet_max" 15
+    [ -z "$quiet_note" ] || anomaly "$c-r$r: $quiet_note"
     start_config "$c" "$r"
     # shellcheck disable=SC2086
     wpids=$(workers_of $master)
@@ -274,6 +282,10 @@ run_config() {
     add "$c.srv_cpu" "$cw_servers"
     add "$c.oth_cpu" "$cw_others"
     add "$c.cli_cpu" "$cw_client"
+    add "$c.softirq_cpu" "$cw_softirq_pct"
+    [ "$cw_others" = null ] || [ "$cw_others" -lt 15 ] \
+        || anomaly "$c-r$r: other processes took" \
+        "${cw_others}% of the server CPU during the measurement"
 
     if [ -n "$status_url" ]; then
         get_status "$f-status1.json"
@@ -281,7 +293,7 @@ run_config() {
         jparse "$f-status1.json"
         b1=$(jv totals.counters.bytes_in)
         fig=$(window_figures "$f-status1.json")
-        [ -n "$fig" ] || anomalies+=("$c-r$r: no $window window in /status")
+        [ -n "$fig" ] || anomaly "$c-r$r: no $window window in /status"
         read -r ev99 evmax lag99 lagmax <<< "${fig:-null null null null}"
         add "$c.ev99" "$ev99"
         add "$c.evmax" "$evmax"
@@ -302,8 +314,8 @@ run_config() {
     add "$c.p99" "$e99"
     add "$c.max" "$emax"
     [ "$(jv errors.total)" = 0 ] && [ "$(jv counters.failed)" = 0 ] \
-        || anomalies+=("$c-r$r: echo clients: failed=$(jv counters.failed)
-errors=$(jv errors.total)")
+        || anomaly "$c-r$r: echo clients: failed=$(jv counters.failed)" \
+        "errors=$(jv errors.total)"
 
     load_wait "$bp" "$f-bulk" "$c-r$r-bulk"
     jparse "$f-bulk.json"
@@ -312,8 +324,8 @@ errors=$(jv errors.total)")
         -v s="$(jv measure_s)" 'BEGIN { if (s + 0 > 0)
             printf "%.0f", b / 1048576 / s; else print "null" }')"
     [ "$(jv counters.established)" = "$bulk" ] \
-        || anomalies+=("$c-r$r: $(jv counters.established) of $bulk bulk
-senders established")
+        || anomaly "$c-r$r: $(jv counters.established) of $bulk bulk" \
+        "senders established"
     load_wait "$ip" "$f-idle" "$c-r$r-idle"
     jparse "$f-idle.json"
     add "$c.idle_est" "$(jv counters.established)"
@@ -322,7 +334,7 @@ senders established")
     # shellcheck disable=SC2086
     now_pids=$(workers_of $master)
     [ "$now_pids" = "$wpids" ] \
-        || anomalies+=("$c-r$r: workers changed ($wpids -> $now_pids)")
+        || anomaly "$c-r$r: workers changed ($wpids -> $now_pids)"
 
     say "round $r $c: echo p50/p99/max $e50/$e99/$emax us" \
         "${ev99:+, event latency p99 $ev99 us, loop lag max $lagmax us}"
@@ -390,6 +402,7 @@ verdict() {
     row "bulk senders established" bulk_est
     row "idle sessions established" idle_est
     row "NGINX CPU %" srv_cpu
+    row "ksoftirqd on the server CPU %" softirq_cpu
     row "others on the server CPU %" oth_cpu
     row "client CPU busy %" cli_cpu
     printf '\nmodule: event latency p99 %s (%s), echo p99 %s (%s)\n' \
@@ -420,7 +433,8 @@ for c in "${clist[@]}"; do
     json+="$(json_str "$c"):{"
     kfirst=1
     for k in p50 p99 max ev99 evmax lag99 lagmax epi bulk_mbs \
-             bulk_echo_mbs bulk_est idle_est srv_cpu oth_cpu cli_cpu; do
+             bulk_echo_mbs bulk_est idle_est srv_cpu softirq_cpu oth_cpu \
+             cli_cpu; do
         v=$(med "$c.$k")
         [[ $v =~ ^-?[0-9]+(\.[0-9]+)?$ ]] || v=null
         [ "$kfirst" = 1 ] || json+=","

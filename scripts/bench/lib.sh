@@ -269,6 +269,12 @@ stop_group() {
     kill -KILL -- "-$pid" 2>/dev/null || true
 }
 
+anomaly() {
+    # anomaly WORDS...: one entry of the caller's $anomalies, the
+    # arguments joined
+    anomalies+=("$*")
+}
+
 job_done() {
     # job_done PID: a job that ended, no longer for cleanup to stop
     local keep=() j
@@ -483,6 +489,15 @@ cpu_window_start() {
     # cpu_window_start PID...: starts a CPU window over these server
     # processes (cpu_window_end reads it)
     cw_pids="$*"
+    # the kernel thread that does deferred network work on the server
+    # CPU: counted apart, not as "others"
+    cw_softirq=
+    if is_uint "$server_cpu"; then
+        cw_softirq=$(ps -e -o pid=,comm= \
+                     | awk -v n="ksoftirqd/$server_cpu" '$2 == n { print $1 }')
+    fi
+    # shellcheck disable=SC2086
+    cw_k0=$(cpu_ticks $cw_softirq)
     # shellcheck disable=SC2086
     cw_t0=$(cpu_ticks $cw_pids)
     cw_w0=$EPOCHREALTIME
@@ -497,21 +512,28 @@ cpu_window_start() {
 # shellcheck disable=SC2034    # the globals it sets are the caller's
 cpu_window_end() {
     # sets, in % of one CPU over the window: $cw_servers (the server
-    # processes), $cw_others (what other processes took of the server
-    # CPU) and $cw_client (the client CPU busy, whoever used it); null
-    # when not pinned to one CPU each
-    local t1 s1 c1 w1
+    # processes), $cw_softirq_pct (ksoftirqd on the server CPU: network
+    # work the kernel deferred), $cw_others (what other processes took
+    # of the server CPU) and $cw_client (the client CPU busy, whoever
+    # used it); null when not pinned to one CPU each
+    local t1 s1 c1 w1 k1
+    # shellcheck disable=SC2086
+    k1=$(cpu_ticks $cw_softirq)
     # shellcheck disable=SC2086
     t1=$(cpu_ticks $cw_pids)
     w1=$EPOCHREALTIME
     cw_servers=$(awk -v a="$cw_t0" -v b="$t1" -v w0="$cw_w0" -v w1="$w1" \
                  -v hz="$hz" 'BEGIN { printf "%.0f", (b - a) / hz / (w1 - w0) * 100 }')
+    cw_softirq_pct=$(awk -v a="$cw_k0" -v b="$k1" -v w0="$cw_w0" \
+                     -v w1="$w1" -v hz="$hz" \
+                     'BEGIN { printf "%.0f", (b - a) / hz / (w1 - w0) * 100 }')
     cw_others=null
     cw_client=null
     if [ "$watch_cpus" = 1 ]; then
         s1=$(cpu_busy "$server_cpu")
         c1=$(cpu_busy "$client_cpu")
-        cw_others=$(awk -v s="$((s1 - cw_s0))" -v t="$((t1 - cw_t0))" \
+        cw_others=$(awk -v s="$((s1 - cw_s0))" \
+                        -v t="$((t1 - cw_t0 + k1 - cw_k0))" \
                         -v w0="$cw_w0" -v w1="$w1" -v hz="$hz" 'BEGIN {
                         o = (s - t) / hz / (w1 - w0) * 100
                         printf "%.0f", o < 0 ? 0 : o }')
@@ -519,4 +541,33 @@ cpu_window_end() {
                         -v hz="$hz" 'BEGIN {
                         printf "%.0f", c / hz / (w1 - w0) * 100 }')
     fi
+}
+
+machine_busy_pct() {
+    # the whole machine's busy share (user + nice + system, all CPUs)
+    # over the next second, in %
+    local a b
+    a=$(awk '$1 == "cpu" { print $2 + $3 + $4, $2 + $3 + $4 + $5 + $6 }' \
+        /proc/stat)
+    sleep 1
+    b=$(awk '$1 == "cpu" { print $2 + $3 + $4, $2 + $3 + $4 + $5 + $6 }' \
+        /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
+        t = y[2] - x[2]; printf "%.0f", t > 0 ? (y[1] - x[1]) / t * 100 : 0 }'
+}
+
+# shellcheck disable=SC2034    # quiet_note: for the caller
+wait_quiet() {
+    # wait_quiet MAX_SECONDS PCT: waits until the machine is less than
+    # PCT% busy over a second (other processes: this machine may be
+    # shared), at most MAX_SECONDS; sets $quiet_note ("" when it was
+    # quiet, else what was seen)
+    local max=$1 pct=$2 i b
+    quiet_note=
+    [ "$max" -gt 0 ] || return 0
+    for (( i = 0; i < max; i++ )); do
+        b=$(machine_busy_pct)
+        [ "$b" -ge "$pct" ] || return 0
+    done
+    quiet_note="the machine was still ${b}% busy after ${max} s of waiting"
 }

@@ -49,6 +49,8 @@
 #   --clients N          well-behaved echo sessions (default 50)
 #   --echo-rate N        their messages/s in total (default 2000)
 #   --echo-size BYTES    their message size (default 64)
+#   --rounds N           rounds of every configuration (default 1);
+#                        the table shows the medians
 #   --fill SEC           attack time before the measurement
 #   --duration SEC       the measurement, baseline and under attack
 #   --so PATH            the module to load (default: scripts/build.sh)
@@ -64,6 +66,9 @@
 #   --attack-nice N      the attackers' ws-load runs under nice -n N
 #                        (default 10) so that on the shared client CPU
 #                        the echo clients are not delayed by it
+#   --wait-quiet SEC     before each configuration, wait up to SEC s
+#                        (default 30, --quick 0) until the machine
+#                        is less than 15% busy (it may be shared)
 #   -h, --help           this text
 #
 # Bounds: at most --attackers + --clients sessions at a time (one
@@ -105,6 +110,7 @@ pin=1
 so=
 no_worker_limit=0
 before_so=
+quiet_max=
 port_base=5000
 attack_nice=10
 
@@ -121,6 +127,7 @@ while [ $# -gt 0 ]; do
     --fill)           need_arg "$@"; fill=$2; shift 2 ;;
     --no-worker-limit) no_worker_limit=1; shift ;;
     --before-so)      need_arg "$@"; before_so=$2; shift 2 ;;
+    --wait-quiet)   need_arg "$@"; quiet_max=$2; shift 2 ;;
     --port-base)      need_arg "$@"; port_base=$2; shift 2 ;;
     --attack-nice)    need_arg "$@"; attack_nice=$2; shift 2 ;;
     *)                common_opt "$@"
@@ -131,13 +138,15 @@ while [ $# -gt 0 ]; do
 done
 
 case $mode in
-quick)   : "${base_s:=2}" "${fill:=5}" "${duration:=4}" ;;
+quick)   : "${base_s:=2}" "${fill:=5}" "${duration:=4}" "${quiet_max:=0}" ;;
 full)    : "${base_s:=10}" "${fill:=20}" "${duration:=20}" ;;
 *)       : "${base_s:=5}" "${fill:=10}" "${duration:=10}" ;;
 esac
+: "${quiet_max:=30}"
 
+: "${rounds:=1}"
 need_uints attackers attack_size clients echo_rate fill duration workers \
-           port_base
+           port_base rounds
 [[ $attack_nice =~ ^-?[0-9]+$ ]] || die "invalid --attack-nice"
 is_uint "$echo_size" || die "invalid --echo-size"
 [[ $budget =~ ^[0-9]+[kKmMgG]?$ ]] || die "invalid --budget"
@@ -347,8 +356,8 @@ echo_wait() {
     R[$c.$ph.errors]=$(jv errors.total)
     R[$c.$ph.failed]=$(jv counters.failed)
     [ "${R[$c.$ph.errors]}" = 0 ] && [ "${R[$c.$ph.failed]}" = 0 ] \
-        || anomalies+=("$c-$ph: echo clients: failed=${R[$c.$ph.failed]}
-errors=${R[$c.$ph.errors]}")
+        || anomaly "$c-$ph: echo clients: failed=${R[$c.$ph.failed]}" \
+        "errors=${R[$c.$ph.errors]}"
 }
 
 anomalies=()
@@ -356,6 +365,8 @@ anomalies=()
 run_config() {
     local c=$1 wpids apid arc=0 spid f=$out/runs/$1 tcp0 hwm
 
+    wait_quiet "$quiet_max" 15
+    [ -z "$quiet_note" ] || anomaly "$c: $quiet_note"
     start_config "$c"
     # shellcheck disable=SC2086
     wpids=$(workers_of $master)
@@ -396,10 +407,14 @@ run_config() {
     R[$c.srv_cpu]=$cw_servers
     R[$c.oth_cpu]=$cw_others
     R[$c.cli_cpu]=$cw_client
+    R[$c.softirq_cpu]=$cw_softirq_pct
+    [ "$cw_others" = null ] || [ "$cw_others" -lt 15 ] \
+        || anomaly "$c: other processes took ${cw_others}%" \
+        "of the server CPU during the measurement"
 
     wait "$apid" || arc=$?
     job_done "$apid"
-    [ "$arc" = 0 ] || anomalies+=("$c-attack: flood exited with $arc")
+    [ "$arc" = 0 ] || anomaly "$c-attack: flood exited with $arc"
     kill "$spid" 2>/dev/null || true
     wait "$spid" 2>/dev/null || true
 
@@ -435,8 +450,8 @@ run_config() {
         || R[$c.attack_sent_mb]=$(( R[$c.attack_sent_mb] / 1048576 ))
     R[$c.attack_dropped]=$(jv counters.dropped)
     [ "${R[$c.attack_est]}" = "$attackers" ] \
-        || anomalies+=("$c-attack: ${R[$c.attack_est]} of $attackers
-attackers established")
+        || anomaly "$c-attack: ${R[$c.attack_est]} of $attackers" \
+        "attackers established"
 
     # the memory a few seconds after the attackers are gone
     sleep 2
@@ -455,14 +470,14 @@ attackers established")
     # shellcheck disable=SC2086
     now_pids=$(workers_of $master)
     [ "$now_pids" = "$wpids" ] \
-        || anomalies+=("$c: workers changed ($wpids -> $now_pids)")
+        || anomaly "$c: workers changed ($wpids -> $now_pids)"
 
     stop_config
     local lvl n
     for lvl in emerg alert crit; do
         n=$(cat "$out/$c"/logs/error.log "$out/$c"/*/logs/error.log \
             2>/dev/null | grep -c "\[$lvl\]" || true)
-        [ "$n" = 0 ] || anomalies+=("$c: $n [$lvl] lines in the error log")
+        [ "$n" = 0 ] || anomaly "$c: $n [$lvl] lines in the error log"
     done
     sleep 1
 }
@@ -471,8 +486,46 @@ say "module $module_id${before_so:+, before: $before_id}"
 say "configurations: ${clist[*]}; $attackers attackers x $attack_size B" \
     "(no read), $clients echo clients at $echo_rate msg/s"
 
+# the figures of a run, kept per round (medians in the table)
+keys=(baseline.p50 baseline.p99 baseline.max attack.p50 attack.p99
+      attack.max rss_base_mb rss_peak_mb rss_hwm_mb rss_after_mb
+      tcp_base_mb tcp_peak_mb tcp_after_mb queued_peak_mb buffer_peak_mb
+      paused_peak pauses_limit pauses_worker drops_slow send_timeout
+      samples status_ms_max status_misses srv_cpu softirq_cpu oth_cpu cli_cpu
+      attack_est attack_sent_mb attack_dropped)
+declare -A vals=()
+
+median() {
+    # median of the arguments ("null" values skipped); "null" if none
+    printf '%s\n' "$@" | { grep -v '^null$' || true; } | sort -g \
+        | awk '{ v[NR] = $1 }
+               END { if (NR == 0) { print "null"; exit }
+                     if (NR % 2) m = v[(NR + 1) / 2]
+                     else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
+                     if (m == int(m)) printf "%d\n", m
+                     else printf "%.1f\n", m }'
+}
+
+for (( r = 1; r <= rounds; r++ )); do
+    for c in "${clist[@]}"; do
+        say "round $r of $rounds: $c"
+        run_config "$c"
+        for k in "${keys[@]}"; do
+            add "$c.$k" "${R[$c.$k]:-null}"
+        done
+        if [ "$rounds" -gt 1 ]; then
+            mkdir -p "$out/r$r"
+            mv "$out/runs" "$out/r$r/runs"
+            mkdir -p "$out/runs"
+        fi
+    done
+done
+
 for c in "${clist[@]}"; do
-    run_config "$c"
+    for k in "${keys[@]}"; do
+        # shellcheck disable=SC2086
+        R[$c.$k]=$(median ${vals[$c.$k]})
+    done
 done
 
 # the table
@@ -485,7 +538,7 @@ ratio() {
 }
 
 {
-    printf '\n%-22s' ""
+    printf '\n%-22s' "median of $rounds"
     for c in "${clist[@]}"; do printf '%12s' "$c"; done
     printf '\n'
     row() {
@@ -523,6 +576,7 @@ ratio() {
     row "/status no answer" status_misses
     row "attackers sent MB" attack_sent_mb
     row "NGINX CPU % (attack)" srv_cpu
+    row "ksoftirqd on it %" softirq_cpu
     row "others on server CPU %" oth_cpu
     row "client CPU busy %" cli_cpu
     printf '\n'
@@ -540,6 +594,12 @@ ratio() {
             esac
         done
     done
+    if [ "$rounds" -gt 1 ]; then
+        for c in "${clist[@]}"; do
+            printf 'rounds %s: attack p99 %s, baseline p99 %s\n' "$c" \
+                "${vals[$c.attack.p99]}" "${vals[$c.baseline.p99]}"
+        done
+    fi
     if [ ${#anomalies[@]} -gt 0 ]; then
         printf '\nanomalies:\n'
         printf '  %s\n' "${anomalies[@]}"
@@ -557,6 +617,7 @@ json+="\"clients\":$clients,\"echo_rate\":$echo_rate,"
 json+="\"echo_size\":$echo_size,\"budget\":$(json_str "$budget"),"
 json+="\"session_limit\":$(json_str "${session_limit:-default}"),"
 json+="\"workers\":$workers,\"fill_s\":$fill,\"duration_s\":$duration,"
+json+="\"rounds\":$rounds,"
 json+="\"results\":{"
 first=1
 for c in "${clist[@]}"; do
@@ -569,7 +630,7 @@ for c in "${clist[@]}"; do
              rss_after_mb tcp_base_mb tcp_peak_mb tcp_after_mb \
              queued_peak_mb buffer_peak_mb paused_peak pauses_limit \
              pauses_worker drops_slow send_timeout samples status_ms_max \
-             status_misses srv_cpu oth_cpu cli_cpu attack_est \
+             status_misses srv_cpu softirq_cpu oth_cpu cli_cpu attack_est \
              attack_sent_mb attack_dropped; do
         v=${R[$c.$k]:-null}
         [[ $v =~ ^-?[0-9]+(\.[0-9]+)?$ ]] || v=null
@@ -577,7 +638,7 @@ for c in "${clist[@]}"; do
         kfirst=0
         json+="\"${k/./_}\":$v"
     done
-    json+="}"
+    json+=",\"rounds_attack_p99\":[${vals[$c.attack.p99]// /,}]}"
 done
 json+="},\"anomalies\":[$(json_strs ${anomalies[@]+"${anomalies[@]}"})],"
 json+="\"elapsed_s\":$SECONDS}"
