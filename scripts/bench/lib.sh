@@ -553,7 +553,7 @@ machine_busy_pct() {
     b=$(awk '$1 == "cpu" { print $2 + $3 + $4, $2 + $3 + $4 + $5 + $6 }' \
         /proc/stat)
     awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
-        t = y[2] - x[2]; printf "%.0f", t > 0 ? (y[1] - x[1]) / t * 100 : 0 }'
+        t = y[2] - x[2]; printf "%.0f", (t > 0 ? (y[1] - x[1]) / t * 100 : 0) }'
 }
 
 # shellcheck disable=SC2034    # quiet_note: for the caller

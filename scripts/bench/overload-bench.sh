@@ -513,12 +513,12 @@ for (( r = 1; r <= rounds; r++ )); do
         for k in "${keys[@]}"; do
             add "$c.$k" "${R[$c.$k]:-null}"
         done
-        if [ "$rounds" -gt 1 ]; then
-            mkdir -p "$out/r$r"
-            mv "$out/runs" "$out/r$r/runs"
-            mkdir -p "$out/runs"
-        fi
     done
+    if [ "$rounds" -gt 1 ]; then
+        mkdir -p "$out/r$r"
+        mv "$out/runs" "$out/r$r/runs"
+        mkdir -p "$out/runs"
+    fi
 done
 
 for c in "${clist[@]}"; do
