@@ -154,7 +154,7 @@ stop_group() {
     kill -KILL -- "-$pid" 2>/dev/null || true
 }
 
-stop_nginx() {
+stop_own_nginx() {
     # the master named by our pid file (it must be the one we started),
     # TERM and 5 s to exit with its workers; then KILL what is left of
     # its process group (ours alone: it was started with setsid)
@@ -177,7 +177,7 @@ stop_nginx() {
 cleanup() {
     trap - EXIT INT TERM
     [ -z "$load_pid" ] || stop_group "$load_pid"
-    stop_nginx
+    stop_own_nginx
     [ -z "$tmp" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -796,7 +796,7 @@ done
 pids=$(workers_now)
 [ "$pids" = "$worker_pids" ] || die "the NGINX workers changed" \
     "($worker_pids -> $pids): a worker died? see $prefix/logs/error.log"
-stop_nginx
+stop_own_nginx
 
 elapsed=$(( SECONDS - started ))
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -75,7 +75,9 @@ static void wsl_print_string(const char *s);
 static void wsl_on_parent_signal(int signo);
 
 
-static const char  *wsl_mode_names[] = { "idle", "echo", "churn" };
+static const char  *wsl_mode_names[] = {
+    "idle", "echo", "churn", "flood"
+};
 
 static volatile sig_atomic_t  wsl_parent_stop;
 
@@ -99,6 +101,9 @@ static struct option  wsl_long_options[] = {
     { "handshake-timeout", required_argument, NULL, 1005 },
     { "close-timeout",     required_argument, NULL, 1006 },
     { "max-pending",       required_argument, NULL, 1007 },
+    { "no-read",           no_argument,       NULL, 1008 },
+    { "reset-at-end",      no_argument,       NULL, 1009 },
+    { "warmup",            required_argument, NULL, 1010 },
     { "quiet",             no_argument,       NULL, 'q' },
     { "help",              no_argument,       NULL, 'h' },
     { NULL, 0, NULL, 0 }
@@ -151,6 +156,9 @@ wsl_usage(FILE *f)
 "         (closed loop), or -R messages/s are sent over all sessions\n"
 "         (open loop, latency from the intended send time)\n"
 "  churn  -c slots, each: connect, one echo round trip, close, reconnect\n"
+"  flood  after the ramp, each session sends -s byte messages as fast\n"
+"         as its socket takes them, reading the echoes (or, with\n"
+"         --no-read, never reading)\n"
 "\n"
 "target (the host must be in 127.0.0.0/8):\n"
 "  -u, --url URL            ws://HOST[:PORT][/PATH]\n"
@@ -160,7 +168,8 @@ wsl_usage(FILE *f)
 "  -H, --header 'N: V'      extra request header (repeatable)\n"
 "\n"
 "load:\n"
-"  -m, --mode MODE          idle, echo or churn (or as an argument)\n"
+"  -m, --mode MODE          idle, echo, churn or flood (or as an "
+"argument)\n"
 "  -c, --connections N      sessions in total (default 1)\n"
 "  -P, --processes N        client processes (default 1)\n"
 "  -d, --duration SEC       run time, a hard bound (default 10)\n"
@@ -175,6 +184,12 @@ wsl_usage(FILE *f)
 "default 2\n"
 "      --max-pending N      handshakes in flight per process "
 "(default 256)\n"
+"      --no-read            flood: never read once the session is open\n"
+"      --warmup SEC         echo: messages due in the first SEC seconds\n"
+"                           of messaging are answered but not measured\n"
+"      --reset-at-end       end the sessions with a TCP reset (SO_LINGER\n"
+"                           0) instead of a close handshake, so that no\n"
+"                           unsent data stays in the kernel\n"
 "  -q, --quiet              no progress lines\n"
 "  -h, --help               this text\n"
 "\n"
@@ -336,6 +351,23 @@ wsl_parse_args(int argc, char **argv, wsl_conf_t *conf)
             conf->max_pending = (int) v;
             break;
 
+        case 1008:
+            conf->no_read = 1;
+            break;
+
+        case 1009:
+            conf->reset_at_end = 1;
+            break;
+
+        case 1010:
+            if (wsl_parse_double(optarg, 0, 86400, &conf->warmup,
+                                 "warm-up")
+                != WSL_OK)
+            {
+                return WSL_ERROR;
+            }
+            break;
+
         case 'q':
             conf->quiet = 1;
             break;
@@ -384,8 +416,8 @@ wsl_parse_args(int argc, char **argv, wsl_conf_t *conf)
     }
 
     if (conf->mode == -1) {
-        fprintf(stderr, "ws-load: no mode given (idle, echo or churn); "
-                "see --help\n");
+        fprintf(stderr, "ws-load: no mode given (idle, echo, churn or "
+                "flood); see --help\n");
         return WSL_ERROR;
     }
 
@@ -429,6 +461,17 @@ wsl_parse_args(int argc, char **argv, wsl_conf_t *conf)
         return WSL_ERROR;
     }
 
+    if (conf->warmup >= conf->duration) {
+        fprintf(stderr, "ws-load: --warmup must be shorter than -d\n");
+        return WSL_ERROR;
+    }
+
+    if (conf->no_read && conf->mode != WSL_MODE_FLOOD) {
+        fprintf(stderr, "ws-load: --no-read applies to the flood mode "
+                "only\n");
+        return WSL_ERROR;
+    }
+
     return WSL_OK;
 }
 
@@ -438,15 +481,15 @@ wsl_parse_mode(const char *s, int *mode)
 {
     int  i;
 
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         if (strcmp(s, wsl_mode_names[i]) == 0) {
             *mode = i;
             return WSL_OK;
         }
     }
 
-    fprintf(stderr, "ws-load: unknown mode \"%s\": use idle, echo or "
-            "churn\n", s);
+    fprintf(stderr, "ws-load: unknown mode \"%s\": use idle, echo, churn "
+            "or flood\n", s);
 
     return WSL_ERROR;
 }
@@ -1269,9 +1312,12 @@ wsl_report(wsl_conf_t *conf, wsl_child_t *ch, int n, int failed)
            r->children ? r->measure / r->children : 0.0);
 
     printf("\"message_size\":%zu,\"message_type\":\"%s\","
-           "\"connect_rate\":%g,\"message_rate\":%g,",
+           "\"connect_rate\":%g,\"message_rate\":%g,"
+           "\"no_read\":%s,\"reset_at_end\":%s,",
            conf->msg_size, conf->binary ? "binary" : "text",
-           conf->connect_rate, conf->msg_rate);
+           conf->connect_rate, conf->msg_rate,
+           conf->no_read ? "true" : "false",
+           conf->reset_at_end ? "true" : "false");
 
     printf("\"counters\":{");
 

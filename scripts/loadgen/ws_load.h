@@ -36,6 +36,7 @@
 #define WSL_MODE_IDLE          0
 #define WSL_MODE_ECHO          1
 #define WSL_MODE_CHURN         2
+#define WSL_MODE_FLOOD         3
 
 
 /* file descriptors a process keeps besides its connections */
@@ -64,9 +65,12 @@ typedef struct {
     double              msg_rate;        /* per second, 0: closed loop */
     size_t              msg_size;
     int                 binary;
+    int                 no_read;         /* flood: never read once open */
+    int                 reset_at_end;    /* SO_LINGER 0 close at the end */
 
     double              handshake_timeout;
     double              close_timeout;
+    double              warmup;          /* s of echoes not measured */
     int                 max_pending;     /* handshakes in flight/process */
     int                 quiet;
 } wsl_conf_t;
@@ -101,6 +105,7 @@ enum {
     WSL_C_OUTSTANDING,
     WSL_C_PINGS,
     WSL_C_PONGS,
+    WSL_C_RESET_AT_END,
     WSL_C_N
 };
 

@@ -59,6 +59,9 @@
 /* free a flushed write buffer larger than this */
 #define WSL_WBUF_KEEP          16384
 
+/* flood: bytes one connection may send before the others get a turn */
+#define WSL_FLOOD_BURST        (256 * 1024)
+
 /* messages awaiting their echo on one connection */
 #define WSL_RING_MAX           65536
 
@@ -85,6 +88,7 @@ struct wsl_conn_s {
     unsigned            close_sent:1;
     unsigned            close_received:1;
     unsigned            echoed:1;         /* churn: round trip done */
+    unsigned            in_ready:1;       /* in the flood ready list */
 
     uint32_t            src;              /* network byte order */
     uint64_t            since;            /* connect() time, us */
@@ -103,7 +107,10 @@ struct wsl_conn_s {
     uint32_t            rcount;
     uint32_t            rcap;
 
+    size_t              foff;             /* flood: sent of the frame */
+
     wsl_conn_t         *next;             /* in the connect queue */
+    wsl_conn_t         *ready_next;       /* in the flood ready list */
 
     wsl_frame_parser_t  fp;
 };
@@ -141,6 +148,7 @@ typedef struct {
     unsigned            ready:1;
     unsigned            messaging:1;
     uint64_t            msg_start;
+    uint64_t            warmup;           /* us, not measured */
     double              msg_interval;     /* us, open loop */
     uint64_t            msg_k;
     long                rr;
@@ -148,6 +156,9 @@ typedef struct {
     uint64_t            rng;
     uint64_t            errnos[4];        /* errno values already told */
     unsigned char      *payload;
+    unsigned char      *flood;            /* the flood frame, masked */
+    size_t              flood_len;
+    wsl_conn_t         *flood_ready;      /* writable, burst used up */
     unsigned char      *rbuf;
     char               *request;          /* request minus the key line */
     size_t              request_len;
@@ -180,6 +191,13 @@ static void wsl_send_close(wsl_proc_t *p, wsl_conn_t *c,
     const unsigned char *payload, size_t len, uint64_t now);
 static int wsl_append(wsl_conn_t *c, size_t len);
 static int wsl_flush(wsl_proc_t *p, wsl_conn_t *c);
+static ssize_t wsl_send(wsl_proc_t *p, wsl_conn_t *c,
+    const unsigned char *buf, size_t len);
+static int wsl_flooding(wsl_proc_t *p, wsl_conn_t *c);
+static void wsl_ready_push(wsl_proc_t *p, wsl_conn_t *c);
+static void wsl_ready_run(wsl_proc_t *p);
+static void wsl_gone(wsl_proc_t *p, wsl_conn_t *c, uint64_t now);
+static void wsl_reset(wsl_proc_t *p, wsl_conn_t *c);
 static void wsl_fail(wsl_proc_t *p, wsl_conn_t *c, int err, uint64_t now);
 static void wsl_fail_errno(wsl_proc_t *p, wsl_conn_t *c, int err,
     const char *call, uint64_t now);
@@ -190,6 +208,7 @@ static void wsl_close_fd(wsl_conn_t *c);
 static void wsl_sweep(wsl_proc_t *p, uint64_t now);
 static void wsl_check_ready(wsl_proc_t *p, uint64_t now);
 static void wsl_start_messaging(wsl_proc_t *p, uint64_t now);
+static void wsl_start_flood(wsl_proc_t *p, uint64_t now);
 static uint64_t wsl_open_loop(wsl_proc_t *p, uint64_t now);
 static void wsl_begin_closing(wsl_proc_t *p, uint64_t now);
 static void wsl_progress(wsl_proc_t *p, uint32_t type);
@@ -366,7 +385,9 @@ wsl_worker_run(const wsl_conf_t *conf, wsl_worker_t *w, wsl_result_t *res)
 
         wsl_arm(p, at);
 
-        nev = epoll_wait(p->ep, events, WSL_EVENTS, -1);
+        /* connections that used up their burst go on without waiting */
+
+        nev = epoll_wait(p->ep, events, WSL_EVENTS, p->flood_ready ? 0 : -1);
 
         if (nev == -1) {
             if (errno == EINTR) {
@@ -396,6 +417,8 @@ wsl_worker_run(const wsl_conf_t *conf, wsl_worker_t *w, wsl_result_t *res)
 
             wsl_event(p, c, events[i].events, now);
         }
+
+        wsl_ready_run(p);
     }
 
     /* the close grace period is over: cut what is left */
@@ -471,6 +494,31 @@ wsl_proc_init(wsl_proc_t *p)
                                         : (unsigned char) ('a' + j % 26);
     }
 
+    if (p->conf->mode == WSL_MODE_FLOOD) {
+        uint64_t       r;
+        unsigned char  mask[4];
+
+        /*
+         * Every flood message is the same frame, masked once with one
+         * key per process and sent from this buffer by every session:
+         * the server unmasks each frame, the generator does not.
+         */
+
+        p->flood = malloc(WSL_FRAME_HEADER_MAX + p->conf->msg_size);
+        if (p->flood == NULL) {
+            fprintf(stderr, "ws-load: out of memory\n");
+            return WSL_ERROR;
+        }
+
+        r = wsl_random(p);
+        memcpy(mask, &r, 4);
+
+        p->flood_len = wsl_frame_build(p->flood,
+                                       p->conf->binary ? WSL_OP_BINARY
+                                                       : WSL_OP_TEXT,
+                                       p->payload, p->conf->msg_size, mask);
+    }
+
     wsl_build_request(p);
 
     if (p->request == NULL) {
@@ -519,6 +567,8 @@ wsl_proc_init(wsl_proc_t *p)
         p->msg_interval = 1e6 / p->w->msg_rate;
     }
 
+    p->warmup = (uint64_t) (p->conf->warmup * 1e6);
+
     return WSL_OK;
 }
 
@@ -550,6 +600,7 @@ wsl_proc_free(wsl_proc_t *p)
 
     free(p->rbuf);
     free(p->payload);
+    free(p->flood);
     free(p->request);
 }
 
@@ -665,6 +716,7 @@ wsl_connect(wsl_proc_t *p, wsl_conn_t *c, uint64_t now)
     c->close_sent = 0;
     c->close_received = 0;
     c->echoed = 0;
+    c->foff = 0;
     c->wpos = 0;
     c->wlen = 0;
     c->rhead = 0;
@@ -763,6 +815,18 @@ wsl_event(wsl_proc_t *p, wsl_conn_t *c, uint32_t events, uint64_t now)
         if (wsl_flush(p, c) != WSL_OK) {
             return;
         }
+    }
+
+    if (p->conf->no_read
+        && (c->state == WSL_ST_OPEN || c->state == WSL_ST_CLOSING))
+    {
+        /* a flooder that never reads: only the server's close counts */
+
+        if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+            wsl_gone(p, c, now);
+        }
+
+        return;
     }
 
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
@@ -958,6 +1022,13 @@ wsl_opened(wsl_proc_t *p, wsl_conn_t *c, uint64_t now)
         (void) wsl_send_message(p, c, now);
         break;
 
+    case WSL_MODE_FLOOD:
+        /* joining late: the others flood already */
+        if (p->messaging) {
+            (void) wsl_flush(p, c);
+        }
+        break;
+
     default:
         break;
     }
@@ -1070,7 +1141,15 @@ wsl_message(wsl_proc_t *p, wsl_conn_t *c, uint64_t now)
     res->counters[WSL_C_BYTES_RECEIVED] += fp->msg_len;
 
     if (c->rcount == 0) {
-        /* not an answer to anything we sent */
+        /* not an answer to anything we sent, or a flood's echo */
+
+        if (p->conf->mode == WSL_MODE_FLOOD && p->messaging
+            && p->phase == WSL_PHASE_RUN)
+        {
+            res->win_msgs++;
+            res->win_bytes += fp->msg_len;
+        }
+
         return;
     }
 
@@ -1088,10 +1167,14 @@ wsl_message(wsl_proc_t *p, wsl_conn_t *c, uint64_t now)
         return;
     }
 
-    res->win_msgs++;
-    res->win_bytes += fp->msg_len;
+    /* a message due in the warm-up is answered, not counted */
 
-    wsl_hist_add(&res->latency, now > intended ? now - intended : 0);
+    if (intended >= p->msg_start + p->warmup) {
+        res->win_msgs++;
+        res->win_bytes += fp->msg_len;
+
+        wsl_hist_add(&res->latency, now > intended ? now - intended : 0);
+    }
 
     if (c->state != WSL_ST_OPEN) {
         return;
@@ -1296,40 +1379,55 @@ wsl_append(wsl_conn_t *c, size_t len)
 }
 
 
+/*
+ * Sends what is queued.  A flooding session sends its frames after
+ * the queue, and queued control frames wait for the end of the frame
+ * in progress; after WSL_FLOOD_BURST bytes the session goes to the
+ * ready list, so that one fast session cannot starve the others.
+ */
+
 static int
 wsl_flush(wsl_proc_t *p, wsl_conn_t *c)
 {
+    size_t   burst;
     ssize_t  n;
 
-    while (c->writable && c->wpos < c->wlen) {
-        n = send(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL);
+    burst = 0;
 
-        if (n > 0) {
+    while (c->writable) {
+
+        if (c->foff == 0 && c->wpos < c->wlen) {
+            n = wsl_send(p, c, c->wbuf + c->wpos, c->wlen - c->wpos);
+            if (n == -1) {
+                return WSL_ERROR;
+            }
+
             c->wpos += n;
             continue;
         }
 
-        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            c->writable = 0;
+        if (c->foff == 0 && !wsl_flooding(p, c)) {
             break;
         }
 
-        if (n == -1 && errno == EINTR) {
-            continue;
+        if (burst >= WSL_FLOOD_BURST) {
+            wsl_ready_push(p, c);
+            break;
         }
 
-        if (c->state == WSL_ST_HANDSHAKE) {
-            wsl_fail_errno(p, c, errno, "send()", wsl_now());
-
-        } else if (c->state == WSL_ST_OPEN) {
-            wsl_drop(p, c, WSL_E_RESET, wsl_now());
-
-        } else {
-            p->res->errors[WSL_E_RESET]++;
-            wsl_finish(p, c, 0, wsl_now());
+        n = wsl_send(p, c, p->flood + c->foff, p->flood_len - c->foff);
+        if (n == -1) {
+            return WSL_ERROR;
         }
 
-        return WSL_ERROR;
+        c->foff += n;
+        burst += n;
+
+        if (c->foff == p->flood_len) {
+            c->foff = 0;
+            p->res->counters[WSL_C_MSGS_SENT]++;
+            p->res->counters[WSL_C_BYTES_SENT] += p->conf->msg_size;
+        }
     }
 
     if (c->wpos == c->wlen) {
@@ -1346,6 +1444,133 @@ wsl_flush(wsl_proc_t *p, wsl_conn_t *c)
     }
 
     return WSL_OK;
+}
+
+
+/* one send(): the bytes sent, 0 when the socket is full, -1 on error */
+
+static ssize_t
+wsl_send(wsl_proc_t *p, wsl_conn_t *c, const unsigned char *buf,
+    size_t len)
+{
+    ssize_t  n;
+
+    for ( ;; ) {
+        n = send(c->fd, buf, len, MSG_NOSIGNAL);
+
+        if (n >= 0) {
+            return n;
+        }
+
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            c->writable = 0;
+            return 0;
+        }
+
+        if (errno != EINTR) {
+            break;
+        }
+    }
+
+    if (c->state == WSL_ST_HANDSHAKE) {
+        wsl_fail_errno(p, c, errno, "send()", wsl_now());
+
+    } else if (c->state == WSL_ST_OPEN) {
+        wsl_drop(p, c, WSL_E_RESET, wsl_now());
+
+    } else {
+        p->res->errors[WSL_E_RESET]++;
+        wsl_finish(p, c, 0, wsl_now());
+    }
+
+    return -1;
+}
+
+
+/* a flood session starts another frame while the run lasts */
+
+static int
+wsl_flooding(wsl_proc_t *p, wsl_conn_t *c)
+{
+    return p->conf->mode == WSL_MODE_FLOOD
+           && c->state == WSL_ST_OPEN
+           && p->phase == WSL_PHASE_RUN;
+}
+
+
+static void
+wsl_ready_push(wsl_proc_t *p, wsl_conn_t *c)
+{
+    if (c->in_ready) {
+        return;
+    }
+
+    c->in_ready = 1;
+    c->ready_next = p->flood_ready;
+    p->flood_ready = c;
+}
+
+
+/* the sessions that were still writable after their burst go on */
+
+static void
+wsl_ready_run(wsl_proc_t *p)
+{
+    wsl_conn_t  *c, *next;
+
+    c = p->flood_ready;
+    p->flood_ready = NULL;
+
+    for ( /* void */ ; c; c = next) {
+        next = c->ready_next;
+        c->ready_next = NULL;
+        c->in_ready = 0;
+
+        if (c->fd != -1 && c->writable) {
+            (void) wsl_flush(p, c);
+        }
+    }
+}
+
+
+/* a session that does not read saw the server close the connection */
+
+static void
+wsl_gone(wsl_proc_t *p, wsl_conn_t *c, uint64_t now)
+{
+    if (c->state == WSL_ST_OPEN) {
+        wsl_drop(p, c, WSL_E_EOF, now);
+        return;
+    }
+
+    /* closing: its close frame was answered or not, it cannot tell */
+
+    wsl_finish(p, c, 0, now);
+}
+
+
+/*
+ * Closes with SO_LINGER 0: the kernel sends a reset and drops what the
+ * socket still holds, in both directions, instead of keeping unsent
+ * data of a session that the server does not read.
+ */
+
+static void
+wsl_reset(wsl_proc_t *p, wsl_conn_t *c)
+{
+    struct linger  l;
+
+    l.l_onoff = 1;
+    l.l_linger = 0;
+
+    (void) setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+
+    wsl_close_fd(c);
+
+    p->open--;
+    p->res->counters[WSL_C_RESET_AT_END]++;
+
+    c->state = WSL_ST_DONE;
 }
 
 
@@ -1451,6 +1676,7 @@ wsl_close_fd(wsl_conn_t *c)
 
     c->writable = 0;
     c->deadline = 0;
+    c->foff = 0;
     c->wpos = 0;
     c->wlen = 0;
 
@@ -1513,6 +1739,10 @@ wsl_check_ready(wsl_proc_t *p, uint64_t now)
     if (p->conf->mode == WSL_MODE_ECHO && p->phase == WSL_PHASE_RUN) {
         wsl_start_messaging(p, now);
     }
+
+    if (p->conf->mode == WSL_MODE_FLOOD && p->phase == WSL_PHASE_RUN) {
+        wsl_start_flood(p, now);
+    }
 }
 
 
@@ -1536,6 +1766,30 @@ wsl_start_messaging(wsl_proc_t *p, uint64_t now)
 
         if (c->state == WSL_ST_OPEN && c->rcount == 0) {
             (void) wsl_send_message(p, c, now);
+        }
+    }
+}
+
+
+/*
+ * Flood sessions start sending once every session of the process has
+ * been tried, so that the sends do not slow the handshakes down.
+ */
+
+static void
+wsl_start_flood(wsl_proc_t *p, uint64_t now)
+{
+    long         i;
+    wsl_conn_t  *c;
+
+    p->messaging = 1;
+    p->msg_start = now;
+
+    for (i = 0; i < p->n; i++) {
+        c = &p->conns[i];
+
+        if (c->state == WSL_ST_OPEN) {
+            (void) wsl_flush(p, c);
         }
     }
 }
@@ -1599,7 +1853,12 @@ wsl_begin_closing(wsl_proc_t *p, uint64_t now)
     p->close_end = now + (uint64_t) (p->conf->close_timeout * 1e6);
 
     if (p->messaging) {
-        p->res->measure = (double) (now - p->msg_start) / 1e6;
+        p->res->measure = (double) (now - p->msg_start) / 1e6
+                          - p->conf->warmup;
+
+        if (p->res->measure < 0) {
+            p->res->measure = 0;
+        }
 
     } else if (p->conf->mode == WSL_MODE_ECHO) {
         p->res->measure = 0;
@@ -1636,10 +1895,21 @@ wsl_begin_closing(wsl_proc_t *p, uint64_t now)
         case WSL_ST_OPEN:
             p->res->counters[WSL_C_OPEN_AT_END]++;
             p->res->counters[WSL_C_OUTSTANDING] += c->rcount;
+
+            if (p->conf->reset_at_end) {
+                wsl_reset(p, c);
+                break;
+            }
+
             wsl_send_close(p, c, NULL, 0, now);
             break;
 
         case WSL_ST_CLOSING:
+            if (p->conf->reset_at_end) {
+                wsl_reset(p, c);
+                break;
+            }
+
             c->deadline = p->close_end;
             break;
 

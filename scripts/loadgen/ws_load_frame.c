@@ -229,6 +229,25 @@ wsl_frame_header(unsigned char *buf, unsigned fin, unsigned opcode,
 }
 
 
+/*
+ * A whole masked client frame (fin set): the header, then the payload
+ * masked; buf must hold WSL_FRAME_HEADER_MAX + len bytes.  Returns the
+ * frame's length.
+ */
+
+size_t
+wsl_frame_build(unsigned char *buf, unsigned opcode,
+    const unsigned char *payload, size_t len, const unsigned char mask[4])
+{
+    size_t  hlen;
+
+    hlen = wsl_frame_header(buf, 1, opcode, len, mask);
+    wsl_frame_mask(buf + hlen, payload, len, mask);
+
+    return hlen + len;
+}
+
+
 void
 wsl_frame_mask(unsigned char *dst, const unsigned char *src, size_t n,
     const unsigned char mask[4])

@@ -61,6 +61,8 @@ int wsl_frame_parse(wsl_frame_parser_t *fp, const unsigned char **pos,
     const unsigned char *last);
 size_t wsl_frame_header(unsigned char *buf, unsigned fin, unsigned opcode,
     uint64_t len, const unsigned char mask[4]);
+size_t wsl_frame_build(unsigned char *buf, unsigned opcode,
+    const unsigned char *payload, size_t len, const unsigned char mask[4]);
 void wsl_frame_mask(unsigned char *dst, const unsigned char *src, size_t n,
     const unsigned char mask[4]);
 const char *wsl_frame_strerror(int rc);

@@ -27,7 +27,8 @@ const char  *wsl_counter_names[WSL_C_N] = {
     "bytes_received",
     "outstanding_at_end",
     "pings_received",
-    "pongs_sent"
+    "pongs_sent",
+    "reset_at_end"
 };
 
 

@@ -15,6 +15,7 @@
 #include "ws_load_frame.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 
@@ -32,6 +33,7 @@ typedef struct {
 static int wsl_run_case(const wsl_parse_case_t *t, size_t step);
 static int wsl_test_parser(void);
 static int wsl_test_header(void);
+static int wsl_test_build(void);
 static int wsl_test_handshake(void);
 static int wsl_test_hist(void);
 
@@ -75,6 +77,7 @@ main(void)
 {
     wsl_test_parser();
     wsl_test_header();
+    wsl_test_build();
     wsl_test_handshake();
     wsl_test_hist();
 
@@ -234,6 +237,86 @@ wsl_test_header(void)
                   && memcmp(buf + len - 4, mask, 4) == 0,
                   "header for length %llu", (unsigned long long) t[i].len);
     }
+
+    return 0;
+}
+
+
+/*
+ * The flood frame: a whole masked frame whose header (fin, opcode, mask
+ * bit, the shortest length encoding) and unmasked payload are what a
+ * server reads, for lengths at the encoding boundaries and 1 MB.
+ */
+
+static int
+wsl_test_build(void)
+{
+    size_t          i, k, len, hlen, total;
+    uint64_t        got;
+    unsigned char   mask[4] = { 0x37, 0xfa, 0x21, 0x3d };
+    unsigned char  *payload, *frame;
+    static size_t   sizes[] = { 0, 1, 125, 126, 65535, 65536, 1048576 };
+
+    payload = malloc(1048576);
+    frame = malloc(WSL_FRAME_HEADER_MAX + 1048576);
+
+    if (payload == NULL || frame == NULL) {
+        WSL_CHECK(0, "out of memory");
+        free(payload);
+        free(frame);
+        return -1;
+    }
+
+    for (i = 0; i < 1048576; i++) {
+        payload[i] = (unsigned char) (i * 131 + 7);
+    }
+
+    for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        len = sizes[k];
+
+        total = wsl_frame_build(frame, WSL_OP_BINARY, payload, len, mask);
+
+        hlen = len < 126 ? 6 : (len <= 0xffff ? 8 : 14);
+
+        WSL_CHECK(total == hlen + len, "build %zu: length %zu, not %zu",
+                  len, total, hlen + len);
+        WSL_CHECK(frame[0] == (0x80 | WSL_OP_BINARY),
+                  "build %zu: first byte 0x%02x", len, frame[0]);
+        WSL_CHECK(frame[1] & 0x80, "build %zu: not masked", len);
+
+        if (hlen == 6) {
+            got = frame[1] & 0x7f;
+
+        } else if (hlen == 8) {
+            WSL_CHECK((frame[1] & 0x7f) == 126, "build %zu: no 16-bit "
+                      "length", len);
+            got = (uint64_t) frame[2] << 8 | frame[3];
+
+        } else {
+            WSL_CHECK((frame[1] & 0x7f) == 127, "build %zu: no 64-bit "
+                      "length", len);
+
+            for (got = 0, i = 2; i < 10; i++) {
+                got = got << 8 | frame[i];
+            }
+        }
+
+        WSL_CHECK(got == len, "build %zu: length field %llu", len,
+                  (unsigned long long) got);
+        WSL_CHECK(memcmp(frame + hlen - 4, mask, 4) == 0,
+                  "build %zu: mask key", len);
+
+        for (i = 0; i < len; i++) {
+            if ((frame[hlen + i] ^ mask[i & 3]) != payload[i]) {
+                break;
+            }
+        }
+
+        WSL_CHECK(i == len, "build %zu: payload differs at %zu", len, i);
+    }
+
+    free(payload);
+    free(frame);
 
     return 0;
 }
