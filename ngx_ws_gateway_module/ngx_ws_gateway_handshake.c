@@ -154,7 +154,14 @@ ngx_ws_gateway_check(ngx_http_request_t *r)
         return NGX_HTTP_NOT_ALLOWED;
     }
 
-    if (r->http_version != NGX_HTTP_VERSION_11) {
+    /*
+     * RFC 6455, 4.1: "HTTP/1.1 or higher"; a later HTTP/1.x is 1.1 to
+     * us (RFC 7230, 2.6), HTTP/2 and HTTP/3 need RFC 8441 and RFC 9220
+     */
+
+    if (r->http_version < NGX_HTTP_VERSION_11
+        || r->http_version >= NGX_HTTP_VERSION_20)
+    {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "client sent WebSocket handshake over %V, "
                       "HTTP/1.1 required", &r->http_protocol);
@@ -573,9 +580,20 @@ ngx_ws_gateway_upgrade_required(ngx_http_request_t *r, ngx_uint_t version)
                                          ? NGX_WS_GATEWAY_HS_BAD_VERSION
                                          : NGX_WS_GATEWAY_HS_NOT_WEBSOCKET]);
 
+    /*
+     * RFC 7230, 6.7: a server that sends Upgrade sends "upgrade" in
+     * Connection too; NGINX writes its own Connection line (keep-alive
+     * or close) beside it, which a client reads as one list
+     */
+
+    ngx_str_set(&v, "upgrade");
+
     if (ngx_ws_gateway_add_header(r, "Upgrade", sizeof("Upgrade") - 1,
                                   &ngx_ws_gateway_websocket)
-        == NULL)
+        == NULL
+        || ngx_ws_gateway_add_header(r, "Connection",
+                                     sizeof("Connection") - 1, &v)
+           == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -290,6 +290,7 @@ GET /ws
 --- error_code: 426
 --- response_headers
 Upgrade: websocket
+Connection: close, upgrade
 !Sec-WebSocket-Version
 !Sec-WebSocket-Accept
 --- response_body eval
@@ -579,5 +580,52 @@ close: 1000
 --- error_code: 400
 --- response_headers
 !Sec-WebSocket-Accept
+--- no_error_log
+[error]
+
+
+
+=== TEST 36: a 426 for the version says "upgrade" in Connection too (RFC 7230 6.7)
+--- raw_request eval
+::ws_handshake('/ws', 'Sec-WebSocket-Version: 8', 'Connection: Upgrade, close')
+--- error_code: 426
+--- response_headers
+Upgrade: websocket
+Connection: close, upgrade
+Sec-WebSocket-Version: 13
+--- no_error_log
+[error]
+
+
+
+=== TEST 37: HTTP/1.2 is "1.1 or higher" (RFC 6455 4.1): 101
+--- raw_request eval
+(::ws_handshake('/ws') =~ s{ HTTP/1\.1\r\n}{ HTTP/1.2\r\n}r)
+. ::ws_close_frame(1000)
+--- error_code: 101
+--- response_headers
+Upgrade: websocket
+Connection: upgrade
+Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+close: 1000
+--- no_error_log
+[error]
+
+
+
+=== TEST 38: HTTP/1.10 is a later HTTP/1.x too: 101
+--- raw_request eval
+(::ws_handshake('/ws') =~ s{ HTTP/1\.1\r\n}{ HTTP/1.10\r\n}r)
+. ::ws_close_frame(1000)
+--- error_code: 101
+--- response_headers
+Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+close: 1000
 --- no_error_log
 [error]
