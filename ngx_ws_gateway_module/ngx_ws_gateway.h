@@ -36,6 +36,7 @@ typedef struct {
     ngx_array_t               *subprotocols;     /* of ngx_str_t */
 
     size_t                     max_frame_size;
+    size_t                     max_frame_conf;   /* as set, or unset */
     size_t                     max_message_size;
     size_t                     buffer_size;
     size_t                     outbound_limit;
