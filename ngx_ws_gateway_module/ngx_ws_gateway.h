@@ -35,6 +35,10 @@ typedef struct {
     ngx_uint_t                 target;
     ngx_array_t               *subprotocols;     /* of ngx_str_t */
 
+    /* where ws_gateway_pass is, for errors found when merging */
+    ngx_str_t                  pass_file;
+    ngx_uint_t                 pass_line;
+
     size_t                     max_frame_size;
     size_t                     max_frame_conf;   /* as set, or unset */
     size_t                     max_message_size;

@@ -428,6 +428,8 @@ ngx_ws_gateway_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->target = NGX_WS_GATEWAY_TARGET_UNSET;
+     *     conf->pass_file = { 0, NULL };
+     *     conf->pass_line = 0;
      */
 
     conf->subprotocols = NGX_CONF_UNSET_PTR;
@@ -452,6 +454,30 @@ ngx_ws_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_ws_gateway_loc_conf_t *prev = parent;
     ngx_ws_gateway_loc_conf_t *conf = child;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    /*
+     * A content handler set after ws_gateway_pass (proxy_pass,
+     * fastcgi_pass, ...) replaced ours: that location would never be a
+     * WebSocket endpoint.  "return" is not a content handler (it runs in
+     * the rewrite phase, often under "if"), and is left alone as NGINX
+     * leaves it beside proxy_pass.
+     */
+
+    clcf = ((ngx_http_conf_ctx_t *) cf->ctx)
+               ->loc_conf[ngx_http_core_module.ctx_index];
+
+    if (conf->target != NGX_WS_GATEWAY_TARGET_UNSET
+        && clcf->handler != ngx_ws_gateway_content_handler)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"ws_gateway_pass\" conflicts with another content "
+                      "handler (\"proxy_pass\", \"ws_gateway_status\", ...) "
+                      "in the same location in %V:%ui",
+                      &conf->pass_file, conf->pass_line);
+        return NGX_CONF_ERROR;
+    }
 
     ngx_conf_merge_ptr_value(conf->subprotocols, prev->subprotocols, NULL);
 
@@ -514,6 +540,13 @@ ngx_ws_gateway_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "conflicts with another content handler (\"proxy_pass\", "
+               "\"ws_gateway_status\", ...) in the same location";
+    }
+
     value = cf->args->elts;
 
     if (ngx_strcmp(value[1].data, "echo") == 0) {
@@ -527,7 +560,9 @@ ngx_ws_gateway_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    wlcf->pass_file = cf->conf_file->file.name;
+    wlcf->pass_line = cf->conf_file->line;
+
     clcf->handler = ngx_ws_gateway_content_handler;
 
     return NGX_CONF_OK;
@@ -603,8 +638,13 @@ ngx_ws_gateway_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    if (clcf->handler) {
+    if (clcf->handler == ngx_ws_gateway_status_handler) {
         return "is duplicate";
+    }
+
+    if (clcf->handler) {
+        return "conflicts with another content handler (\"proxy_pass\", "
+               "\"ws_gateway_pass\", ...) in the same location";
     }
 
     clcf->handler = ngx_ws_gateway_status_handler;
