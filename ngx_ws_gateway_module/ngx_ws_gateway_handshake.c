@@ -127,6 +127,7 @@ ngx_ws_gateway_check(ngx_http_request_t *r)
     ngx_str_t                   accept, src, value;
     ngx_sha1_t                  sha1;
     ngx_connection_t           *c;
+    ngx_http_core_loc_conf_t   *clcf;
     ngx_ws_gateway_handshake_t  hs;
 
     c = r->connection;
@@ -304,7 +305,14 @@ ngx_ws_gateway_check(ngx_http_request_t *r)
 
 #endif
 
-    if (ngx_tcp_nodelay(c) != NGX_OK) {
+    /*
+     * frames are small and interactive: TCP_NODELAY where the location's
+     * tcp_nodelay says so (as NGINX's upgraded proxy and keepalive do)
+     */
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->tcp_nodelay && ngx_tcp_nodelay(c) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -732,3 +732,43 @@ qr/\[emerg\] .*"ws_gateway_pass" conflicts with another content handler .* in \S
 close: 1000
 --- no_error_log
 [error]
+
+
+
+=== TEST 46: tcp_nodelay off in the location: the session socket is left without TCP_NODELAY
+--- config
+    location /ws {
+        tcp_nodelay off;
+        ws_gateway_pass echo;
+    }
+--- raw_request eval
+::ws_handshake('/ws') . ::ws_frame('text', 'hi') . ::ws_close_frame(1000)
+--- error_code: 101
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+text: hi
+close: 1000
+--- no_error_log
+tcp_nodelay
+[error]
+
+
+
+=== TEST 47: tcp_nodelay on (NGINX's default): the session socket gets TCP_NODELAY
+--- config
+    location /ws {
+        ws_gateway_pass echo;
+    }
+--- raw_request eval
+::ws_handshake('/ws') . ::ws_frame('text', 'hi') . ::ws_close_frame(1000)
+--- error_code: 101
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+text: hi
+close: 1000
+--- error_log
+tcp_nodelay
+--- no_error_log
+[error]
