@@ -382,9 +382,9 @@ ngx_ws_gateway_auth_origin_handler(ngx_http_request_t *r)
 {
     ngx_str_t                    origin;
     ngx_uint_t                   i, n;
-    ngx_list_part_t             *part;
     ngx_table_elt_t             *h;
     ngx_ws_gateway_origin_t     *o;
+    ngx_ws_gateway_headers_t     walk;
     ngx_ws_gateway_auth_ctx_t   *ctx;
     ngx_ws_gateway_auth_conf_t  *conf;
 
@@ -416,28 +416,14 @@ ngx_ws_gateway_auth_origin_handler(ngx_http_request_t *r)
     ngx_str_null(&origin);
     n = 0;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    ngx_ws_gateway_headers_init(r, &walk);
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Origin") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Origin",
-                               sizeof("Origin") - 1) == 0)
-        {
-            origin = h[i].value;
-            n++;
-        }
+    while ((h = ngx_ws_gateway_next_header(&walk, "Origin",
+                                           sizeof("Origin") - 1))
+           != NULL)
+    {
+        origin = h->value;
+        n++;
     }
 
     if (n == 0) {
@@ -949,50 +935,32 @@ static ngx_int_t
 ngx_ws_gateway_auth_find_protocol(ngx_http_request_t *r, ngx_str_t *prefix,
     ngx_str_t *token)
 {
-    u_char           *p, *end;
-    ngx_str_t         entry;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    u_char                    *p, *end;
+    ngx_str_t                  entry;
+    ngx_table_elt_t           *h;
+    ngx_ws_gateway_headers_t   walk;
 
     /*
-     * the first Sec-WebSocket-Protocol entry with the prefix, the
-     * entries split as the handshake splits them to select one
+     * the first Sec-WebSocket-Protocol entry that carries a token, by
+     * the rule the handshake skips it with when it selects one
      */
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    ngx_ws_gateway_headers_init(r, &walk);
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
+    for ( ;; ) {
+        h = ngx_ws_gateway_next_header(&walk, "Sec-WebSocket-Protocol",
+                                       sizeof("Sec-WebSocket-Protocol") - 1);
+        if (h == NULL) {
+            break;
         }
 
-        if (h[i].key.len != sizeof("Sec-WebSocket-Protocol") - 1
-            || ngx_strncasecmp(h[i].key.data,
-                               (u_char *) "Sec-WebSocket-Protocol",
-                               sizeof("Sec-WebSocket-Protocol") - 1)
-               != 0)
-        {
-            continue;
-        }
-
-        p = h[i].value.data;
-        end = p + h[i].value.len;
+        p = h->value.data;
+        end = p + h->value.len;
 
         while (ngx_ws_gateway_next_token(&p, end, &entry) == NGX_OK) {
-            if (entry.len > prefix->len
-                && ngx_strncmp(entry.data, prefix->data, prefix->len) == 0)
+            if (ngx_ws_gateway_protocol_token(&entry, prefix, token)
+                == NGX_OK)
             {
-                token->data = entry.data + prefix->len;
-                token->len = entry.len - prefix->len;
                 return NGX_OK;
             }
         }

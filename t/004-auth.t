@@ -232,6 +232,16 @@ our $Config = <<'_EOC_';
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
     }
 
+    location /proto-named {
+        ws_gateway_pass echo;
+        ws_gateway_subprotocols access_token. chat;
+        ws_gateway_auth_jwt proto token=$ws_gateway_protocol_token;
+        ws_gateway_auth_jwt_protocol_prefix access_token.;
+        ws_gateway_auth_jwt_alg HS256;
+        ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
+        add_header X-Proto-Token $ws_gateway_protocol_token always;
+    }
+
     location /vars {
         ws_gateway_pass echo;
         ws_gateway_auth_jwt ws;
@@ -2918,5 +2928,39 @@ close: 1000
 jwt sub=hal err= req="GET /argcase?access_token=REDACTED HTTP/1.1"
 --- no_access_log eval
 [::jwt_sig(::tok_fixed(claims => { sub => 'hal' }))]
+--- no_error_log
+[error]
+
+
+
+=== TEST 161: one rule for a token entry: the prefix alone carries no token, and is negotiated like any name
+--- raw_request eval
+::ws_session('/proto-named', 'Sec-WebSocket-Protocol: access_token., access_token.'
+                             . ::tok_fixed())
+--- error_code: 101
+--- response_headers
+Sec-WebSocket-Protocol: access_token.
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+text: hello
+close: 1000
+--- no_error_log
+[error]
+
+
+
+=== TEST 162: the entry that carries the token is the one $ws_gateway_protocol_token returns, never the one selected
+--- raw_request eval
+::ws_session('/proto-named', 'Sec-WebSocket-Protocol: chat, access_token.'
+                             . ::tok_fixed())
+--- error_code: 101
+--- response_headers eval
+"Sec-WebSocket-Protocol: chat\nX-Proto-Token: " . ::tok_fixed() . "\n"
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+text: hello
+close: 1000
 --- no_error_log
 [error]
