@@ -912,7 +912,9 @@ ngx_ws_gateway_auth_expires(ngx_http_request_t *r)
         return 0;
     }
 
-    return ngx_max(ctx->jwt.exp + conf->leeway, 1);
+    return (time_t) ngx_ws_gateway_jwt_session_expires(ctx->jwt.exp,
+                                                       conf->leeway,
+                                                       NGX_MAX_TIME_T_VALUE);
 }
 
 

@@ -725,6 +725,82 @@ done:
 }
 
 
+int64_t
+ngx_ws_gateway_jwt_exp_time(double exp, int64_t max)
+{
+    int64_t  t;
+
+    /* beyond the year 33,658 is never, for a session */
+
+    if (exp >= 1e12) {
+        return 0;
+    }
+
+    /*
+     * what the time_t cannot hold is its last (or first) second: for a
+     * 32-bit one, a token valid past 2038 is a session that ends then
+     */
+
+    if (exp >= (double) max) {
+        return max;
+    }
+
+    if (exp <= (double) -max) {
+        return -max;
+    }
+
+    t = (int64_t) exp;
+
+    /* 0 is "never" */
+
+    return (t == 0) ? -1 : t;
+}
+
+
+int64_t
+ngx_ws_gateway_jwt_session_expires(int64_t exp, int64_t leeway, int64_t max)
+{
+    int64_t  t;
+
+    if (exp == 0) {
+        return 0;
+    }
+
+    /* |exp| <= max and leeway <= 10 years: no overflow in 64 bits */
+
+    t = exp + leeway;
+
+    if (t < 1) {
+        return 1;
+    }
+
+    return (t > max) ? max : t;
+}
+
+
+uint32_t
+ngx_ws_gateway_jwt_expiry32(int64_t expires)
+{
+    if (expires == 0) {
+        return 0;
+    }
+
+    if (expires < 1) {
+        return 1;
+    }
+
+    return (expires > (int64_t) 0xffffffff) ? 0xffffffff
+                                            : (uint32_t) expires;
+}
+
+
+int64_t
+ngx_ws_gateway_jwt_expiry_left(uint32_t expiry, int64_t now)
+{
+    return (int64_t) expiry - now;
+}
+
+
 ngx_uint_t
 ngx_ws_gateway_jwt_check_claims(ngx_ws_gateway_jwt_t *jwt,
     ngx_ws_gateway_jwt_rules_t *rules, time_t now)
@@ -755,13 +831,8 @@ ngx_ws_gateway_jwt_check_claims(ngx_ws_gateway_jwt_t *jwt,
             return NGX_WS_GATEWAY_JWT_EXPIRED;
         }
 
-        /*
-         * beyond the year 33,658 is never, for a session, as is what a
-         * 32-bit time_t cannot hold
-         */
-
-        jwt->exp = (exp < 1e12 && exp < (double) (NGX_MAX_TIME_T_VALUE / 2))
-                   ? (time_t) exp : 0;
+        jwt->exp = (time_t) ngx_ws_gateway_jwt_exp_time(exp,
+                                                        NGX_MAX_TIME_T_VALUE);
 
         break;
     }
