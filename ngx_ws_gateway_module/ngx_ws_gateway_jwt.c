@@ -509,11 +509,28 @@ ngx_ws_gateway_jwt_verify(ngx_ws_gateway_jwt_t *jwt,
     ngx_ws_gateway_jwt_key_t *keys, ngx_uint_t nkeys)
 {
     ngx_int_t                  rc;
-    ngx_uint_t                 i, bit, tried;
+    ngx_uint_t                 i, bit, tried, kids;
     ngx_ws_gateway_jwt_key_t  *key;
 
     bit = (ngx_uint_t) 1 << jwt->alg;
     tried = 0;
+
+    /*
+     * What a forged token costs is bounded: where keys have kids, a
+     * token without one is tried with the keys without a kid only, not
+     * with every key of its family.
+     */
+
+    kids = 0;
+
+    if (!jwt->has_kid) {
+        for (i = 0; i < nkeys; i++) {
+            if (keys[i].kid.len) {
+                kids = 1;
+                break;
+            }
+        }
+    }
 
     for (i = 0; i < nkeys; i++) {
         key = &keys[i];
@@ -524,10 +541,13 @@ ngx_ws_gateway_jwt_verify(ngx_ws_gateway_jwt_t *jwt,
 
         /* a key without a kid is tried for any token */
 
-        if (jwt->has_kid && key->kid.len
-            && (key->kid.len != jwt->kid.len
-                || ngx_memcmp(key->kid.data, jwt->kid.data, jwt->kid.len)
-                   != 0))
+        if (key->kid.len
+            && (kids
+                || (jwt->has_kid
+                    && (key->kid.len != jwt->kid.len
+                        || ngx_memcmp(key->kid.data, jwt->kid.data,
+                                      jwt->kid.len)
+                           != 0))))
         {
             continue;
         }
@@ -543,7 +563,8 @@ ngx_ws_gateway_jwt_verify(ngx_ws_gateway_jwt_t *jwt,
 
     if (tried == 0) {
         jwt->error = jwt->has_kid ? "no key with the token's \"kid\""
-                                  : "no key for the algorithm";
+                     : kids ? "no \"kid\", and no key without one"
+                            : "no key for the algorithm";
         return NGX_WS_GATEWAY_JWT_UNKNOWN_KID;
     }
 
@@ -1119,6 +1140,7 @@ ngx_ws_gateway_jwt_key_secret(ngx_ws_gateway_jwt_key_t *key, u_char *data,
         return "HMAC secret shorter than 32 bytes";
     }
 
+    ngx_str_null(&key->kid);
     key->family = NGX_WS_GATEWAY_JWT_KEY_HMAC;
     key->secret.data = data;
     key->secret.len = len;
@@ -1187,6 +1209,7 @@ ngx_ws_gateway_jwt_key_pem(ngx_ws_gateway_jwt_key_t *key, u_char *data,
         return "no PEM public key or certificate";
     }
 
+    ngx_str_null(&key->kid);
     key->pkey = pkey;
 
     reason = ngx_ws_gateway_jwt_classify(key);
@@ -1401,7 +1424,7 @@ ngx_ws_gateway_jwt_key_jwk(ngx_ws_gateway_jwt_key_t *key,
     ngx_ws_gateway_json_t *json, ngx_ws_gateway_json_node_t *jwk,
     u_char *buf, const char **reason)
 {
-    ngx_str_t                    kty, value;
+    ngx_str_t                    kty, value, kid;
     ngx_uint_t                   alg, verify;
     const char                  *err;
     ngx_ws_gateway_json_node_t  *node, *e;
@@ -1513,7 +1536,9 @@ ngx_ws_gateway_jwt_key_jwk(ngx_ws_gateway_jwt_key_t *key,
         err = ngx_ws_gateway_jwt_jwk_bytes(json, jwk, "k", buf, &value);
 
         if (err == NULL) {
+            kid = key->kid;
             err = ngx_ws_gateway_jwt_key_secret(key, value.data, value.len);
+            key->kid = kid;
         }
 
     } else if (kty.len == 3 && ngx_strncmp(kty.data, "RSA", 3) == 0) {

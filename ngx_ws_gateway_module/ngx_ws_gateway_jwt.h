@@ -177,8 +177,9 @@ ngx_uint_t ngx_ws_gateway_jwt_decode(ngx_ws_gateway_jwt_t *jwt,
 
 /*
  * Verifies the signature of a decoded token with the keys: those of its
- * "kid" and those without a kid if it has one, all else; only keys that
- * may verify its algorithm (family, and size for HMAC).
+ * "kid" and those without a kid if it has one; without one, the keys
+ * without a kid where any key has one, all else; only keys that may
+ * verify its algorithm (family, and size for HMAC).
  * _OK, _UNKNOWN_KID (no key that may verify it) or _BAD_SIGNATURE.
  */
 ngx_uint_t ngx_ws_gateway_jwt_verify(ngx_ws_gateway_jwt_t *jwt,

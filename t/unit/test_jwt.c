@@ -2815,12 +2815,40 @@ test_kids(void)
     unit_check(r == NGX_WS_GATEWAY_JWT_UNKNOWN_KID, "kid bb: %s",
                test_reason(r));
 
-    /* without a kid, every key of the family is tried */
+    /*
+     * without a kid, where keys have kids: only the keys without one are
+     * tried (the work of a forged token is bounded), none here
+     */
 
     (void) test_make_hs(token, "{'alg':'HS256'}", "{}", test_a1_secret,
                         test_a1_secret_len);
     r = test_verify_str((char *) token, keys, 2);
-    unit_check(r == NGX_WS_GATEWAY_JWT_OK, "no kid: %s", test_reason(r));
+    unit_check(r == NGX_WS_GATEWAY_JWT_UNKNOWN_KID,
+               "no kid, keys with kids only: %s", test_reason(r));
+
+    /* ... the one without a kid */
+
+    ngx_str_null(&keys[1].kid);
+
+    r = test_verify_str((char *) token, keys, 2);
+    unit_check(r == NGX_WS_GATEWAY_JWT_OK,
+               "no kid, the key without a kid: %s", test_reason(r));
+
+    ngx_str_null(&keys[0].kid);
+    ngx_str_set(&keys[1].kid, "b");
+
+    r = test_verify_str((char *) token, keys, 2);
+    unit_check(r == NGX_WS_GATEWAY_JWT_BAD_SIGNATURE,
+               "no kid, the other key is the one without a kid: %s",
+               test_reason(r));
+
+    /* without any kid in the set, every key of the family is tried */
+
+    ngx_str_null(&keys[1].kid);
+
+    r = test_verify_str((char *) token, keys, 2);
+    unit_check(r == NGX_WS_GATEWAY_JWT_OK, "no kid anywhere: %s",
+               test_reason(r));
 
     r = test_verify_str((char *) token, keys, 1);
     unit_check(r == NGX_WS_GATEWAY_JWT_BAD_SIGNATURE,
@@ -2829,6 +2857,9 @@ test_kids(void)
     r = test_verify_str((char *) token, keys, 0);
     unit_check(r == NGX_WS_GATEWAY_JWT_UNKNOWN_KID, "no keys: %s",
                test_reason(r));
+
+    ngx_str_set(&keys[0].kid, "a");
+    ngx_str_set(&keys[1].kid, "b");
 
     /* two keys of one kid (a rotation): either may verify */
 
