@@ -35,7 +35,12 @@ typedef struct {
     ngx_uint_t                 target;
     ngx_array_t               *subprotocols;     /* of ngx_str_t */
 
+    /* where ws_gateway_pass is, for errors found when merging */
+    ngx_str_t                  pass_file;
+    ngx_uint_t                 pass_line;
+
     size_t                     max_frame_size;
+    size_t                     max_frame_conf;   /* as set, or unset */
     size_t                     max_message_size;
     size_t                     buffer_size;
     size_t                     outbound_limit;
@@ -49,6 +54,14 @@ typedef struct {
     /* this location's ngx_ws_gateway_auth_module configuration */
     void                      *auth;
 } ngx_ws_gateway_loc_conf_t;
+
+
+/* a walk over the request's headers, ngx_ws_gateway_next_header() */
+
+typedef struct {
+    ngx_list_part_t           *part;
+    ngx_uint_t                 i;
+} ngx_ws_gateway_headers_t;
 
 
 /* what a session whose token expires is sent */
@@ -114,6 +127,12 @@ ngx_int_t ngx_ws_gateway_next_token(u_char **pos, u_char *end,
     ngx_str_t *token);
 ngx_table_elt_t *ngx_ws_gateway_add_header(ngx_http_request_t *r,
     char *name, size_t len, ngx_str_t *value);
+void ngx_ws_gateway_headers_init(ngx_http_request_t *r,
+    ngx_ws_gateway_headers_t *walk);
+ngx_table_elt_t *ngx_ws_gateway_next_header(ngx_ws_gateway_headers_t *walk,
+    char *name, size_t len);
+ngx_int_t ngx_ws_gateway_protocol_token(ngx_str_t *entry, ngx_str_t *prefix,
+    ngx_str_t *token);
 ngx_int_t ngx_ws_gateway_add_variable_table(ngx_conf_t *cf,
     ngx_http_variable_t *vars);
 ngx_int_t ngx_ws_gateway_status_handler(ngx_http_request_t *r);

@@ -54,6 +54,7 @@ typedef struct {
     ngx_array_t                 *audiences;
     ngx_array_t                 *claims;   /* of ngx_ws_gateway_jwt_claim_t */
     size_t                       max_size;
+    ngx_uint_t                   max_rsa_bits;
 
     ngx_str_t                    protocol_prefix;
     ngx_ws_gateway_expiry_t     *expiry;   /* NULL: sessions do not expire */
@@ -166,6 +167,19 @@ static ngx_conf_post_handler_pt  ngx_ws_gateway_auth_leeway_post =
     ngx_ws_gateway_auth_check_time;
 
 
+/*
+ * An RSA verification costs about the square of the modulus: 4096 bits
+ * by default bounds what one forged token costs, a directive raises it.
+ */
+
+#define NGX_WS_GATEWAY_AUTH_RSA_BITS      4096
+
+static ngx_conf_num_bounds_t  ngx_ws_gateway_auth_rsa_bits_bounds = {
+    ngx_conf_check_num_bounds,
+    NGX_WS_GATEWAY_JWT_MIN_RSA_BITS, NGX_WS_GATEWAY_JWT_MAX_RSA_BITS
+};
+
+
 static ngx_conf_enum_t  ngx_ws_gateway_auth_missing[] = {
     { ngx_string("allow"), 0 },
     { ngx_string("deny"), 1 },
@@ -251,6 +265,13 @@ static ngx_command_t  ngx_ws_gateway_auth_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_gateway_auth_conf_t, max_size),
       &ngx_ws_gateway_auth_max_size_post },
+
+    { ngx_string("ws_gateway_auth_jwt_max_rsa_bits"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_auth_conf_t, max_rsa_bits),
+      &ngx_ws_gateway_auth_rsa_bits_bounds },
 
     { ngx_string("ws_gateway_auth_jwt_protocol_prefix"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -382,9 +403,9 @@ ngx_ws_gateway_auth_origin_handler(ngx_http_request_t *r)
 {
     ngx_str_t                    origin;
     ngx_uint_t                   i, n;
-    ngx_list_part_t             *part;
     ngx_table_elt_t             *h;
     ngx_ws_gateway_origin_t     *o;
+    ngx_ws_gateway_headers_t     walk;
     ngx_ws_gateway_auth_ctx_t   *ctx;
     ngx_ws_gateway_auth_conf_t  *conf;
 
@@ -416,28 +437,14 @@ ngx_ws_gateway_auth_origin_handler(ngx_http_request_t *r)
     ngx_str_null(&origin);
     n = 0;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    ngx_ws_gateway_headers_init(r, &walk);
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Origin") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Origin",
-                               sizeof("Origin") - 1) == 0)
-        {
-            origin = h[i].value;
-            n++;
-        }
+    while ((h = ngx_ws_gateway_next_header(&walk, "Origin",
+                                           sizeof("Origin") - 1))
+           != NULL)
+    {
+        origin = h->value;
+        n++;
     }
 
     if (n == 0) {
@@ -926,7 +933,9 @@ ngx_ws_gateway_auth_expires(ngx_http_request_t *r)
         return 0;
     }
 
-    return ngx_max(ctx->jwt.exp + conf->leeway, 1);
+    return (time_t) ngx_ws_gateway_jwt_session_expires(ctx->jwt.exp,
+                                                       conf->leeway,
+                                                       NGX_MAX_TIME_T_VALUE);
 }
 
 
@@ -949,50 +958,32 @@ static ngx_int_t
 ngx_ws_gateway_auth_find_protocol(ngx_http_request_t *r, ngx_str_t *prefix,
     ngx_str_t *token)
 {
-    u_char           *p, *end;
-    ngx_str_t         entry;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    u_char                    *p, *end;
+    ngx_str_t                  entry;
+    ngx_table_elt_t           *h;
+    ngx_ws_gateway_headers_t   walk;
 
     /*
-     * the first Sec-WebSocket-Protocol entry with the prefix, the
-     * entries split as the handshake splits them to select one
+     * the first Sec-WebSocket-Protocol entry that carries a token, by
+     * the rule the handshake skips it with when it selects one
      */
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    ngx_ws_gateway_headers_init(r, &walk);
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
+    for ( ;; ) {
+        h = ngx_ws_gateway_next_header(&walk, "Sec-WebSocket-Protocol",
+                                       sizeof("Sec-WebSocket-Protocol") - 1);
+        if (h == NULL) {
+            break;
         }
 
-        if (h[i].key.len != sizeof("Sec-WebSocket-Protocol") - 1
-            || ngx_strncasecmp(h[i].key.data,
-                               (u_char *) "Sec-WebSocket-Protocol",
-                               sizeof("Sec-WebSocket-Protocol") - 1)
-               != 0)
-        {
-            continue;
-        }
-
-        p = h[i].value.data;
-        end = p + h[i].value.len;
+        p = h->value.data;
+        end = p + h->value.len;
 
         while (ngx_ws_gateway_next_token(&p, end, &entry) == NGX_OK) {
-            if (entry.len > prefix->len
-                && ngx_strncmp(entry.data, prefix->data, prefix->len) == 0)
+            if (ngx_ws_gateway_protocol_token(&entry, prefix, token)
+                == NGX_OK)
             {
-                token->data = entry.data + prefix->len;
-                token->len = entry.len - prefix->len;
                 return NGX_OK;
             }
         }
@@ -1428,6 +1419,7 @@ ngx_ws_gateway_auth_create_conf(ngx_conf_t *cf)
     conf->audiences = NGX_CONF_UNSET_PTR;
     conf->claims = NGX_CONF_UNSET_PTR;
     conf->max_size = NGX_CONF_UNSET_SIZE;
+    conf->max_rsa_bits = NGX_CONF_UNSET_UINT;
     conf->expiry = NGX_CONF_UNSET_PTR;
     conf->origins = NGX_CONF_UNSET_PTR;
     conf->origin_missing = NGX_CONF_UNSET_UINT;
@@ -1465,6 +1457,8 @@ ngx_ws_gateway_auth_merge_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->audiences, prev->audiences, NULL);
     ngx_conf_merge_ptr_value(conf->claims, prev->claims, NULL);
     ngx_conf_merge_size_value(conf->max_size, prev->max_size, 8192);
+    ngx_conf_merge_uint_value(conf->max_rsa_bits, prev->max_rsa_bits,
+                              NGX_WS_GATEWAY_AUTH_RSA_BITS);
     ngx_conf_merge_str_value(conf->protocol_prefix, prev->protocol_prefix,
                              "");
     ngx_conf_merge_ptr_value(conf->expiry, prev->expiry, NULL);
@@ -1519,6 +1513,25 @@ ngx_ws_gateway_auth_merge_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     keys = conf->keys->elts;
+
+    for (k = 0; k < conf->keys->nelts; k++) {
+        if (keys[k].family != NGX_WS_GATEWAY_JWT_KEY_RSA
+            || (ngx_uint_t) EVP_PKEY_bits(keys[k].pkey) <= conf->max_rsa_bits)
+        {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"ws_gateway_auth_jwt_key_file\" RSA key%s%V%s of "
+                      "%d bits is longer than "
+                      "\"ws_gateway_auth_jwt_max_rsa_bits\" %ui, for "
+                      "\"ws_gateway_auth_jwt\" in %s:%ui",
+                      keys[k].kid.len ? " \"" : "", &keys[k].kid,
+                      keys[k].kid.len ? "\"" : "",
+                      EVP_PKEY_bits(keys[k].pkey), conf->max_rsa_bits,
+                      conf->file, conf->line);
+        return NGX_CONF_ERROR;
+    }
 
     for (i = 0; i < NGX_WS_GATEWAY_JWT_ALGS; i++) {
         if (!(conf->algs & ((ngx_uint_t) 1 << i))) {

@@ -127,6 +127,7 @@ ngx_ws_gateway_check(ngx_http_request_t *r)
     ngx_str_t                   accept, src, value;
     ngx_sha1_t                  sha1;
     ngx_connection_t           *c;
+    ngx_http_core_loc_conf_t   *clcf;
     ngx_ws_gateway_handshake_t  hs;
 
     c = r->connection;
@@ -154,7 +155,14 @@ ngx_ws_gateway_check(ngx_http_request_t *r)
         return NGX_HTTP_NOT_ALLOWED;
     }
 
-    if (r->http_version != NGX_HTTP_VERSION_11) {
+    /*
+     * RFC 6455, 4.1: "HTTP/1.1 or higher"; a later HTTP/1.x is 1.1 to
+     * us (RFC 7230, 2.6), HTTP/2 and HTTP/3 need RFC 8441 and RFC 9220
+     */
+
+    if (r->http_version < NGX_HTTP_VERSION_11
+        || r->http_version >= NGX_HTTP_VERSION_20)
+    {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "client sent WebSocket handshake over %V, "
                       "HTTP/1.1 required", &r->http_protocol);
@@ -297,7 +305,14 @@ ngx_ws_gateway_check(ngx_http_request_t *r)
 
 #endif
 
-    if (ngx_tcp_nodelay(c) != NGX_OK) {
+    /*
+     * frames are small and interactive: TCP_NODELAY where the location's
+     * tcp_nodelay says so (as NGINX's upgraded proxy and keepalive do)
+     */
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->tcp_nodelay && ngx_tcp_nodelay(c) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -324,35 +339,23 @@ static ngx_int_t
 ngx_ws_gateway_scan_headers(ngx_http_request_t *r,
     ngx_ws_gateway_handshake_t *hs)
 {
-    ngx_uint_t                  i;
-    ngx_list_part_t            *part;
     ngx_table_elt_t            *h;
+    ngx_ws_gateway_headers_t    walk;
     ngx_ws_gateway_loc_conf_t  *wlcf;
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_gateway_module);
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    ngx_ws_gateway_headers_init(r, &walk);
 
-    for (i = 0; /* void */ ; i++) {
+    while ((h = ngx_ws_gateway_next_header(&walk, NULL, 0)) != NULL) {
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Upgrade") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Upgrade",
-                               h[i].key.len) == 0)
+        if (h->key.len == sizeof("Upgrade") - 1
+            && ngx_strncasecmp(h->key.data, (u_char *) "Upgrade",
+                               h->key.len) == 0)
         {
             hs->has_upgrade = 1;
 
-            if (ngx_ws_gateway_has_token(&h[i].value, "websocket",
+            if (ngx_ws_gateway_has_token(&h->value, "websocket",
                                          sizeof("websocket") - 1))
             {
                 hs->upgrade = 1;
@@ -361,11 +364,11 @@ ngx_ws_gateway_scan_headers(ngx_http_request_t *r,
             continue;
         }
 
-        if (h[i].key.len == sizeof("Connection") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Connection",
-                               h[i].key.len) == 0)
+        if (h->key.len == sizeof("Connection") - 1
+            && ngx_strncasecmp(h->key.data, (u_char *) "Connection",
+                               h->key.len) == 0)
         {
-            if (ngx_ws_gateway_has_token(&h[i].value, "upgrade",
+            if (ngx_ws_gateway_has_token(&h->value, "upgrade",
                                          sizeof("upgrade") - 1))
             {
                 hs->connection = 1;
@@ -374,32 +377,32 @@ ngx_ws_gateway_scan_headers(ngx_http_request_t *r,
             continue;
         }
 
-        if (h[i].key.len < sizeof("Sec-WebSocket-") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Sec-WebSocket-",
+        if (h->key.len < sizeof("Sec-WebSocket-") - 1
+            || ngx_strncasecmp(h->key.data, (u_char *) "Sec-WebSocket-",
                                sizeof("Sec-WebSocket-") - 1) != 0)
         {
             continue;
         }
 
-        if (h[i].key.len == sizeof("Sec-WebSocket-Key") - 1
-            && ngx_strncasecmp(h[i].key.data + 14, (u_char *) "Key", 3) == 0)
+        if (h->key.len == sizeof("Sec-WebSocket-Key") - 1
+            && ngx_strncasecmp(h->key.data + 14, (u_char *) "Key", 3) == 0)
         {
-            hs->key = h[i].value;
+            hs->key = h->value;
             hs->nkeys++;
 
-        } else if (h[i].key.len == sizeof("Sec-WebSocket-Version") - 1
-                   && ngx_strncasecmp(h[i].key.data + 14,
+        } else if (h->key.len == sizeof("Sec-WebSocket-Version") - 1
+                   && ngx_strncasecmp(h->key.data + 14,
                                       (u_char *) "Version", 7) == 0)
         {
-            hs->version = h[i].value;
+            hs->version = h->value;
             hs->nversions++;
 
-        } else if (h[i].key.len == sizeof("Sec-WebSocket-Protocol") - 1
-                   && ngx_strncasecmp(h[i].key.data + 14,
+        } else if (h->key.len == sizeof("Sec-WebSocket-Protocol") - 1
+                   && ngx_strncasecmp(h->key.data + 14,
                                       (u_char *) "Protocol", 8) == 0)
         {
             if (hs->protocol.len == 0 && wlcf->subprotocols) {
-                ngx_ws_gateway_select_protocol(r, wlcf, &h[i].value, hs);
+                ngx_ws_gateway_select_protocol(r, wlcf, &h->value, hs);
             }
         }
     }
@@ -429,8 +432,8 @@ ngx_ws_gateway_select_protocol(ngx_http_request_t *r,
     while (ngx_ws_gateway_next_token(&pos, value->data + value->len, &token)
            == NGX_OK)
     {
-        if (prefix && token.len >= prefix->len
-            && ngx_strncmp(token.data, prefix->data, prefix->len) == 0)
+        if (prefix
+            && ngx_ws_gateway_protocol_token(&token, prefix, NULL) == NGX_OK)
         {
             continue;
         }
@@ -479,6 +482,32 @@ ngx_ws_gateway_next_token(u_char **pos, u_char *end, ngx_str_t *token)
 
     token->data = start;
     token->len = p - start;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_ws_gateway_protocol_token(ngx_str_t *entry, ngx_str_t *prefix,
+    ngx_str_t *token)
+{
+    /*
+     * The one rule of a Sec-WebSocket-Protocol entry that carries a token
+     * (ws_gateway_auth_jwt_protocol_prefix): the prefix and at least one
+     * byte more.  Such an entry is never selected; the prefix alone is a
+     * name like any other.
+     */
+
+    if (entry->len <= prefix->len
+        || ngx_strncmp(entry->data, prefix->data, prefix->len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (token) {
+        token->data = entry->data + prefix->len;
+        token->len = entry->len - prefix->len;
+    }
 
     return NGX_OK;
 }
@@ -555,6 +584,52 @@ ngx_ws_gateway_add_header(ngx_http_request_t *r, char *name, size_t len,
 }
 
 
+void
+ngx_ws_gateway_headers_init(ngx_http_request_t *r,
+    ngx_ws_gateway_headers_t *walk)
+{
+    walk->part = &r->headers_in.headers.part;
+    walk->i = 0;
+}
+
+
+ngx_table_elt_t *
+ngx_ws_gateway_next_header(ngx_ws_gateway_headers_t *walk, char *name,
+    size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    /*
+     * The next request header, of the name if one is given (without
+     * regard to case), in the order received; NULL at the end.  Every
+     * walk over the request's headers is this one.  None is skipped
+     * (not even one whose hash is 0): what decides access sees them all.
+     */
+
+    for ( ;; ) {
+
+        if (walk->i >= walk->part->nelts) {
+            if (walk->part->next == NULL) {
+                return NULL;
+            }
+
+            walk->part = walk->part->next;
+            walk->i = 0;
+            continue;
+        }
+
+        h = (ngx_table_elt_t *) walk->part->elts + walk->i++;
+
+        if (name == NULL
+            || (h->key.len == len
+                && ngx_strncasecmp(h->key.data, (u_char *) name, len) == 0))
+        {
+            return h;
+        }
+    }
+}
+
+
 static ngx_int_t
 ngx_ws_gateway_upgrade_required(ngx_http_request_t *r, ngx_uint_t version)
 {
@@ -573,9 +648,20 @@ ngx_ws_gateway_upgrade_required(ngx_http_request_t *r, ngx_uint_t version)
                                          ? NGX_WS_GATEWAY_HS_BAD_VERSION
                                          : NGX_WS_GATEWAY_HS_NOT_WEBSOCKET]);
 
+    /*
+     * RFC 7230, 6.7: a server that sends Upgrade sends "upgrade" in
+     * Connection too; NGINX writes its own Connection line (keep-alive
+     * or close) beside it, which a client reads as one list
+     */
+
+    ngx_str_set(&v, "upgrade");
+
     if (ngx_ws_gateway_add_header(r, "Upgrade", sizeof("Upgrade") - 1,
                                   &ngx_ws_gateway_websocket)
-        == NULL)
+        == NULL
+        || ngx_ws_gateway_add_header(r, "Connection",
+                                     sizeof("Connection") - 1, &v)
+           == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

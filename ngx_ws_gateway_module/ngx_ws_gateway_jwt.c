@@ -509,11 +509,28 @@ ngx_ws_gateway_jwt_verify(ngx_ws_gateway_jwt_t *jwt,
     ngx_ws_gateway_jwt_key_t *keys, ngx_uint_t nkeys)
 {
     ngx_int_t                  rc;
-    ngx_uint_t                 i, bit, tried;
+    ngx_uint_t                 i, bit, tried, kids;
     ngx_ws_gateway_jwt_key_t  *key;
 
     bit = (ngx_uint_t) 1 << jwt->alg;
     tried = 0;
+
+    /*
+     * What a forged token costs is bounded: where keys have kids, a
+     * token without one is tried with the keys without a kid only, not
+     * with every key of its family.
+     */
+
+    kids = 0;
+
+    if (!jwt->has_kid) {
+        for (i = 0; i < nkeys; i++) {
+            if (keys[i].kid.len) {
+                kids = 1;
+                break;
+            }
+        }
+    }
 
     for (i = 0; i < nkeys; i++) {
         key = &keys[i];
@@ -524,10 +541,13 @@ ngx_ws_gateway_jwt_verify(ngx_ws_gateway_jwt_t *jwt,
 
         /* a key without a kid is tried for any token */
 
-        if (jwt->has_kid && key->kid.len
-            && (key->kid.len != jwt->kid.len
-                || ngx_memcmp(key->kid.data, jwt->kid.data, jwt->kid.len)
-                   != 0))
+        if (key->kid.len
+            && (kids
+                || (jwt->has_kid
+                    && (key->kid.len != jwt->kid.len
+                        || ngx_memcmp(key->kid.data, jwt->kid.data,
+                                      jwt->kid.len)
+                           != 0))))
         {
             continue;
         }
@@ -543,7 +563,8 @@ ngx_ws_gateway_jwt_verify(ngx_ws_gateway_jwt_t *jwt,
 
     if (tried == 0) {
         jwt->error = jwt->has_kid ? "no key with the token's \"kid\""
-                                  : "no key for the algorithm";
+                     : kids ? "no \"kid\", and no key without one"
+                            : "no key for the algorithm";
         return NGX_WS_GATEWAY_JWT_UNKNOWN_KID;
     }
 
@@ -725,6 +746,82 @@ done:
 }
 
 
+int64_t
+ngx_ws_gateway_jwt_exp_time(double exp, int64_t max)
+{
+    int64_t  t;
+
+    /* beyond the year 33,658 is never, for a session */
+
+    if (exp >= 1e12) {
+        return 0;
+    }
+
+    /*
+     * what the time_t cannot hold is its last (or first) second: for a
+     * 32-bit one, a token valid past 2038 is a session that ends then
+     */
+
+    if (exp >= (double) max) {
+        return max;
+    }
+
+    if (exp <= (double) -max) {
+        return -max;
+    }
+
+    t = (int64_t) exp;
+
+    /* 0 is "never" */
+
+    return (t == 0) ? -1 : t;
+}
+
+
+int64_t
+ngx_ws_gateway_jwt_session_expires(int64_t exp, int64_t leeway, int64_t max)
+{
+    int64_t  t;
+
+    if (exp == 0) {
+        return 0;
+    }
+
+    /* |exp| <= max and leeway <= 10 years: no overflow in 64 bits */
+
+    t = exp + leeway;
+
+    if (t < 1) {
+        return 1;
+    }
+
+    return (t > max) ? max : t;
+}
+
+
+uint32_t
+ngx_ws_gateway_jwt_expiry32(int64_t expires)
+{
+    if (expires == 0) {
+        return 0;
+    }
+
+    if (expires < 1) {
+        return 1;
+    }
+
+    return (expires > (int64_t) 0xffffffff) ? 0xffffffff
+                                            : (uint32_t) expires;
+}
+
+
+int64_t
+ngx_ws_gateway_jwt_expiry_left(uint32_t expiry, int64_t now)
+{
+    return (int64_t) expiry - now;
+}
+
+
 ngx_uint_t
 ngx_ws_gateway_jwt_check_claims(ngx_ws_gateway_jwt_t *jwt,
     ngx_ws_gateway_jwt_rules_t *rules, time_t now)
@@ -755,13 +852,8 @@ ngx_ws_gateway_jwt_check_claims(ngx_ws_gateway_jwt_t *jwt,
             return NGX_WS_GATEWAY_JWT_EXPIRED;
         }
 
-        /*
-         * beyond the year 33,658 is never, for a session, as is what a
-         * 32-bit time_t cannot hold
-         */
-
-        jwt->exp = (exp < 1e12 && exp < (double) (NGX_MAX_TIME_T_VALUE / 2))
-                   ? (time_t) exp : 0;
+        jwt->exp = (time_t) ngx_ws_gateway_jwt_exp_time(exp,
+                                                        NGX_MAX_TIME_T_VALUE);
 
         break;
     }
@@ -1048,6 +1140,7 @@ ngx_ws_gateway_jwt_key_secret(ngx_ws_gateway_jwt_key_t *key, u_char *data,
         return "HMAC secret shorter than 32 bytes";
     }
 
+    ngx_str_null(&key->kid);
     key->family = NGX_WS_GATEWAY_JWT_KEY_HMAC;
     key->secret.data = data;
     key->secret.len = len;
@@ -1116,6 +1209,7 @@ ngx_ws_gateway_jwt_key_pem(ngx_ws_gateway_jwt_key_t *key, u_char *data,
         return "no PEM public key or certificate";
     }
 
+    ngx_str_null(&key->kid);
     key->pkey = pkey;
 
     reason = ngx_ws_gateway_jwt_classify(key);
@@ -1330,7 +1424,7 @@ ngx_ws_gateway_jwt_key_jwk(ngx_ws_gateway_jwt_key_t *key,
     ngx_ws_gateway_json_t *json, ngx_ws_gateway_json_node_t *jwk,
     u_char *buf, const char **reason)
 {
-    ngx_str_t                    kty, value;
+    ngx_str_t                    kty, value, kid;
     ngx_uint_t                   alg, verify;
     const char                  *err;
     ngx_ws_gateway_json_node_t  *node, *e;
@@ -1442,7 +1536,9 @@ ngx_ws_gateway_jwt_key_jwk(ngx_ws_gateway_jwt_key_t *key,
         err = ngx_ws_gateway_jwt_jwk_bytes(json, jwk, "k", buf, &value);
 
         if (err == NULL) {
+            kid = key->kid;
             err = ngx_ws_gateway_jwt_key_secret(key, value.data, value.len);
+            key->kid = kid;
         }
 
     } else if (kty.len == 3 && ngx_strncmp(kty.data, "RSA", 3) == 0) {

@@ -137,8 +137,9 @@ typedef struct {
     ngx_ws_gateway_json_t        claims;
 
     /*
-     * by ngx_ws_gateway_jwt_check_claims(): exp, or 0 without one or
-     * with one of 10^12 or more (the year 33,658: never, for a session)
+     * by ngx_ws_gateway_jwt_check_claims(): exp as
+     * ngx_ws_gateway_jwt_exp_time() gives it; 0 without one or with one
+     * of 10^12 or more (the year 33,658: never, for a session)
      */
     time_t                       exp;
 
@@ -176,8 +177,9 @@ ngx_uint_t ngx_ws_gateway_jwt_decode(ngx_ws_gateway_jwt_t *jwt,
 
 /*
  * Verifies the signature of a decoded token with the keys: those of its
- * "kid" and those without a kid if it has one, all else; only keys that
- * may verify its algorithm (family, and size for HMAC).
+ * "kid" and those without a kid if it has one; without one, the keys
+ * without a kid where any key has one, all else; only keys that may
+ * verify its algorithm (family, and size for HMAC).
  * _OK, _UNKNOWN_KID (no key that may verify it) or _BAD_SIGNATURE.
  */
 ngx_uint_t ngx_ws_gateway_jwt_verify(ngx_ws_gateway_jwt_t *jwt,
@@ -186,6 +188,30 @@ ngx_uint_t ngx_ws_gateway_jwt_verify(ngx_ws_gateway_jwt_t *jwt,
 /* checks the registered claims and the rules at the time "now" */
 ngx_uint_t ngx_ws_gateway_jwt_check_claims(ngx_ws_gateway_jwt_t *jwt,
     ngx_ws_gateway_jwt_rules_t *rules, time_t now);
+
+/*
+ * Times, for time_t of 32 or 64 bits: "max" is NGX_MAX_TIME_T_VALUE in
+ * the module, and a parameter so that the tests cover both widths.
+ *
+ * ngx_ws_gateway_jwt_exp_time(): an "exp" in whole seconds, 0 for never
+ * (10^12 or more), within -max .. max (a 32-bit time_t ends in 2038: a
+ * later exp is its last second, not never); an exp that truncates to 0
+ * is -1.
+ *
+ * ngx_ws_gateway_jwt_session_expires(): when a session of a token of
+ * that exp closes, exp + leeway, within 1 .. max; 0 (never) for exp 0.
+ *
+ * ngx_ws_gateway_jwt_expiry32(): that time as the session keeps it, in
+ * 32 bits without sign (the year 2106 at most), 0 for never.
+ *
+ * ngx_ws_gateway_jwt_expiry_left(): the seconds from "now" to such an
+ * expiry, 0 or less when it is due; computed in 64 bits.
+ */
+int64_t ngx_ws_gateway_jwt_exp_time(double exp, int64_t max);
+int64_t ngx_ws_gateway_jwt_session_expires(int64_t exp, int64_t leeway,
+    int64_t max);
+uint32_t ngx_ws_gateway_jwt_expiry32(int64_t expires);
+int64_t ngx_ws_gateway_jwt_expiry_left(uint32_t expiry, int64_t now);
 
 /* a top-level member of the claims set or of the header, or NULL */
 ngx_ws_gateway_json_node_t *ngx_ws_gateway_jwt_claim(

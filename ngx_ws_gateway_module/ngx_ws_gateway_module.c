@@ -31,7 +31,7 @@ static char *ngx_ws_gateway_check_size(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_ws_gateway_check_window(ngx_conf_t *cf, void *post,
     void *data);
-static char *ngx_ws_gateway_check_positive(ngx_conf_t *cf, void *post,
+static char *ngx_ws_gateway_check_msec(ngx_conf_t *cf, void *post,
     void *data);
 static ngx_int_t ngx_ws_gateway_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -59,11 +59,40 @@ static ngx_ws_gateway_size_bounds_t  ngx_ws_gateway_outbound_bounds = {
 };
 
 
+typedef struct {
+    ngx_conf_post_handler_pt  post_handler;
+    ngx_msec_t                min;
+    ngx_msec_t                max;
+    ngx_uint_t                off;           /* 0 turns it off */
+} ngx_ws_gateway_msec_bounds_t;
+
+
+/*
+ * Timers: from 100ms (a session's timer is one NGINX timer, and less is
+ * a busy loop for nothing) to 7 days (their arithmetic is ngx_msec_int_t)
+ */
+
+#define NGX_WS_GATEWAY_MSEC_MIN   100
+#define NGX_WS_GATEWAY_MSEC_MAX   (7 * 86400 * 1000)
+
+
+static ngx_ws_gateway_msec_bounds_t  ngx_ws_gateway_timer_bounds = {
+    ngx_ws_gateway_check_msec, NGX_WS_GATEWAY_MSEC_MIN,
+    NGX_WS_GATEWAY_MSEC_MAX, 0
+};
+
+static ngx_ws_gateway_msec_bounds_t  ngx_ws_gateway_timer_off_bounds = {
+    ngx_ws_gateway_check_msec, NGX_WS_GATEWAY_MSEC_MIN,
+    NGX_WS_GATEWAY_MSEC_MAX, 1
+};
+
+static ngx_ws_gateway_msec_bounds_t  ngx_ws_gateway_log_bounds = {
+    ngx_ws_gateway_check_msec, 1000, NGX_WS_GATEWAY_MSEC_MAX, 1
+};
+
+
 static ngx_conf_post_handler_pt  ngx_ws_gateway_window_post =
     ngx_ws_gateway_check_window;
-
-static ngx_conf_post_handler_pt  ngx_ws_gateway_positive_post =
-    ngx_ws_gateway_check_positive;
 
 
 static ngx_command_t  ngx_ws_gateway_commands[] = {
@@ -87,7 +116,7 @@ static ngx_command_t  ngx_ws_gateway_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_ws_gateway_main_conf_t, log_interval),
-      NULL },
+      &ngx_ws_gateway_log_bounds },
 
     { ngx_string("ws_gateway_worker_outbound_limit"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -121,7 +150,7 @@ static ngx_command_t  ngx_ws_gateway_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_ws_gateway_loc_conf_t, max_frame_size),
+      offsetof(ngx_ws_gateway_loc_conf_t, max_frame_conf),
       &ngx_ws_gateway_frame_size_bounds },
 
     { ngx_string("ws_gateway_max_message_size"),
@@ -150,35 +179,35 @@ static ngx_command_t  ngx_ws_gateway_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_gateway_loc_conf_t, ping_interval),
-      NULL },
+      &ngx_ws_gateway_timer_off_bounds },
 
     { ngx_string("ws_gateway_pong_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_gateway_loc_conf_t, pong_timeout),
-      &ngx_ws_gateway_positive_post },
+      &ngx_ws_gateway_timer_bounds },
 
     { ngx_string("ws_gateway_idle_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_gateway_loc_conf_t, idle_timeout),
-      NULL },
+      &ngx_ws_gateway_timer_off_bounds },
 
     { ngx_string("ws_gateway_send_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_gateway_loc_conf_t, send_timeout),
-      &ngx_ws_gateway_positive_post },
+      &ngx_ws_gateway_timer_bounds },
 
     { ngx_string("ws_gateway_close_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_gateway_loc_conf_t, close_timeout),
-      &ngx_ws_gateway_positive_post },
+      &ngx_ws_gateway_timer_bounds },
 
       ngx_null_command
 };
@@ -399,11 +428,13 @@ ngx_ws_gateway_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->target = NGX_WS_GATEWAY_TARGET_UNSET;
+     *     conf->pass_file = { 0, NULL };
+     *     conf->pass_line = 0;
      */
 
     conf->subprotocols = NGX_CONF_UNSET_PTR;
 
-    conf->max_frame_size = NGX_CONF_UNSET_SIZE;
+    conf->max_frame_conf = NGX_CONF_UNSET_SIZE;
     conf->max_message_size = NGX_CONF_UNSET_SIZE;
     conf->buffer_size = NGX_CONF_UNSET_SIZE;
     conf->outbound_limit = NGX_CONF_UNSET_SIZE;
@@ -424,6 +455,30 @@ ngx_ws_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_ws_gateway_loc_conf_t *prev = parent;
     ngx_ws_gateway_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t  *clcf;
+
+    /*
+     * A content handler set after ws_gateway_pass (proxy_pass,
+     * fastcgi_pass, ...) replaced ours: that location would never be a
+     * WebSocket endpoint.  "return" is not a content handler (it runs in
+     * the rewrite phase, often under "if"), and is left alone as NGINX
+     * leaves it beside proxy_pass.
+     */
+
+    clcf = ((ngx_http_conf_ctx_t *) cf->ctx)
+               ->loc_conf[ngx_http_core_module.ctx_index];
+
+    if (conf->target != NGX_WS_GATEWAY_TARGET_UNSET
+        && clcf->handler != ngx_ws_gateway_content_handler)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"ws_gateway_pass\" conflicts with another content "
+                      "handler (\"proxy_pass\", \"ws_gateway_status\", ...) "
+                      "in the same location in %V:%ui",
+                      &conf->pass_file, conf->pass_line);
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_merge_ptr_value(conf->subprotocols, prev->subprotocols, NULL);
 
     /*
@@ -434,10 +489,20 @@ ngx_ws_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     conf->auth = ((ngx_http_conf_ctx_t *) cf->ctx)
                      ->loc_conf[ngx_ws_gateway_auth_module.ctx_index];
 
-    ngx_conf_merge_size_value(conf->max_frame_size, prev->max_frame_size,
-                              1024 * 1024);
     ngx_conf_merge_size_value(conf->max_message_size, prev->max_message_size,
                               1024 * 1024);
+
+    /*
+     * the frame limit follows the message limit of the same level unless
+     * this level or an outer one sets it
+     */
+
+    ngx_conf_merge_size_value(conf->max_frame_conf, prev->max_frame_conf,
+                              NGX_CONF_UNSET_SIZE);
+
+    conf->max_frame_size = (conf->max_frame_conf == NGX_CONF_UNSET_SIZE)
+                           ? conf->max_message_size : conf->max_frame_conf;
+
     ngx_conf_merge_size_value(conf->buffer_size, prev->buffer_size,
                               16 * 1024);
     ngx_conf_merge_size_value(conf->outbound_limit, prev->outbound_limit,
@@ -475,6 +540,13 @@ ngx_ws_gateway_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "conflicts with another content handler (\"proxy_pass\", "
+               "\"ws_gateway_status\", ...) in the same location";
+    }
+
     value = cf->args->elts;
 
     if (ngx_strcmp(value[1].data, "echo") == 0) {
@@ -488,7 +560,9 @@ ngx_ws_gateway_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    wlcf->pass_file = cf->conf_file->file.name;
+    wlcf->pass_line = cf->conf_file->line;
+
     clcf->handler = ngx_ws_gateway_content_handler;
 
     return NGX_CONF_OK;
@@ -564,8 +638,13 @@ ngx_ws_gateway_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    if (clcf->handler) {
+    if (clcf->handler == ngx_ws_gateway_status_handler) {
         return "is duplicate";
+    }
+
+    if (clcf->handler) {
+        return "conflicts with another content handler (\"proxy_pass\", "
+               "\"ws_gateway_pass\", ...) in the same location";
     }
 
     clcf->handler = ngx_ws_gateway_status_handler;
@@ -632,19 +711,33 @@ ngx_ws_gateway_check_window(ngx_conf_t *cf, void *post, void *data)
 
 
 static char *
-ngx_ws_gateway_check_positive(ngx_conf_t *cf, void *post, void *data)
+ngx_ws_gateway_check_msec(ngx_conf_t *cf, void *post, void *data)
 {
-    ngx_msec_t  *mp = data;
+    ngx_ws_gateway_msec_bounds_t  *bounds = post;
+    ngx_msec_t                    *mp = data;
 
     ngx_str_t  *value;
+
+    if (*mp == 0 && bounds->off) {
+        return NGX_CONF_OK;
+    }
+
+    value = cf->args->elts;
 
     /* a deadline of 0 would end every session at once */
 
     if (*mp == 0) {
-        value = cf->args->elts;
-
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" must be greater than 0", &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (*mp < bounds->min || *mp > bounds->max) {
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must be %sfrom %Mms to %Mms",
+                           &value[0], bounds->off ? "0 (off) or " : "",
+                           bounds->min, bounds->max);
         return NGX_CONF_ERROR;
     }
 

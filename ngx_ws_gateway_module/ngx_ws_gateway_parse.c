@@ -313,12 +313,22 @@ ngx_ws_gateway_parse_limits(ngx_ws_gateway_parser_t *p)
 {
     uint64_t  size;
 
+    /*
+     * a control frame is bounded by RFC 6455's 125 bytes alone (checked
+     * with its header): a smaller frame limit would break pings and the
+     * closing handshake
+     */
+
+    if (ngx_ws_gateway_op_is_control(p->opcode)) {
+        return NGX_OK;
+    }
+
     if (p->max_frame && p->length > p->max_frame) {
         p->error = "frame too big";
         goto too_big;
     }
 
-    if (p->max_message == 0 || ngx_ws_gateway_op_is_control(p->opcode)) {
+    if (p->max_message == 0) {
         return NGX_OK;
     }
 

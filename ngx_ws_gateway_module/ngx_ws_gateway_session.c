@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_ws_gateway.h"
+#include "ngx_ws_gateway_jwt.h"
 
 
 /*
@@ -114,7 +115,7 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
     s->last_read = ngx_current_msec;
     s->last_message = ngx_current_msec;
 
-    s->expires = (uint32_t) ngx_min(expires, (time_t) 0xffffffff);
+    s->expires = ngx_ws_gateway_jwt_expiry32(expires);
 
     if (ngx_ws_gateway_next_id == 0) {
         ngx_ws_gateway_next_id = ((uint64_t) ngx_pid << 40)
@@ -457,7 +458,9 @@ ngx_ws_gateway_timer(ngx_ws_gateway_session_t *s)
         return;
     }
 
-    if (s->expires && ngx_time() >= (time_t) s->expires) {
+    if (s->expires
+        && ngx_ws_gateway_jwt_expiry_left(s->expires, ngx_time()) <= 0)
+    {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "token expired, closing WebSocket session");
 
@@ -512,6 +515,7 @@ ngx_ws_gateway_timer(ngx_ws_gateway_session_t *s)
 static void
 ngx_ws_gateway_set_timer(ngx_ws_gateway_session_t *s)
 {
+    int64_t                     secs;
     ngx_msec_t                  deadline, t;
     ngx_event_t                *rev;
     ngx_msec_int_t              left;
@@ -555,9 +559,9 @@ ngx_ws_gateway_set_timer(ngx_ws_gateway_session_t *s)
              * day, which keeps the msec arithmetic from wrapping
              */
 
-            left = (ngx_msec_int_t) ((time_t) s->expires - ngx_time());
-            left = ngx_max(left, 0);
-            left = ngx_min(left, 86400);
+            secs = ngx_ws_gateway_jwt_expiry_left(s->expires, ngx_time());
+            secs = ngx_max(secs, 0);
+            left = (ngx_msec_int_t) ngx_min(secs, 86400);
 
             t = ngx_current_msec + (ngx_msec_t) left * 1000;
 

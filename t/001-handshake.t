@@ -290,6 +290,7 @@ GET /ws
 --- error_code: 426
 --- response_headers
 Upgrade: websocket
+Connection: close, upgrade
 !Sec-WebSocket-Version
 !Sec-WebSocket-Accept
 --- response_body eval
@@ -579,5 +580,195 @@ close: 1000
 --- error_code: 400
 --- response_headers
 !Sec-WebSocket-Accept
+--- no_error_log
+[error]
+
+
+
+=== TEST 36: a 426 for the version says "upgrade" in Connection too (RFC 7230 6.7)
+--- raw_request eval
+::ws_handshake('/ws', 'Sec-WebSocket-Version: 8', 'Connection: Upgrade, close')
+--- error_code: 426
+--- response_headers
+Upgrade: websocket
+Connection: close, upgrade
+Sec-WebSocket-Version: 13
+--- no_error_log
+[error]
+
+
+
+=== TEST 37: HTTP/1.2 is "1.1 or higher" (RFC 6455 4.1): 101
+--- raw_request eval
+(::ws_handshake('/ws') =~ s{ HTTP/1\.1\r\n}{ HTTP/1.2\r\n}r)
+. ::ws_close_frame(1000)
+--- error_code: 101
+--- response_headers
+Upgrade: websocket
+Connection: upgrade
+Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+close: 1000
+--- no_error_log
+[error]
+
+
+
+=== TEST 38: HTTP/1.10 is a later HTTP/1.x too: 101
+--- raw_request eval
+(::ws_handshake('/ws') =~ s{ HTTP/1\.1\r\n}{ HTTP/1.10\r\n}r)
+. ::ws_close_frame(1000)
+--- error_code: 101
+--- response_headers
+Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+close: 1000
+--- no_error_log
+[error]
+
+
+
+=== TEST 39: proxy_pass after ws_gateway_pass in the same location fails the configuration
+--- config
+    location /ws {
+        ws_gateway_pass echo;
+        proxy_pass http://127.0.0.1:1;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] .*"ws_gateway_pass" conflicts with another content handler .* in the same location in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 40: ws_gateway_pass after proxy_pass in the same location fails the configuration
+--- config
+    location /ws {
+        proxy_pass http://127.0.0.1:1;
+        ws_gateway_pass echo;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] .*"ws_gateway_pass" directive conflicts with another content handler .* in the same location in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 41: ws_gateway_status and ws_gateway_pass in one location fail the configuration
+--- config
+    location /ws {
+        ws_gateway_status;
+        ws_gateway_pass echo;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] .*"ws_gateway_pass" directive conflicts with another content handler .* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 42: ws_gateway_pass and ws_gateway_status in one location fail the configuration
+--- config
+    location /ws {
+        ws_gateway_pass echo;
+        ws_gateway_status;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] .*"ws_gateway_status" directive conflicts with another content handler .* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 43: fastcgi_pass after ws_gateway_pass fails too
+--- config
+    location /ws {
+        ws_gateway_pass echo;
+        fastcgi_pass 127.0.0.1:1;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] .*"ws_gateway_pass" conflicts with another content handler .* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 44: "return" under "if" beside ws_gateway_pass is a gate, not a conflict
+--- config
+    location /ws {
+        if ($arg_deny) {
+            return 403;
+        }
+
+        ws_gateway_pass echo;
+    }
+--- raw_request eval
+::ws_handshake('/ws?deny=1', 'Connection: Upgrade, close')
+--- error_code: 403
+--- no_error_log
+[error]
+
+
+
+=== TEST 45: the same location without the argument is a WebSocket endpoint
+--- config
+    location /ws {
+        if ($arg_deny) {
+            return 403;
+        }
+
+        ws_gateway_pass echo;
+    }
+--- raw_request eval
+::ws_handshake('/ws') . ::ws_close_frame(1000)
+--- error_code: 101
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+close: 1000
+--- no_error_log
+[error]
+
+
+
+=== TEST 46: tcp_nodelay off in the location: the session socket is left without TCP_NODELAY
+--- config
+    location /ws {
+        tcp_nodelay off;
+        ws_gateway_pass echo;
+    }
+--- raw_request eval
+::ws_handshake('/ws') . ::ws_frame('text', 'hi') . ::ws_close_frame(1000)
+--- error_code: 101
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+text: hi
+close: 1000
+--- no_error_log
+tcp_nodelay
+[error]
+
+
+
+=== TEST 47: tcp_nodelay on (NGINX's default): the session socket gets TCP_NODELAY
+--- config
+    location /ws {
+        ws_gateway_pass echo;
+    }
+--- raw_request eval
+::ws_handshake('/ws') . ::ws_frame('text', 'hi') . ::ws_close_frame(1000)
+--- error_code: 101
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+text: hi
+close: 1000
+--- error_log
+tcp_nodelay
 --- no_error_log
 [error]

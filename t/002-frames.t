@@ -23,6 +23,11 @@ our $Config = <<'_EOC_';
         ws_gateway_pass echo;
         ws_gateway_buffer_size 256;
     }
+
+    location /frame16 {
+        ws_gateway_pass echo;
+        ws_gateway_max_frame_size 16;
+    }
 _EOC_
 
 add_block_preprocessor(sub {
@@ -1478,3 +1483,124 @@ close: 1000
 --- raw_request_middle_delay: 0.05
 --- no_error_log
 [error]
+
+
+
+=== TEST 85: ws_gateway_max_frame_size does not bound control frames: a 100-byte ping under a 16-byte limit gets its pong
+--- raw_request eval
+::ws_handshake('/frame16') . ::ws_frame('ping', 'p' x 100)
+. ::ws_frame('text', 'sixteen bytes ok') . ::ws_close_frame(1000)
+--- error_code: 101
+--- response_body_filters eval
+\&::ws_decode
+--- response_body eval
+"pong: " . "p" x 100 . "\ntext: sixteen bytes ok\nclose: 1000\n"
+--- no_error_log
+[error]
+
+
+
+=== TEST 86: a close with a 40-byte reason under a 16-byte frame limit closes normally
+--- raw_request eval
+::ws_handshake('/frame16') . ::ws_close_frame(1000, 'r' x 40)
+--- error_code: 101
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+close: 1000
+--- no_error_log
+[error]
+
+
+
+=== TEST 87: a data frame over the 16-byte limit is still 1009
+--- raw_request eval
+::ws_handshake('/frame16') . ::ws_frame('text', 's' x 17)
+--- error_code: 101
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+close: 1009
+--- no_error_log
+[error]
+
+
+
+=== TEST 88: the frame limit's default follows ws_gateway_max_message_size
+--- config
+    ws_gateway_max_message_size 512k;
+
+    location /ws {
+        ws_gateway_pass echo;
+    }
+
+    location /m16 {
+        ws_gateway_pass echo;
+        ws_gateway_max_message_size 16;
+    }
+--- raw_request eval
+::ws_handshake('/m16') . ::ws_frame('text', 'sixteen bytes ok')
+. ::ws_frame('text', 's' x 17)
+--- error_code: 101
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+text: sixteen bytes ok
+close: 1009
+--- no_error_log
+[error]
+
+
+
+=== TEST 89: a frame limit set outside is inherited, and checked against the inner message limit
+--- config
+    ws_gateway_max_frame_size 64k;
+
+    location /ws {
+        ws_gateway_pass echo;
+        ws_gateway_max_message_size 32k;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] .*"ws_gateway_max_frame_size" 65536 must not be greater than "ws_gateway_max_message_size" 32768 in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 90: ws_gateway_ping_interval 1ms is refused
+--- config
+    location /ws {
+        ws_gateway_pass echo;
+        ws_gateway_ping_interval 1ms;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] .*"ws_gateway_ping_interval" must be 0 \(off\) or from 100ms to 604800000ms in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 91: every session timer has the lower bound
+--- config
+    location /ws {
+        ws_gateway_pass echo;
+        ws_gateway_close_timeout 99ms;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] .*"ws_gateway_close_timeout" must be from 100ms to 604800000ms in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 92: ws_gateway_status_log is 0 or at least 1s
+--- http_config
+    ws_gateway_status_log 10ms;
+--- config
+    location /ws {
+        ws_gateway_pass echo;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] .*"ws_gateway_status_log" must be 0 \(off\) or from 1000ms to 604800000ms in \S+nginx\.conf:\d+/

@@ -34,6 +34,14 @@ sub ws_session {
     . ::ws_close_frame(1000)
 }
 
+# an RSA key over the default ws_gateway_auth_jwt_max_rsa_bits (4096)
+t::WsJwt::_genkey('rsa4100', '-algorithm', 'RSA',
+                  '-pkeyopt', 'rsa_keygen_bits:4100');
+$t::WsJwt::KEYS{rsa4100} = {
+    type => 'rsa', bits => 4100,
+    key => ::jwt_dir() . '/rsa4100.key', pem => ::jwt_dir() . '/rsa4100.pem',
+};
+
 ::jwt_write_file('jwks-all.json',
                  ::jwks_json(qw(rsa1 ec256 ec384 ec521 ed1 hs2)));
 ::jwt_write_file('jwks-rot.json',
@@ -111,6 +119,14 @@ our $Config = <<'_EOC_';
         ws_gateway_auth_jwt rotation;
         ws_gateway_auth_jwt_alg RS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/jwks-rot.json jwks;
+    }
+
+    location /rotation-mixed {
+        ws_gateway_pass echo;
+        ws_gateway_auth_jwt mixed;
+        ws_gateway_auth_jwt_alg RS256;
+        ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/rsa1.pem kid=k1;
+        ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/rsa2.pem;
     }
 
     location /pem-kid {
@@ -230,6 +246,16 @@ our $Config = <<'_EOC_';
         ws_gateway_auth_jwt_protocol_prefix access_token.;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
+    }
+
+    location /proto-named {
+        ws_gateway_pass echo;
+        ws_gateway_subprotocols access_token. chat;
+        ws_gateway_auth_jwt proto token=$ws_gateway_protocol_token;
+        ws_gateway_auth_jwt_protocol_prefix access_token.;
+        ws_gateway_auth_jwt_alg HS256;
+        ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
+        add_header X-Proto-Token $ws_gateway_protocol_token always;
     }
 
     location /vars {
@@ -767,15 +793,18 @@ close: 1000
 
 
 
-=== TEST 25: key rotation: a token without kid is tried with every key
+=== TEST 25: key rotation: a token without kid is not tried with keys that have kids
 --- raw_request eval
-::ws_session('/rotation', ::bearer(::jwt_token(alg => 'RS256', key => 'rsa2')))
---- error_code: 101
---- response_body_filters eval
-\&::ws_decode
---- response_body
-text: hello
-close: 1000
+::ws_handshake('/rotation', ::bearer(::jwt_token(alg => 'RS256', key => 'rsa2')))
+--- shutdown
+--- error_code: 401
+--- response_headers
+WWW-Authenticate: Bearer realm="rotation", error="invalid_token", error_description="unknown key"
+!Sec-WebSocket-Accept
+--- grep_error_log eval
+qr/WebSocket token refused: .*?(?=, client: )/
+--- grep_error_log_out
+WebSocket token refused: unknown key, no "kid", and no key without one
 --- no_error_log
 [error]
 
@@ -1473,7 +1502,7 @@ WWW-Authenticate: Bearer realm="ws", error="invalid_token", error_description="a
 === TEST 72: algorithm confusion: HS256 signed with the RSA public key's PEM is refused
 --- raw_request eval
 ::ws_handshake('/confusion',
-               ::bearer(::jwt_token(alg => 'HS256',
+               ::bearer(::jwt_token(alg => 'HS256', kid => 'hs',
                                     secret => ::jwt_pem('rsa1'))))
 --- shutdown
 --- error_code: 401
@@ -1506,7 +1535,8 @@ WWW-Authenticate: Bearer realm="confusion", error="invalid_token", error_descrip
 --- raw_request eval
 (my $pem = ::jwt_pem('rsa1')) =~ s/\n\z//;
 ::ws_handshake('/confusion',
-               ::bearer(::jwt_token(alg => 'HS256', secret => $pem)))
+               ::bearer(::jwt_token(alg => 'HS256', kid => 'hs',
+                                    secret => $pem)))
 --- shutdown
 --- error_code: 401
 --- response_headers
@@ -2920,3 +2950,113 @@ jwt sub=hal err= req="GET /argcase?access_token=REDACTED HTTP/1.1"
 [::jwt_sig(::tok_fixed(claims => { sub => 'hal' }))]
 --- no_error_log
 [error]
+
+
+
+=== TEST 161: one rule for a token entry: the prefix alone carries no token, and is negotiated like any name
+--- raw_request eval
+::ws_session('/proto-named', 'Sec-WebSocket-Protocol: access_token., access_token.'
+                             . ::tok_fixed())
+--- error_code: 101
+--- response_headers
+Sec-WebSocket-Protocol: access_token.
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+text: hello
+close: 1000
+--- no_error_log
+[error]
+
+
+
+=== TEST 162: the entry that carries the token is the one $ws_gateway_protocol_token returns, never the one selected
+--- raw_request eval
+::ws_session('/proto-named', 'Sec-WebSocket-Protocol: chat, access_token.'
+                             . ::tok_fixed())
+--- error_code: 101
+--- response_headers eval
+"Sec-WebSocket-Protocol: chat\nX-Proto-Token: " . ::tok_fixed() . "\n"
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+text: hello
+close: 1000
+--- no_error_log
+[error]
+
+
+
+=== TEST 163: a token without kid is tried with the keys without a kid only: the key without one verifies
+--- raw_request eval
+::ws_session('/rotation-mixed', ::bearer(::jwt_token(alg => 'RS256', key => 'rsa2')))
+--- error_code: 101
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+text: hello
+close: 1000
+--- no_error_log
+[error]
+
+
+
+=== TEST 164: a token without kid signed by a key that has a kid is refused, though that key would verify it
+--- raw_request eval
+::ws_handshake('/rotation-mixed', ::bearer(::jwt_token(alg => 'RS256', key => 'rsa1')))
+--- shutdown
+--- error_code: 401
+--- response_headers
+WWW-Authenticate: Bearer realm="mixed", error="invalid_token", error_description="invalid signature"
+--- no_error_log
+[error]
+
+
+
+=== TEST 165: an RSA key over 4096 bits fails the configuration by default
+--- config
+    location /ws {
+        ws_gateway_pass echo;
+        ws_gateway_auth_jwt big;
+        ws_gateway_auth_jwt_alg RS256;
+        ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/rsa4100.pem kid=big;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] .*"ws_gateway_auth_jwt_key_file" RSA key "big" of 4100 bits is longer than "ws_gateway_auth_jwt_max_rsa_bits" 4096, for "ws_gateway_auth_jwt" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 166: ws_gateway_auth_jwt_max_rsa_bits raises the bound: the same key verifies
+--- config
+    location /ws {
+        ws_gateway_pass echo;
+        ws_gateway_auth_jwt big;
+        ws_gateway_auth_jwt_alg RS256;
+        ws_gateway_auth_jwt_max_rsa_bits 8192;
+        ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/rsa4100.pem;
+    }
+--- raw_request eval
+::ws_session('/ws', ::bearer(::jwt_token(alg => 'RS256', key => 'rsa4100')))
+--- error_code: 101
+--- response_body_filters eval
+\&::ws_decode
+--- response_body
+text: hello
+close: 1000
+--- no_error_log
+[error]
+
+
+
+=== TEST 167: ws_gateway_auth_jwt_max_rsa_bits is from 2048 to 16384
+--- config
+    location /ws {
+        ws_gateway_pass echo;
+        ws_gateway_auth_jwt_max_rsa_bits 32768;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] .*value must be between 2048 and 16384 in \S+nginx\.conf:\d+/

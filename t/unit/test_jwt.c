@@ -448,6 +448,7 @@ static void test_signatures(void);
 static void test_kids(void);
 static void test_claims_table(void);
 static void test_claims_exp(void);
+static void test_times(void);
 static void test_values(void);
 static void test_keys_secret(void);
 static void test_keys_pem(void);
@@ -1104,6 +1105,7 @@ main(void)
     test_kids();
     test_claims_table();
     test_claims_exp();
+    test_times();
     test_values();
     test_keys_secret();
     test_keys_pem();
@@ -2813,12 +2815,40 @@ test_kids(void)
     unit_check(r == NGX_WS_GATEWAY_JWT_UNKNOWN_KID, "kid bb: %s",
                test_reason(r));
 
-    /* without a kid, every key of the family is tried */
+    /*
+     * without a kid, where keys have kids: only the keys without one are
+     * tried (the work of a forged token is bounded), none here
+     */
 
     (void) test_make_hs(token, "{'alg':'HS256'}", "{}", test_a1_secret,
                         test_a1_secret_len);
     r = test_verify_str((char *) token, keys, 2);
-    unit_check(r == NGX_WS_GATEWAY_JWT_OK, "no kid: %s", test_reason(r));
+    unit_check(r == NGX_WS_GATEWAY_JWT_UNKNOWN_KID,
+               "no kid, keys with kids only: %s", test_reason(r));
+
+    /* ... the one without a kid */
+
+    ngx_str_null(&keys[1].kid);
+
+    r = test_verify_str((char *) token, keys, 2);
+    unit_check(r == NGX_WS_GATEWAY_JWT_OK,
+               "no kid, the key without a kid: %s", test_reason(r));
+
+    ngx_str_null(&keys[0].kid);
+    ngx_str_set(&keys[1].kid, "b");
+
+    r = test_verify_str((char *) token, keys, 2);
+    unit_check(r == NGX_WS_GATEWAY_JWT_BAD_SIGNATURE,
+               "no kid, the other key is the one without a kid: %s",
+               test_reason(r));
+
+    /* without any kid in the set, every key of the family is tried */
+
+    ngx_str_null(&keys[1].kid);
+
+    r = test_verify_str((char *) token, keys, 2);
+    unit_check(r == NGX_WS_GATEWAY_JWT_OK, "no kid anywhere: %s",
+               test_reason(r));
 
     r = test_verify_str((char *) token, keys, 1);
     unit_check(r == NGX_WS_GATEWAY_JWT_BAD_SIGNATURE,
@@ -2827,6 +2857,9 @@ test_kids(void)
     r = test_verify_str((char *) token, keys, 0);
     unit_check(r == NGX_WS_GATEWAY_JWT_UNKNOWN_KID, "no keys: %s",
                test_reason(r));
+
+    ngx_str_set(&keys[0].kid, "a");
+    ngx_str_set(&keys[1].kid, "b");
 
     /* two keys of one kid (a rotation): either may verify */
 
@@ -3049,6 +3082,171 @@ test_claims_exp(void)
     }
 
     free(token);
+}
+
+
+/*
+ * The time helpers, for 32-bit and 64-bit time_t (max): an exp of today
+ * on a 32-bit build is a time, not never (once every exp after 2004
+ * was), and a session's expiry after 2038 is kept in its 32 bits and is
+ * not due at once.
+ */
+
+static void
+test_times(void)
+{
+    ngx_uint_t  i;
+
+    static struct {
+        double       exp;
+        int64_t      max;
+        int64_t      expect;
+    } exps[] = {
+        { 1700000000.0, INT32_MAX, 1700000000 },
+        { 1073741823.0, INT32_MAX, 1073741823 },
+        { 1073741824.0, INT32_MAX, 1073741824 },
+        { 2147483646.5, INT32_MAX, 2147483646 },
+        { 2147483647.0, INT32_MAX, INT32_MAX },
+        { 2147483648.0, INT32_MAX, INT32_MAX },
+        { 4294967296.0, INT32_MAX, INT32_MAX },
+        { 999999999999.0, INT32_MAX, INT32_MAX },
+        { 1e12, INT32_MAX, 0 },
+        { 1e300, INT32_MAX, 0 },
+        { -5.0, INT32_MAX, -5 },
+        { -3e9, INT32_MAX, -INT32_MAX },
+        { 0.5, INT32_MAX, -1 },
+        { -0.5, INT32_MAX, -1 },
+
+        { 1700000000.0, INT64_MAX, 1700000000 },
+        { 2147483648.0, INT64_MAX, 2147483648LL },
+        { 4294967296.0, INT64_MAX, 4294967296LL },
+        { 999999999999.0, INT64_MAX, 999999999999LL },
+        { 1e12, INT64_MAX, 0 },
+        { -3e9, INT64_MAX, -3000000000LL },
+        { -1e300, INT64_MAX, -INT64_MAX },
+        { 0.0, INT64_MAX, -1 }
+    };
+
+    static struct {
+        int64_t      exp;
+        int64_t      leeway;
+        int64_t      max;
+        int64_t      expect;
+    } sessions[] = {
+        { 1700000000, 30, INT32_MAX, 1700000030 },
+        { INT32_MAX, 30, INT32_MAX, INT32_MAX },
+        { INT32_MAX - 10, 30, INT32_MAX, INT32_MAX },
+        { INT32_MAX, 315360000, INT32_MAX, INT32_MAX },
+        { -INT32_MAX, 30, INT32_MAX, 1 },
+        { -100, 30, INT32_MAX, 1 },
+        { -1, 315360000, INT32_MAX, 315359999 },
+        { 0, 30, INT32_MAX, 0 },
+        { 999999999999LL, 315360000, INT64_MAX, 1000315359999LL },
+        { 4294967296LL, 0, INT64_MAX, 4294967296LL },
+        { 0, 0, INT64_MAX, 0 }
+    };
+
+    static struct {
+        int64_t      expires;
+        uint32_t     expect;
+    } stores[] = {
+        { 0, 0 },
+        { 1, 1 },
+        { -1, 1 },
+        { 1700000030, 1700000030 },
+        { INT32_MAX, 0x7fffffff },
+        { 2147483648LL, 0x80000000 },
+        { 4294967295LL, 0xffffffff },
+        { 4294967296LL, 0xffffffff },
+        { 1000315359999LL, 0xffffffff }
+    };
+
+    static struct {
+        uint32_t     expiry;
+        int64_t      now;
+        int64_t      expect;
+    } lefts[] = {
+        { 0x7fffffff, INT32_MAX - 10, 10 },
+        { 0x7fffffff, INT32_MAX, 0 },
+        { 1700000030, 1700000000, 30 },
+        { 1700000030, 1700000031, -1 },
+        { 0x80000000, 1700000000, 2147483648LL - 1700000000 },
+        { 0xffffffff, 1700000000, 4294967295LL - 1700000000 },
+        { 1, 1700000000, 1 - 1700000000 }
+    };
+
+    for (i = 0; i < sizeof(exps) / sizeof(exps[0]); i++) {
+        unit_check(ngx_ws_gateway_jwt_exp_time(exps[i].exp, exps[i].max)
+                   == exps[i].expect,
+                   "exp_time(%g, %lld): %lld, expected %lld",
+                   exps[i].exp, (long long) exps[i].max,
+                   (long long) ngx_ws_gateway_jwt_exp_time(exps[i].exp,
+                                                           exps[i].max),
+                   (long long) exps[i].expect);
+    }
+
+    for (i = 0; i < sizeof(sessions) / sizeof(sessions[0]); i++) {
+        unit_check(ngx_ws_gateway_jwt_session_expires(sessions[i].exp,
+                                                      sessions[i].leeway,
+                                                      sessions[i].max)
+                   == sessions[i].expect,
+                   "session_expires(%lld, %lld, %lld): expected %lld",
+                   (long long) sessions[i].exp,
+                   (long long) sessions[i].leeway,
+                   (long long) sessions[i].max,
+                   (long long) sessions[i].expect);
+    }
+
+    for (i = 0; i < sizeof(stores) / sizeof(stores[0]); i++) {
+        unit_check(ngx_ws_gateway_jwt_expiry32(stores[i].expires)
+                   == stores[i].expect,
+                   "expiry32(%lld): %u, expected %u",
+                   (long long) stores[i].expires,
+                   ngx_ws_gateway_jwt_expiry32(stores[i].expires),
+                   stores[i].expect);
+    }
+
+    for (i = 0; i < sizeof(lefts) / sizeof(lefts[0]); i++) {
+        unit_check(ngx_ws_gateway_jwt_expiry_left(lefts[i].expiry,
+                                                  lefts[i].now)
+                   == lefts[i].expect,
+                   "expiry_left(%u, %lld): expected %lld",
+                   lefts[i].expiry, (long long) lefts[i].now,
+                   (long long) lefts[i].expect);
+    }
+
+    /*
+     * the whole way, on a 32-bit time_t: a token of today with a leeway
+     * is a session that closes then, one valid past 2038 one that
+     * closes at its end, and neither is due now
+     */
+
+    unit_check(ngx_ws_gateway_jwt_expiry_left(
+                   ngx_ws_gateway_jwt_expiry32(
+                       ngx_ws_gateway_jwt_session_expires(
+                           ngx_ws_gateway_jwt_exp_time(1700003600.0,
+                                                       INT32_MAX),
+                           30, INT32_MAX)),
+                   1700000000)
+               == 3630, "32-bit: a token of today");
+
+    unit_check(ngx_ws_gateway_jwt_expiry_left(
+                   ngx_ws_gateway_jwt_expiry32(
+                       ngx_ws_gateway_jwt_session_expires(
+                           ngx_ws_gateway_jwt_exp_time(4102444800.0,
+                                                       INT32_MAX),
+                           30, INT32_MAX)),
+                   1700000000)
+               == INT32_MAX - 1700000000LL, "32-bit: a token past 2038");
+
+    unit_check(ngx_ws_gateway_jwt_expiry_left(
+                   ngx_ws_gateway_jwt_expiry32(
+                       ngx_ws_gateway_jwt_session_expires(
+                           ngx_ws_gateway_jwt_exp_time(4102444800.0,
+                                                       INT64_MAX),
+                           30, INT64_MAX)),
+                   1700000000)
+               == 4102444830LL - 1700000000LL, "64-bit: a token of 2100");
 }
 
 
