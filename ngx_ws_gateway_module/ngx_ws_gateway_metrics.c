@@ -18,12 +18,16 @@
  */
 #define ngx_ws_gateway_mono_sec()   ((time_t) (ngx_current_msec / 1000) + 1)
 
-/* zone headroom for the slab allocator's own pages and descriptors */
-#define NGX_WS_GATEWAY_ZONE_SLACK   (64 * 1024)
+/* slots when neither ws_gateway_metrics_slots nor the zone in use say */
+#define NGX_WS_GATEWAY_MIN_SLOTS    32
 
 
+static size_t ngx_ws_gateway_zone_size(ngx_uint_t nslots);
+static ngx_uint_t ngx_ws_gateway_zone_slots(ngx_cycle_t *cycle);
 static ngx_int_t ngx_ws_gateway_metrics_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_int_t ngx_ws_gateway_metrics_start(ngx_cycle_t *cycle,
+    ngx_ws_gateway_shm_t *shm);
 static ngx_int_t ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm);
 static void ngx_ws_gateway_lag_handler(ngx_event_t *ev);
 static void ngx_ws_gateway_tick(time_t now);
@@ -48,6 +52,8 @@ static ngx_connection_t       ngx_ws_gateway_lag_conn;    /* for logs */
 static uint64_t               ngx_ws_gateway_lag_due;     /* us */
 static time_t                 ngx_ws_gateway_last_tick;
 static time_t                 ngx_ws_gateway_last_log;
+static ngx_uint_t             ngx_ws_gateway_running;     /* init_process
+                                                             ran */
 static ngx_uint_t             ngx_ws_gateway_batch;       /* events now */
 static ngx_uint_t             ngx_ws_gateway_sample;
 static ngx_int_t            (*ngx_ws_gateway_process_events_orig)(
@@ -70,22 +76,18 @@ static ngx_str_t  ngx_ws_gateway_zone_name = ngx_string("ws_gateway_metrics");
 ngx_int_t
 ngx_ws_gateway_metrics_init_conf(ngx_conf_t *cf)
 {
-    size_t                      size;
     ngx_int_t                   n;
+    ngx_uint_t                  nslots, old;
     ngx_shm_zone_t             *shm_zone;
     ngx_core_conf_t            *ccf;
     ngx_ws_gateway_main_conf_t *wmcf;
 
     wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_ws_gateway_module);
 
-    /*
-     * Slots for four generations of workers (the current one and those
-     * still draining after reloads), at least eight.  worker_processes
-     * may come after the http block: then the CPU count stands in.
-     */
-
     ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
                                            ngx_core_module);
+
+    /* worker_processes may come after the http block: the CPU count */
 
     n = ccf->worker_processes;
 
@@ -93,13 +95,42 @@ ngx_ws_gateway_metrics_init_conf(ngx_conf_t *cf)
         n = ngx_ncpu;
     }
 
-    wmcf->nslots = ngx_max(4 * n, 8);
+    /*
+     * NGINX keeps a zone over a reload only if its size is the same, so
+     * the size must not follow worker_processes: without
+     * ws_gateway_metrics_slots, the zone has slots for four generations
+     * of workers (the current one and those draining after reloads), at
+     * least 32, and never fewer than the zone in use has.
+     */
 
-    size = offsetof(ngx_ws_gateway_shm_t, slots)
-           + wmcf->nslots * sizeof(ngx_ws_gateway_slot_t);
-    size = ngx_align(size, ngx_pagesize) + NGX_WS_GATEWAY_ZONE_SLACK;
+    old = ngx_ws_gateway_zone_slots(cf->cycle->old_cycle);
 
-    shm_zone = ngx_shared_memory_add(cf, &ngx_ws_gateway_zone_name, size,
+    if (wmcf->slots != NGX_CONF_UNSET_UINT) {
+        nslots = wmcf->slots;
+
+        if (nslots < (ngx_uint_t) n) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "ws_gateway_metrics_slots %ui is fewer than "
+                               "the %i worker processes: some workers "
+                               "will not be reported", nslots, n);
+        }
+
+    } else {
+        nslots = ngx_max(4 * (ngx_uint_t) n, NGX_WS_GATEWAY_MIN_SLOTS);
+        nslots = ngx_max(nslots, old);
+    }
+
+    if (old && old != nslots) {
+        ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
+                           "ws_gateway_metrics zone resized from %ui to %ui "
+                           "slots: the metrics of running workers restart",
+                           old, nslots);
+    }
+
+    wmcf->nslots = nslots;
+
+    shm_zone = ngx_shared_memory_add(cf, &ngx_ws_gateway_zone_name,
+                                     ngx_ws_gateway_zone_size(nslots),
                                      &ngx_ws_gateway_module);
     if (shm_zone == NULL) {
         return NGX_ERROR;
@@ -114,12 +145,84 @@ ngx_ws_gateway_metrics_init_conf(ngx_conf_t *cf)
 }
 
 
+static size_t
+ngx_ws_gateway_zone_size(ngx_uint_t nslots)
+{
+    size_t      size;
+    ngx_uint_t  pages;
+
+    /*
+     * The slots are one allocation of whole pages from the zone's slab
+     * pool; the pool keeps a descriptor (ngx_slab_page_t) per page of the
+     * zone, its header and per-size tables before them, and aligns its
+     * first page: a descriptor per page, plus three pages for the rest,
+     * whatever the number of slots.
+     */
+
+    size = offsetof(ngx_ws_gateway_shm_t, slots)
+           + nslots * sizeof(ngx_ws_gateway_slot_t);
+
+    pages = (size + ngx_pagesize - 1) / ngx_pagesize;
+
+    return pages * (ngx_pagesize + sizeof(ngx_slab_page_t))
+           + 3 * ngx_pagesize;
+}
+
+
+static ngx_uint_t
+ngx_ws_gateway_zone_slots(ngx_cycle_t *cycle)
+{
+    ngx_uint_t             i;
+    ngx_list_part_t       *part;
+    ngx_shm_zone_t        *zone;
+    ngx_ws_gateway_shm_t  *shm;
+
+    /* the slots of the zone the running configuration has, or 0 */
+
+    if (cycle == NULL || cycle->shared_memory.part.elts == NULL) {
+        return 0;
+    }
+
+    part = &cycle->shared_memory.part;
+    zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            zone = part->elts;
+            i = 0;
+        }
+
+        if (zone[i].tag != &ngx_ws_gateway_module
+            || zone[i].shm.addr == NULL
+            || zone[i].shm.name.len != ngx_ws_gateway_zone_name.len
+            || ngx_strncmp(zone[i].shm.name.data,
+                           ngx_ws_gateway_zone_name.data,
+                           ngx_ws_gateway_zone_name.len)
+               != 0)
+        {
+            continue;
+        }
+
+        shm = zone[i].data;
+
+        return shm ? (ngx_uint_t) shm->nslots : 0;
+    }
+}
+
+
 static ngx_int_t
 ngx_ws_gateway_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_ws_gateway_shm_t  *oshm = data;
 
     size_t                       size;
+    ngx_uint_t                   i;
     ngx_slab_pool_t             *shpool;
     ngx_ws_gateway_shm_t        *shm;
     ngx_ws_gateway_main_conf_t  *wmcf;
@@ -146,9 +249,20 @@ ngx_ws_gateway_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     size = offsetof(ngx_ws_gateway_shm_t, slots)
            + wmcf->nslots * sizeof(ngx_ws_gateway_slot_t);
 
-    shm = ngx_slab_calloc(shpool, size);
+    /*
+     * not ngx_slab_calloc(): the pages of a new zone are zeros already,
+     * and a page is made resident only when a worker takes its slot
+     */
+
+    shm = ngx_slab_alloc(shpool, size);
     if (shm == NULL) {
         return NGX_ERROR;
+    }
+
+    ngx_memzero(shm, offsetof(ngx_ws_gateway_shm_t, slots));
+
+    for (i = 0; i < wmcf->nslots; i++) {
+        shm->slots[i].pid = 0;
     }
 
     shm->nslots = wmcf->nslots;
@@ -166,8 +280,6 @@ ngx_ws_gateway_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 ngx_int_t
 ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle)
 {
-    time_t                       now;
-    ngx_ws_gateway_shm_t        *shm;
     ngx_ws_gateway_main_conf_t  *wmcf;
 
     if (ngx_process != NGX_PROCESS_WORKER
@@ -176,13 +288,96 @@ ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_ws_gateway_running = 1;
+
     wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_gateway_module);
 
     if (wmcf == NULL || !wmcf->metrics || wmcf->zone == NULL) {
         return NGX_OK;
     }
 
-    shm = wmcf->zone->data;
+    return ngx_ws_gateway_metrics_start(cycle, wmcf->zone->data);
+}
+
+
+ngx_int_t
+ngx_ws_gateway_metrics_init_module(ngx_cycle_t *cycle)
+{
+    ngx_ws_gateway_shm_t        *shm;
+    ngx_ws_gateway_slot_t       *old;
+    ngx_ws_gateway_main_conf_t  *wmcf;
+
+    /*
+     * Without a master process, a reload runs in the process that serves:
+     * the new cycle is committed, and the zone of the old one, if NGINX
+     * did not keep it (its size changed), is about to be unmapped.  The
+     * slot moves to the new zone with what it counted; a master process
+     * and the first start do nothing here (init_process has not run).
+     */
+
+    if (!ngx_ws_gateway_running) {
+        return NGX_OK;
+    }
+
+    wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_gateway_module);
+
+    shm = NULL;
+
+    if (wmcf && wmcf->metrics && wmcf->zone) {
+        shm = wmcf->zone->data;
+    }
+
+    if (shm == ngx_ws_gateway_shm) {
+        return NGX_OK;
+    }
+
+    old = ngx_ws_gateway_slot;
+
+    ngx_ws_gateway_shm = shm;
+    ngx_ws_gateway_slot = NULL;
+
+    /* the old cycle's log is closed soon */
+
+    ngx_ws_gateway_lag_event.log = cycle->log;
+
+    if (shm == NULL) {
+        return NGX_OK;
+    }
+
+    if (old == NULL) {
+
+        /*
+         * metrics were off: the sessions open now were not counted, and
+         * would be taken from gauges that never had them
+         */
+
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "ws gateway: without a master process, the metrics "
+                      "of this process are reported after a restart");
+        return NGX_OK;
+    }
+
+    if (ngx_ws_gateway_claim_slot(shm) != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "ws gateway: no free metrics slot for this process, "
+                      "its metrics are not reported");
+        return NGX_OK;
+    }
+
+    ngx_memcpy((u_char *) ngx_ws_gateway_slot + sizeof(ngx_atomic_t),
+               (u_char *) old + sizeof(ngx_atomic_t),
+               sizeof(ngx_ws_gateway_slot_t) - sizeof(ngx_atomic_t));
+
+    ngx_ws_gateway_slot->generation = shm->generation;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_metrics_start(ngx_cycle_t *cycle, ngx_ws_gateway_shm_t *shm)
+{
+    time_t  now;
 
     /* the other workers' metrics are readable even without a slot */
 
@@ -194,17 +389,22 @@ ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle)
                       "its metrics are not reported");
         return NGX_OK;
     }
-    ngx_ws_gateway_idle_size = shm->idle_window + 1;
 
-    ngx_ws_gateway_idle_ring = ngx_calloc(ngx_ws_gateway_idle_size
-                                          * sizeof(ngx_uint_t), cycle->log);
     if (ngx_ws_gateway_idle_ring == NULL) {
-        return NGX_ERROR;
+        ngx_ws_gateway_idle_size = shm->idle_window + 1;
+
+        ngx_ws_gateway_idle_ring = ngx_calloc(ngx_ws_gateway_idle_size
+                                              * sizeof(ngx_uint_t),
+                                              cycle->log);
+        if (ngx_ws_gateway_idle_ring == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_ws_gateway_idle_sec = ngx_ws_gateway_mono_sec();
     }
 
     now = ngx_time();
 
-    ngx_ws_gateway_idle_sec = ngx_ws_gateway_mono_sec();
     ngx_ws_gateway_last_tick = now;
     ngx_ws_gateway_last_log = now;
 
@@ -212,6 +412,10 @@ ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle)
     ngx_ws_gateway_slot->updated = now;
 
     ngx_ws_gateway_snapshot(now);
+
+    if (ngx_ws_gateway_lag_event.timer_set) {
+        return NGX_OK;
+    }
 
     /* the loop lag probe, which also runs the once-a-second tick */
 
@@ -230,8 +434,10 @@ ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle)
 
     /* iterations of the event loop, for events per iteration */
 
-    ngx_ws_gateway_process_events_orig = ngx_event_actions.process_events;
-    ngx_event_actions.process_events = ngx_ws_gateway_process_events;
+    if (ngx_ws_gateway_process_events_orig == NULL) {
+        ngx_ws_gateway_process_events_orig = ngx_event_actions.process_events;
+        ngx_event_actions.process_events = ngx_ws_gateway_process_events;
+    }
 
     return NGX_OK;
 }

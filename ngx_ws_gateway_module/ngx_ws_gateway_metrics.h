@@ -199,6 +199,7 @@ extern ngx_ws_gateway_slot_t      *ngx_ws_gateway_slot;
 
 
 ngx_int_t ngx_ws_gateway_metrics_init_conf(ngx_conf_t *cf);
+ngx_int_t ngx_ws_gateway_metrics_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle);
 void ngx_ws_gateway_metrics_exit_process(ngx_cycle_t *cycle);
 

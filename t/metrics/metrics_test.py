@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 
@@ -101,7 +102,7 @@ class Nginx:
     """One NGINX under build/metrics-test/<name>, master process on."""
 
     def __init__(self, name, port, workers=2, module=None, http="",
-                 location="", worker_connections=4096):
+                 location="", worker_connections=4096, master=True):
         self.name = name
         self.port = port
         self.prefix = os.path.join(ARGS.out, name)
@@ -110,16 +111,21 @@ class Nginx:
         self.pidfile = os.path.join(self.prefix, "nginx.pid")
         self.error_log = os.path.join(self.prefix, "logs", "error.log")
         self.master = None
+        self.master_process = master
+        self.worker_connections = worker_connections
 
         os.makedirs(os.path.join(self.prefix, "logs"), exist_ok=True)
         for f in (self.error_log, self.pidfile):
             if os.path.exists(f):
                 os.unlink(f)
+        self.write_conf(workers, http, location)
+        os.makedirs(os.path.join(self.prefix, "tmp"), exist_ok=True)
 
+    def write_conf(self, workers, http="", location=""):
         with open(self.conf, "w") as f:
             f.write("""# written by t/metrics/metrics_test.py
 load_module %(module)s;
-master_process on;
+master_process %(master)s;
 daemon on;
 worker_processes %(workers)d;
 worker_rlimit_nofile 20000;
@@ -156,9 +162,14 @@ http {
     }
 }
 """ % dict(module=self.module, workers=workers, pidfile=self.pidfile,
-           error_log=self.error_log, wc=worker_connections,
-           prefix=self.prefix, http=http, port=port, location=location))
-        os.makedirs(os.path.join(self.prefix, "tmp"), exist_ok=True)
+           error_log=self.error_log, wc=self.worker_connections,
+           prefix=self.prefix, http=http, port=self.port, location=location,
+           master="on" if self.master_process else "off"))
+
+    def reload(self, workers, http="", location=""):
+        """Rewrites the configuration and sends SIGHUP to the master."""
+        self.write_conf(workers, http, location)
+        os.kill(self.master, signal.SIGHUP)
 
     def start(self):
         r = subprocess.run([ARGS.nginx, "-p", self.prefix, "-c", self.conf],
@@ -181,7 +192,7 @@ http {
         # metrics slot in its init_process, just after the fork)
         want = self.nworkers_conf()
         while time.time() < deadline:
-            if len(self.workers()) == want:
+            if not self.master_process or len(self.workers()) == want:
                 try:
                     st = self.status()
                     if st is not None and len(st["workers"]) == want:
@@ -192,6 +203,8 @@ http {
         raise RuntimeError("nginx %s did not come up" % self.name)
 
     def nworkers_conf(self):
+        if not self.master_process:
+            return 1
         with open(self.conf) as f:
             return int(re.search(r"worker_processes (\d+);", f.read()).group(1))
 
@@ -937,6 +950,214 @@ def test_dashboard():
     check_log(ngx)
 
 
+# --- 7. many workers ---------------------------------------------------------------
+
+def test_workers():
+    """
+    nginx -t, a start and a status listing every worker, for 1, 2, 16 and
+    64 workers: the zone is sized for its slots and the slab pool's own
+    bookkeeping, whatever the count (12 or more used to fail).
+    """
+    port = ARGS.port + 7
+    for n in (1, 2, 16, 64):
+        ngx = Nginx("workers-%d" % n, port, workers=n, worker_connections=256)
+        r = subprocess.run([ARGS.nginx, "-t", "-p", ngx.prefix, "-c", ngx.conf],
+                           capture_output=True, text=True)
+        true("workers %d: nginx -t passes" % n, r.returncode == 0,
+             "exit %d %s" % (r.returncode, r.stderr.strip().splitlines()[-1:]))
+        try:
+            ngx.start()
+            st = ngx.status()
+            listed, ps = sorted(w["pid"] for w in st["workers"]), ngx.workers()
+            true("workers %d: status lists exactly the workers ps shows" % n,
+                 listed == ps, "%d listed, %d in ps%s" % (
+                     len(listed), len(ps), "" if listed == ps
+                     else ": %s vs %s" % (listed, ps)))
+            eq("workers %d: totals.workers" % n, st["totals"]["workers"], n)
+            ge("workers %d: slots for four generations of workers" % n,
+               st["nslots"], 4 * n)
+            c = Raw(port)
+            eq("workers %d: a session starts" % n, c.handshake(), 101)
+            st = wait_for(lambda: (lambda s: s if s["totals"]["sessions"]["active"] == 1
+                                   else None)(ngx.status()), 2) or ngx.status()
+            eq("workers %d: the session is counted" % n,
+               st["totals"]["sessions"]["active"], 1)
+            c.close()
+        except RuntimeError as e:
+            true("workers %d: nginx started and reported every worker" % n,
+                 False, str(e))
+        finally:
+            ngx.stop()
+        check_log(ngx)
+
+
+# --- 8. reloads that change worker_processes ----------------------------------------
+
+def open_sessions(port, k):
+    conns = []
+    for i in range(k):
+        c = Raw(port)
+        if c.handshake() != 101:
+            raise RuntimeError("handshake failed")
+        c.send_frame(0x1, "hello %d" % i)
+        c.recv_frame()
+        conns.append(c)
+    return conns
+
+
+def by_pid(st):
+    return {w["pid"]: w for w in st["workers"]}
+
+
+def test_reload():
+    """
+    2 -> 3 -> 2 workers with sessions open on the old workers, whose
+    clients never answer the close: the old workers drain for the close
+    timeout, and must stay in the status output, exiting, with their
+    counters, while the totals go on from where they were.
+    """
+    port = ARGS.port + 8
+    loc = "            ws_gateway_close_timeout 4s;"
+    ngx = Nginx("reload", port, workers=2, location=loc).start()
+    conns = []
+    try:
+        conns += open_sessions(port, 12)
+        st1 = wait_for(lambda: (lambda s: s if s["totals"]["sessions"]["active"] == 12
+                                else None)(ngx.status()), 3) or ngx.status()
+        gen0 = {p: w for p, w in by_pid(st1).items() if w["sessions"]["active"]}
+        acc1 = st1["totals"]["counters"]["accepts"]
+        eq("reload: 12 sessions before the reload", acc1, 12)
+
+        def settled(nw, gen):
+            def f():
+                st = ngx.status()
+                new = [w for w in st["workers"]
+                       if w["generation"] == gen and not w["exiting"]]
+                old = [w for w in st["workers"] if w["generation"] < gen]
+                if len(new) == nw and all(w["exiting"] for w in old):
+                    return st
+                return None
+            return wait_for(f, 5) or ngx.status()
+
+        ngx.reload(3, location=loc)
+        st2 = settled(3, st1["generation"] + 1)
+        w2 = by_pid(st2)
+        eq("reload 2->3: the zone is kept (nslots)", st2["nslots"], st1["nslots"])
+        eq("reload 2->3: generation + 1", st2["generation"], st1["generation"] + 1)
+        eq("reload 2->3: three new workers",
+           len([w for w in st2["workers"] if w["generation"] == st2["generation"]]), 3)
+        for pid, w in gen0.items():
+            o = w2.get(pid)
+            true("reload 2->3: old worker %d (%d sessions) still listed"
+                 % (pid, w["sessions"]["active"]), o is not None, "pids %s" % sorted(w2))
+            if o is None:
+                continue
+            true("reload 2->3: old worker %d exiting" % pid, o["exiting"], str(o["exiting"]))
+            eq("reload 2->3: old worker %d keeps its accepts" % pid,
+               o["counters"]["accepts"], w["counters"]["accepts"])
+            eq("reload 2->3: old worker %d keeps its messages_in" % pid,
+               o["counters"]["messages_in"], w["counters"]["messages_in"])
+            eq("reload 2->3: old worker %d sessions draining" % pid,
+               o["sessions"]["draining"], w["sessions"]["active"])
+        eq("reload 2->3: totals.accepts did not restart",
+           st2["totals"]["counters"]["accepts"], acc1)
+        eq("reload 2->3: status lists the processes ps shows",
+           sorted(w2), ngx.workers())
+
+        conns += open_sessions(port, 6)
+        time.sleep(0.2)
+        st2b = ngx.status()
+        gen1 = {p: w for p, w in by_pid(st2b).items()
+                if w["generation"] == st2["generation"] and w["sessions"]["active"]}
+
+        ngx.reload(2, location=loc)
+        st3 = settled(2, st2["generation"] + 1)
+        w3 = by_pid(st3)
+        eq("reload 3->2: the zone is kept (nslots)", st3["nslots"], st1["nslots"])
+        eq("reload 3->2: generation + 2", st3["generation"], st1["generation"] + 2)
+        alive = set(ngx.workers())
+        for pid, w in list(gen0.items()) + list(gen1.items()):
+            if pid not in alive:
+                continue
+            o = w3.get(pid)
+            true("reload 3->2: old worker %d (generation %d) still listed"
+                 % (pid, w["generation"]), o is not None, "pids %s" % sorted(w3))
+            if o:
+                eq("reload 3->2: old worker %d keeps its accepts" % pid,
+                   o["counters"]["accepts"], w["counters"]["accepts"])
+        eq("reload 3->2: totals.accepts == all sessions ever accepted",
+           st3["totals"]["counters"]["accepts"], acc1 + 6)
+
+        # the old workers exit after the close timeout, and leave the output
+        st4 = wait_for(lambda: (lambda s: s if len(s["workers"]) == 2 else None)(
+            ngx.status()), 8) or ngx.status()
+        eq("reload: after the drain, only the two new workers are listed",
+           sorted(w["pid"] for w in st4["workers"]), ngx.workers())
+        eq("reload: after the drain, no session left", st4["totals"]["sessions"]["active"], 0)
+    finally:
+        for c in conns:
+            c.close()
+        ngx.stop()
+    check_log(ngx)
+
+
+def test_single():
+    """
+    master_process off: a reload runs in the serving process; a zone that
+    NGINX cannot keep (its size changed) is unmapped at once.  The process
+    must not crash, and its slot moves to the new zone with its gauges.
+    (Without a master process NGINX accepts no connection after a reload,
+    so the per-second log line is read instead of the status handler.)
+    """
+    port = ARGS.port + 9
+    http = "    ws_gateway_status_log 1s;"
+    ngx = Nginx("single", port, workers=2, master=False, http=http).start()
+    c = None
+    try:
+        c = Raw(port)
+        eq("single: handshake", c.handshake(), 101)
+        for i in range(3):
+            c.send_frame(0x1, "m%d" % i)
+            c.recv_frame()
+        st1 = ngx.status()
+        eq("single: messages_in before the reloads",
+           st1["totals"]["counters"]["messages_in"], 3)
+
+        for step, (workers, extra) in enumerate((
+                (16, ""),                                  # the zone grows
+                (2, ""),                                   # kept
+                (2, "    ws_gateway_metrics_slots 40;"),   # resized
+                (2, "    ws_gateway_metrics off;")), 1):   # gone
+            with open(ngx.error_log, errors="replace") as f:
+                seen = len(f.read())
+            ngx.reload(workers, http=http + "\n" + extra)
+            time.sleep(2.2)
+            alive = os.path.exists("/proc/%d" % ngx.master)
+            true("single reload %d: the process is alive" % step, alive,
+                 "pid %d" % ngx.master)
+            if not alive:
+                break
+            c.send_frame(0x1, "after reload %d" % step)
+            op, payload = c.recv_frame()
+            eq("single reload %d: the session still echoes" % step,
+               payload, ("after reload %d" % step).encode())
+            with open(ngx.error_log, errors="replace") as f:
+                new = f.read()[seen:]
+            lines = re.findall(r"ws_gateway: worker=\d+ active=(\d+) idle=\d+ "
+                               r"handshaking=(\d+)", new)
+            if "metrics off" in extra:
+                eq("single reload %d: metrics off, no log line" % step, lines, [])
+            else:
+                true("single reload %d: the log line reports the session" % step,
+                     lines and lines[-1] == ("1", "0"),
+                     "lines after the reload: %s" % lines)
+    finally:
+        if c:
+            c.close()
+        ngx.stop()
+    check_log(ngx)
+
+
 # --- main ------------------------------------------------------------------------
 
 
@@ -980,7 +1201,8 @@ def main():
     tests = [("sessions", test_sessions), ("rates", test_rates),
              ("stall", test_stall), ("drops", lambda: test_drops(prom)),
              ("prometheus", lambda: test_prometheus(prom)),
-             ("dashboard", test_dashboard)]
+             ("dashboard", test_dashboard), ("workers", test_workers),
+             ("reload", test_reload), ("single", test_single)]
     t_start = time.time()
     try:
         run_tests(tests)
