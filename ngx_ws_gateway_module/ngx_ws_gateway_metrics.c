@@ -18,6 +18,12 @@
  */
 #define ngx_ws_gateway_mono_sec()   ((time_t) (ngx_current_msec / 1000) + 1)
 
+/*
+ * A slot whose worker has not beaten for this long is checked against
+ * the process table; ten lag probes are due in that time.
+ */
+#define NGX_WS_GATEWAY_BEAT_STALE   2000   /* ms */
+
 /* slots when neither ws_gateway_metrics_slots nor the zone in use say */
 #define NGX_WS_GATEWAY_MIN_SLOTS    32
 
@@ -29,6 +35,9 @@ static ngx_int_t ngx_ws_gateway_metrics_init_zone(ngx_shm_zone_t *shm_zone,
 static ngx_int_t ngx_ws_gateway_metrics_start(ngx_cycle_t *cycle,
     ngx_ws_gateway_shm_t *shm);
 static ngx_int_t ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm);
+static ngx_uint_t ngx_ws_gateway_slot_dead(ngx_ws_gateway_slot_t *slot);
+static ngx_int_t ngx_ws_gateway_proc_start(ngx_pid_t pid,
+    ngx_atomic_uint_t *ticks);
 static void ngx_ws_gateway_lag_handler(ngx_event_t *ev);
 static void ngx_ws_gateway_tick(time_t now);
 static void ngx_ws_gateway_snapshot(time_t sec);
@@ -467,7 +476,12 @@ ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm)
 {
     ngx_pid_t               pid;
     ngx_uint_t              i;
+    ngx_atomic_uint_t       ticks;
     ngx_ws_gateway_slot_t  *slot;
+
+    if (ngx_ws_gateway_proc_start(ngx_pid, &ticks) != NGX_OK) {
+        ticks = 0;
+    }
 
     for (i = 0; i < shm->nslots; i++) {
         slot = &shm->slots[i];
@@ -475,9 +489,7 @@ ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm)
 
         /* a slot left behind by a process that is gone is free again */
 
-        if (pid != 0 && pid != ngx_pid
-            && (kill(pid, 0) == 0 || ngx_errno != NGX_ESRCH))
-        {
+        if (pid != 0 && !ngx_ws_gateway_slot_dead(slot)) {
             continue;
         }
 
@@ -490,6 +502,8 @@ ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm)
         ngx_memzero((u_char *) slot + sizeof(ngx_atomic_t),
                     sizeof(ngx_ws_gateway_slot_t) - sizeof(ngx_atomic_t));
 
+        slot->start_ticks = ticks;
+        slot->beat = ngx_current_msec;
         slot->worker = ngx_worker;
         slot->generation = shm->generation;
 
@@ -505,27 +519,139 @@ ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm)
 ngx_int_t
 ngx_ws_gateway_slot_live(ngx_ws_gateway_slot_t *slot)
 {
-    ngx_pid_t  pid;
+    return slot->pid != 0 && !ngx_ws_gateway_slot_dead(slot);
+}
 
-    /* a slot in use, by a process that exists (a killed one left it) */
+
+static ngx_uint_t
+ngx_ws_gateway_slot_dead(ngx_ws_gateway_slot_t *slot)
+{
+    ngx_pid_t          pid;
+    ngx_atomic_uint_t  ticks;
+
+    /*
+     * A slot in use whose worker is gone: killed, or crashed, without
+     * freeing it.  A worker beats every 100 ms, so only a slot that
+     * stopped beating (variables may be read for every request) costs a
+     * look at the process table.
+     */
 
     pid = (ngx_pid_t) slot->pid;
 
-    if (pid == 0) {
+    if (slot == ngx_ws_gateway_slot) {
         return 0;
     }
 
-    /*
-     * a worker ticks every second: only a slot that stopped being
-     * updated costs a system call to tell a stalled worker from one
-     * that was killed (variables may be read for every request)
-     */
-
-    if (pid == ngx_pid || ngx_time() - (time_t) slot->updated <= 2) {
+    if (pid == ngx_pid) {
+        /* this process has the pid of the slot's dead owner */
         return 1;
     }
 
-    return kill(pid, 0) == 0 || ngx_errno != NGX_ESRCH;
+    if ((ngx_msec_int_t) (ngx_current_msec - (ngx_msec_t) slot->beat)
+        <= NGX_WS_GATEWAY_BEAT_STALE)
+    {
+        return 0;
+    }
+
+    if (slot->start_ticks == 0) {
+
+        /*
+         * no /proc when the slot was claimed: the process exists, and is
+         * one this worker may signal (workers share a user)
+         */
+
+        return kill(pid, 0) != 0;
+    }
+
+    if (ngx_ws_gateway_proc_start(pid, &ticks) != NGX_OK) {
+        return 1;
+    }
+
+    /* a live process that started at another time: the pid was reused */
+
+    return ticks != slot->start_ticks;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_proc_start(ngx_pid_t pid, ngx_atomic_uint_t *ticks)
+{
+    int         fd;
+    u_char     *p, *last, *field;
+    ssize_t     n;
+    ngx_uint_t  i;
+    u_char      buf[1024];
+
+    /*
+     * The start time of a process, in clock ticks after boot: field 22
+     * of /proc/<pid>/stat, which with the pid names one process for the
+     * life of the system.  NGX_DECLINED: no such process, or a zombie
+     * (killed, not yet reaped).  Linux; elsewhere NGX_ERROR.
+     */
+
+    *ticks = 0;
+
+    p = ngx_sprintf(buf, "/proc/%P/stat%Z", pid);
+
+    fd = open((char *) buf, O_RDONLY);
+
+    if (fd == -1) {
+        return (ngx_errno == NGX_ENOENT || ngx_errno == NGX_ESRCH)
+               ? NGX_DECLINED : NGX_ERROR;
+    }
+
+    n = read(fd, buf, sizeof(buf) - 1);
+
+    (void) close(fd);
+
+    if (n <= 0) {
+        return NGX_DECLINED;
+    }
+
+    last = buf + n;
+
+    /* the command, field 2, is in parentheses and may hold anything */
+
+    for (p = last; p > buf && p[-1] != ')'; p--) { /* void */ }
+
+    if (p == buf) {
+        return NGX_ERROR;
+    }
+
+    /* p: " S ppid ...", from field 3, the state, to 22, the start */
+
+    field = NULL;
+
+    for (i = 3; i <= 22; i++) {
+
+        while (p < last && *p == ' ') {
+            p++;
+        }
+
+        if (p == last) {
+            return NGX_ERROR;
+        }
+
+        field = p;
+
+        while (p < last && *p != ' ') {
+            p++;
+        }
+
+        if (i == 3 && (*field == 'Z' || *field == 'X' || *field == 'x')) {
+            return NGX_DECLINED;
+        }
+    }
+
+    for (/* void */; field < p; field++) {
+        if (*field < '0' || *field > '9') {
+            return NGX_ERROR;
+        }
+
+        *ticks = *ticks * 10 + (*field - '0');
+    }
+
+    return NGX_OK;
 }
 
 
@@ -555,6 +681,7 @@ ngx_ws_gateway_lag_handler(ngx_event_t *ev)
     lag = us > ngx_ws_gateway_lag_due ? us - ngx_ws_gateway_lag_due : 0;
 
     if (ngx_ws_gateway_slot) {
+        ngx_ws_gateway_slot->beat = ngx_current_msec;
         ngx_ws_gateway_hist_add(&ngx_ws_gateway_slot->lag, lag);
 
         /*

@@ -20,7 +20,11 @@
  * (no locks, no atomic read-modify-write on hot paths); any worker reads
  * every slot for the status handler.  Slots are claimed by pid, so the
  * workers of an old generation keep theirs while they drain after a
- * reload, next to the new workers' slots.
+ * reload, next to the new workers' slots.  A slot is its worker's while
+ * the worker beats (every 100 ms); a slot that stopped beating is its
+ * worker's as long as a process with the slot's pid exists, is not a
+ * zombie, and started at the time the slot recorded (so a pid reused by
+ * any other process, of any user, does not keep a dead worker's slot).
  */
 
 
@@ -128,6 +132,12 @@ typedef struct {
 
 typedef struct {
     ngx_atomic_t                pid;          /* 0: free */
+    ngx_atomic_t                start_ticks;  /* the process's start time,
+                                                 /proc/<pid>/stat; 0: not
+                                                 known */
+    ngx_atomic_t                beat;         /* ngx_current_msec (the
+                                                 monotonic clock) at the
+                                                 last lag probe */
     ngx_atomic_t                worker;       /* ngx_worker */
     ngx_atomic_t                generation;   /* reload count */
     ngx_atomic_t                started;      /* unix time */

@@ -1158,6 +1158,103 @@ def test_single():
     check_log(ngx)
 
 
+# --- 9. a dead worker's slot, its pid reused -----------------------------------------
+
+def spawn_with_pid(pid, tries=50):
+    """A `sleep` (root's, not the workers' user) with exactly this pid."""
+    for _ in range(tries):
+        with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+            f.write(str(pid - 1))
+        p = subprocess.Popen(["sleep", "60"])
+        if p.pid == pid:
+            return p
+        p.kill()
+        p.wait()
+    return None
+
+
+def test_liveness():
+    """
+    A worker killed with sessions open leaves its slot behind; its pid
+    then goes to a process of another user (kill(pid, 0) says EPERM):
+    the dead worker must leave the status output and the totals.  And a
+    worker that is stopped (alive, not beating) must stay listed.
+    """
+    port = ARGS.port + 10
+    ngx = Nginx("liveness", port, workers=2).start()
+    conns = []
+    reused = None
+    stopped = None
+    try:
+        # a reload frees the first slots, so the worker respawned after
+        # the kill takes one of those, not the dead worker's
+        st0 = ngx.status()
+        ngx.reload(2)
+        st = wait_for(lambda: (lambda s: s if len(s["workers"]) == 2 and all(
+            w["generation"] == st0["generation"] + 1 for w in s["workers"])
+            else None)(ngx.status()), 5) or ngx.status()
+        workers = [w["pid"] for w in st["workers"]]
+        eq("liveness: two workers after the reload", len(workers), 2)
+
+        # sessions on both workers
+        for _ in range(40):
+            conns += open_sessions(port, 1)
+            m = by_pid(ngx.status())
+            if all(m.get(p, {}).get("sessions", {}).get("active") for p in workers):
+                break
+        m = by_pid(ngx.status())
+        victim, survivor = workers
+        vs = m[victim]["sessions"]["active"]
+        ss = m[survivor]["sessions"]["active"]
+        true("liveness: sessions on both workers", vs and ss,
+             "%d on %d, %d on %d" % (vs, victim, ss, survivor))
+
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.time() + 5
+        while time.time() < deadline and (victim in ngx.workers()
+                                          or len(ngx.workers()) < 2):
+            time.sleep(0.05)
+        reused = spawn_with_pid(victim)
+        true("liveness: the dead worker's pid %d now belongs to a root process"
+             % victim, reused is not None, "ns_last_pid")
+        time.sleep(2.6)     # the dead slot's beat is stale
+        st = ngx.status()
+        listed = sorted(w["pid"] for w in st["workers"])
+        eq("liveness: the dead worker is not listed", victim in listed, False)
+        eq("liveness: status lists the workers ps shows", listed, ngx.workers())
+        eq("liveness: totals.active == the survivor's sessions",
+           st["totals"]["sessions"]["active"], ss)
+        status, _, body = ngx.get("/v")
+        eq("liveness: $ws_gateway_active == the survivor's sessions",
+           int(body.split()[0]), ss)
+
+        # a stopped worker does not beat, but is alive: still listed
+        stopped = survivor
+        os.kill(stopped, signal.SIGSTOP)
+        time.sleep(2.6)
+        st = ngx.status()
+        w = by_pid(st).get(stopped)
+        true("liveness: a stopped worker (not beating) is still listed",
+             w is not None, "pids %s" % sorted(by_pid(st)))
+        if w:
+            eq("liveness: the stopped worker's sessions still counted",
+               w["sessions"]["active"], ss)
+            ge("liveness: the stopped worker's updated lags", st["time"] - w["updated"], 2)
+        os.kill(stopped, signal.SIGCONT)
+        stopped = None
+    finally:
+        if stopped:
+            os.kill(stopped, signal.SIGCONT)
+        if reused:
+            reused.kill()
+            reused.wait()
+        for c in conns:
+            c.close()
+        ngx.stop()
+    bad = [l for l in ngx.log_problems() if "exited on signal 9" not in l]
+    true("liveness: error.log clean (but the kill)", not bad, "; ".join(bad[:3]))
+
+
 # --- main ------------------------------------------------------------------------
 
 
@@ -1202,7 +1299,8 @@ def main():
              ("stall", test_stall), ("drops", lambda: test_drops(prom)),
              ("prometheus", lambda: test_prometheus(prom)),
              ("dashboard", test_dashboard), ("workers", test_workers),
-             ("reload", test_reload), ("single", test_single)]
+             ("reload", test_reload), ("single", test_single),
+             ("liveness", test_liveness)]
     t_start = time.time()
     try:
         run_tests(tests)
