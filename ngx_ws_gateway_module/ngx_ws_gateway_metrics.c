@@ -45,8 +45,12 @@ static void ngx_ws_gateway_idle_advance(time_t now);
 static ngx_int_t ngx_ws_gateway_process_events(ngx_cycle_t *cycle,
     ngx_msec_t timer, ngx_uint_t flags);
 static ngx_uint_t ngx_ws_gateway_hist_bucket(uint64_t us);
-static void ngx_ws_gateway_hist_quantiles(ngx_atomic_t *now,
-    ngx_atomic_t *then, uint64_t *count, uint64_t *q);
+static ngx_int_t ngx_ws_gateway_second_read(ngx_ws_gateway_slot_t *slot,
+    time_t t, ngx_ws_gateway_second_t *copy);
+static ngx_int_t ngx_ws_gateway_second_max(ngx_ws_gateway_slot_t *slot,
+    time_t t, uint64_t *event, uint64_t *lag);
+static void ngx_ws_gateway_hist_quantiles(ngx_ws_gateway_count_t *now,
+    ngx_ws_gateway_count_t *then, uint64_t *count, uint64_t *q);
 static void ngx_ws_gateway_log_line(time_t now);
 
 
@@ -65,6 +69,9 @@ static ngx_uint_t             ngx_ws_gateway_running;     /* init_process
                                                              ran */
 static ngx_uint_t             ngx_ws_gateway_batch;       /* events now */
 static ngx_uint_t             ngx_ws_gateway_sample;
+#if (NGX_WS_GATEWAY_TEST_HOOKS)
+static ngx_msec_t             ngx_ws_gateway_test_slow;   /* ms */
+#endif
 static ngx_int_t            (*ngx_ws_gateway_process_events_orig)(
     ngx_cycle_t *cycle, ngx_msec_t timer, ngx_uint_t flags);
 
@@ -669,8 +676,9 @@ ngx_ws_gateway_now_us(void)
 static void
 ngx_ws_gateway_lag_handler(ngx_event_t *ev)
 {
-    time_t     now;
-    uint64_t   us, lag;
+    time_t                    now;
+    uint64_t                  us, lag;
+    ngx_ws_gateway_second_t  *sec;
 
     /*
      * A timer due every 100 ms: how late it runs is the event loop's
@@ -697,11 +705,10 @@ ngx_ws_gateway_lag_handler(ngx_event_t *ev)
             ngx_ws_gateway_tick(now);
         }
 
-        if (lag > ngx_ws_gateway_slot->seconds[now
-                                  % NGX_WS_GATEWAY_SECONDS].lag_max)
-        {
-            ngx_ws_gateway_slot->seconds[now % NGX_WS_GATEWAY_SECONDS]
-                .lag_max = lag;
+        sec = &ngx_ws_gateway_slot->seconds[now % NGX_WS_GATEWAY_SECONDS];
+
+        if (lag > sec->lag_max) {
+            ngx_ws_gateway_count_set(&sec->lag_max, lag);
         }
     }
 
@@ -746,6 +753,10 @@ ngx_ws_gateway_tick(time_t now)
 
     ngx_ws_gateway_last_tick = now;
 
+    /* a reader that sees the new "updated" finds its second written */
+
+    ngx_memory_barrier();
+
     slot->updated = now;
     slot->batch_max = 0;
 
@@ -756,22 +767,42 @@ ngx_ws_gateway_tick(time_t now)
 static void
 ngx_ws_gateway_snapshot(time_t t)
 {
+    ngx_uint_t                i;
     ngx_ws_gateway_slot_t    *slot;
     ngx_ws_gateway_second_t  *sec;
 
     slot = ngx_ws_gateway_slot;
 
     sec = &slot->seconds[t % NGX_WS_GATEWAY_SECONDS];
+
+    /* odd while written: see ngx_ws_gateway_second_read() */
+
+    sec->seq++;
+    ngx_memory_barrier();
+
     sec->counters = slot->total;
     sec->event_max = 0;
     sec->lag_max = 0;
 
-    ngx_memcpy((void *) sec->event, (void *) slot->event.bucket,
-               sizeof(sec->event));
-    ngx_memcpy((void *) sec->lag, (void *) slot->lag.bucket,
-               sizeof(sec->lag));
+#if (NGX_WS_GATEWAY_TEST_HOOKS)
+    if (ngx_ws_gateway_test_slow) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "ws gateway test slow snapshot: %M ms",
+                      ngx_ws_gateway_test_slow);
+        ngx_msleep(ngx_ws_gateway_test_slow);
+        ngx_ws_gateway_test_slow = 0;
+    }
+#endif
+
+    for (i = 0; i < NGX_WS_GATEWAY_HIST_BUCKETS; i++) {
+        sec->event[i] = slot->event.bucket[i];
+        sec->lag[i] = slot->lag.bucket[i];
+    }
 
     sec->sec = t;
+
+    ngx_memory_barrier();
+    sec->seq++;
 }
 
 
@@ -828,8 +859,8 @@ ngx_ws_gateway_process_events(ngx_cycle_t *cycle, ngx_msec_t timer,
 
         for (b = 0; n >> (b + 1) && b < 7; b++) { /* void */ }
 
-        slot->batch[b]++;
-        slot->total.iterations++;
+        ngx_ws_gateway_count_add(&slot->batch[b], 1);
+        ngx_ws_gateway_count_add(&slot->total.iterations, 1);
 
         if (n > slot->batch_max) {
             slot->batch_max = n;
@@ -843,17 +874,17 @@ ngx_ws_gateway_process_events(ngx_cycle_t *cycle, ngx_msec_t timer,
 void
 ngx_ws_gateway_metrics_event(ngx_connection_t *c)
 {
-    int              fd;
-    u_char           byte;
-    uint64_t         us, now;
-    ngx_uint_t       sec;
-    struct iovec     iov;
-    struct msghdr    msg;
-    struct timeval  *tv;
-    struct cmsghdr  *cm;
+    int                      fd;
+    u_char                   byte;
+    uint64_t                 us, now;
+    struct iovec             iov;
+    struct msghdr            msg;
+    struct timeval          *tv;
+    struct cmsghdr          *cm;
+    ngx_ws_gateway_count_t  *max;
     union {
-        struct cmsghdr  cm;
-        u_char          buf[CMSG_SPACE(sizeof(struct timeval))];
+        struct cmsghdr       cm;
+        u_char               buf[CMSG_SPACE(sizeof(struct timeval))];
     } control;
 
     /*
@@ -868,7 +899,7 @@ ngx_ws_gateway_metrics_event(ngx_connection_t *c)
     }
 
     ngx_ws_gateway_batch++;
-    ngx_ws_gateway_slot->total.events++;
+    ngx_ws_gateway_count_add(&ngx_ws_gateway_slot->total.events, 1);
 
     if (++ngx_ws_gateway_sample & 7) {
         return;
@@ -912,10 +943,11 @@ ngx_ws_gateway_metrics_event(ngx_connection_t *c)
             ngx_ws_gateway_tick(ngx_time());
         }
 
-        sec = ngx_time() % NGX_WS_GATEWAY_SECONDS;
+        max = &ngx_ws_gateway_slot->seconds[ngx_time()
+                                            % NGX_WS_GATEWAY_SECONDS].event_max;
 
-        if (us > ngx_ws_gateway_slot->seconds[sec].event_max) {
-            ngx_ws_gateway_slot->seconds[sec].event_max = us;
+        if (us > *max) {
+            ngx_ws_gateway_count_set(max, us);
         }
 
         return;
@@ -1031,9 +1063,9 @@ ngx_ws_gateway_idle_advance(time_t now)
 void
 ngx_ws_gateway_hist_add(ngx_ws_gateway_hist_t *h, uint64_t us)
 {
-    h->count++;
-    h->sum += us;
-    h->bucket[ngx_ws_gateway_hist_bucket(us)]++;
+    ngx_ws_gateway_count_add(&h->count, 1);
+    ngx_ws_gateway_count_add(&h->sum, us);
+    ngx_ws_gateway_count_add(&h->bucket[ngx_ws_gateway_hist_bucket(us)], 1);
 }
 
 
@@ -1081,15 +1113,18 @@ void
 ngx_ws_gateway_metrics_window(ngx_ws_gateway_slot_t *slot,
     ngx_uint_t seconds, ngx_ws_gateway_window_t *w)
 {
-    time_t                    now, then, t;
-    uint64_t                  events, iterations, emax, lmax;
-    ngx_uint_t                span, i;
-    ngx_ws_gateway_second_t  *cur, *old;
+    time_t                   now, then, t;
+    uint64_t                 events, iterations, emax, lmax, e, l;
+    ngx_uint_t               span, i;
+    ngx_ws_gateway_second_t  cur, old;
 
     /*
      * A window is the whole seconds between the snapshot "seconds" ago
      * and the last one, taken at the start of the current second; for a
-     * worker younger than that it starts when the worker did.
+     * worker younger than that it starts when the worker did.  A second
+     * that cannot be read whole (the worker is rewriting it: it is the
+     * oldest of the ring) gives way to the next one, and the window is
+     * one second shorter.
      */
 
     ngx_memzero(w, sizeof(ngx_ws_gateway_window_t));
@@ -1102,32 +1137,42 @@ ngx_ws_gateway_metrics_window(ngx_ws_gateway_slot_t *slot,
         then = slot->started;
     }
 
-    old = &slot->seconds[then % NGX_WS_GATEWAY_SECONDS];
-    cur = &slot->seconds[now % NGX_WS_GATEWAY_SECONDS];
+    ngx_memory_barrier();
 
-    if (old->sec != then || cur->sec != now || now == then) {
+    if (now <= then || ngx_ws_gateway_second_read(slot, now, &cur) != NGX_OK)
+    {
+        return;
+    }
+
+    while (then < now
+           && ngx_ws_gateway_second_read(slot, then, &old) != NGX_OK)
+    {
+        then++;
+    }
+
+    if (then == now) {
         return;
     }
 
     span = now - then;
 
-    w->accepts_rate = (double) (cur->counters.accepts
-                                - old->counters.accepts) / span;
-    w->closes_rate = (double) (cur->counters.closes
-                               - old->counters.closes) / span;
-    w->messages_in_rate = (double) (cur->counters.messages_in
-                                    - old->counters.messages_in) / span;
-    w->messages_out_rate = (double) (cur->counters.messages_out
-                                     - old->counters.messages_out) / span;
+    w->accepts_rate = (double) (cur.counters.accepts
+                                - old.counters.accepts) / span;
+    w->closes_rate = (double) (cur.counters.closes
+                               - old.counters.closes) / span;
+    w->messages_in_rate = (double) (cur.counters.messages_in
+                                    - old.counters.messages_in) / span;
+    w->messages_out_rate = (double) (cur.counters.messages_out
+                                     - old.counters.messages_out) / span;
 
-    events = cur->counters.events - old->counters.events;
-    iterations = cur->counters.iterations - old->counters.iterations;
+    events = cur.counters.events - old.counters.events;
+    iterations = cur.counters.iterations - old.counters.iterations;
 
     w->events_per_iteration = iterations ? (double) events / iterations : 0;
 
-    ngx_ws_gateway_hist_quantiles(cur->event, old->event, &w->event_count,
+    ngx_ws_gateway_hist_quantiles(cur.event, old.event, &w->event_count,
                                   w->event_us);
-    ngx_ws_gateway_hist_quantiles(cur->lag, old->lag, &w->lag_count,
+    ngx_ws_gateway_hist_quantiles(cur.lag, old.lag, &w->lag_count,
                                   w->lag_us);
 
     /* the max: the largest of the window's seconds */
@@ -1137,14 +1182,13 @@ ngx_ws_gateway_metrics_window(ngx_ws_gateway_slot_t *slot,
 
     for (i = 0; i < span; i++) {
         t = then + i;
-        cur = &slot->seconds[t % NGX_WS_GATEWAY_SECONDS];
 
-        if (cur->sec != t) {
+        if (ngx_ws_gateway_second_max(slot, t, &e, &l) != NGX_OK) {
             continue;
         }
 
-        emax = ngx_max(emax, (uint64_t) cur->event_max);
-        lmax = ngx_max(lmax, (uint64_t) cur->lag_max);
+        emax = ngx_max(emax, e);
+        lmax = ngx_max(lmax, l);
     }
 
     /* a quantile is a bucket's upper bound: never above the max seen */
@@ -1159,9 +1203,87 @@ ngx_ws_gateway_metrics_window(ngx_ws_gateway_slot_t *slot,
 }
 
 
+static ngx_int_t
+ngx_ws_gateway_second_read(ngx_ws_gateway_slot_t *slot, time_t t,
+    ngx_ws_gateway_second_t *copy)
+{
+    ngx_uint_t                i;
+    ngx_atomic_uint_t         seq;
+    ngx_ws_gateway_second_t  *sec;
+
+    /*
+     * A copy of second t, between two equal, even reads of its sequence
+     * number: the worker did not write it meanwhile.  A few tries, not a
+     * spin: a worker blocked in the middle of a write must not block its
+     * readers.  NGX_DECLINED: being written, or not second t (any more).
+     */
+
+    sec = &slot->seconds[t % NGX_WS_GATEWAY_SECONDS];
+
+    for (i = 0; i < 4; i++) {
+        seq = sec->seq;
+
+        if (seq & 1) {
+            ngx_cpu_pause();
+            continue;
+        }
+
+        ngx_memory_barrier();
+
+        ngx_memcpy(copy, sec, sizeof(ngx_ws_gateway_second_t));
+
+        ngx_memory_barrier();
+
+        if (sec->seq == seq) {
+            return copy->sec == t ? NGX_OK : NGX_DECLINED;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_second_max(ngx_ws_gateway_slot_t *slot, time_t t,
+    uint64_t *event, uint64_t *lag)
+{
+    time_t                    sec_t;
+    ngx_uint_t                i;
+    ngx_atomic_uint_t         seq;
+    ngx_ws_gateway_second_t  *sec;
+
+    /* the maxima of second t, as ngx_ws_gateway_second_read() reads */
+
+    sec = &slot->seconds[t % NGX_WS_GATEWAY_SECONDS];
+
+    for (i = 0; i < 4; i++) {
+        seq = sec->seq;
+
+        if (seq & 1) {
+            ngx_cpu_pause();
+            continue;
+        }
+
+        ngx_memory_barrier();
+
+        sec_t = sec->sec;
+        *event = ngx_ws_gateway_count_get(&sec->event_max);
+        *lag = ngx_ws_gateway_count_get(&sec->lag_max);
+
+        ngx_memory_barrier();
+
+        if (sec->seq == seq) {
+            return sec_t == t ? NGX_OK : NGX_DECLINED;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
 static void
-ngx_ws_gateway_hist_quantiles(ngx_atomic_t *now, ngx_atomic_t *then,
-    uint64_t *count, uint64_t *q)
+ngx_ws_gateway_hist_quantiles(ngx_ws_gateway_count_t *now,
+    ngx_ws_gateway_count_t *then, uint64_t *count, uint64_t *q)
 {
     uint64_t    total, seen, target, d[NGX_WS_GATEWAY_HIST_BUCKETS];
     ngx_uint_t  i, j;
@@ -1196,3 +1318,67 @@ ngx_ws_gateway_hist_quantiles(ngx_atomic_t *now, ngx_atomic_t *then,
         q[j] = ngx_ws_gateway_hist_value(i);
     }
 }
+
+
+#if (NGX_WS_GATEWAY_TEST_HOOKS)
+
+void
+ngx_ws_gateway_metrics_test_hook(u_char *data, size_t len)
+{
+    time_t      now, t;
+    ngx_int_t   n;
+    ngx_uint_t  i;
+
+    static struct {
+        ngx_str_t   prefix;
+        ngx_int_t   max;
+    }  hooks[] = {
+        { ngx_string("ws-gateway-test-age:"), NGX_WS_GATEWAY_SECONDS - 1 },
+        { ngx_string("ws-gateway-test-slow-snapshot:"), 10000 }
+    };
+
+    /*
+     * Test builds only: "ws-gateway-test-age:N" makes the worker's slot
+     * look N seconds old (the ring filled with the counters as they are),
+     * so that the 60 s window is whole at once; the next snapshot after
+     * "ws-gateway-test-slow-snapshot:MS" blocks the worker for MS
+     * milliseconds in the middle of its write, for the readers' test.
+     */
+
+    if (ngx_ws_gateway_slot == NULL) {
+        return;
+    }
+
+    for (i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+
+        if (len <= hooks[i].prefix.len
+            || ngx_strncmp(data, hooks[i].prefix.data, hooks[i].prefix.len)
+               != 0)
+        {
+            continue;
+        }
+
+        n = ngx_atoi(data + hooks[i].prefix.len, len - hooks[i].prefix.len);
+
+        if (n <= 0 || n > hooks[i].max) {
+            return;
+        }
+
+        if (i == 1) {
+            ngx_ws_gateway_test_slow = (ngx_msec_t) n;
+            return;
+        }
+
+        now = ngx_time();
+
+        for (t = now - n; t <= now; t++) {
+            ngx_ws_gateway_snapshot(t);
+        }
+
+        ngx_ws_gateway_slot->started = now - n;
+
+        return;
+    }
+}
+
+#endif

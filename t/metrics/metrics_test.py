@@ -1255,6 +1255,85 @@ def test_liveness():
     true("liveness: error.log clean (but the kill)", not bad, "; ".join(bad[:3]))
 
 
+# --- 10. readers against a snapshot being written ------------------------------------
+
+def window_problems(w):
+    """What is impossible in one worker's window: rates, counts, quantiles."""
+    bad = []
+    for name, win in w["windows"].items():
+        for k in ("accepts_per_s", "closes_per_s", "churn_per_s",
+                  "messages_in_per_s", "messages_out_per_s",
+                  "events_per_iteration"):
+            if not 0 <= win.get(k, 0) < 1e6:
+                bad.append("%s %s %g" % (name, k, win[k]))
+        for h in ("event_latency_us", "loop_lag_us"):
+            for k, v in win[h].items():
+                if not 0 <= v < 1e7:
+                    bad.append("%s %s.%s %d" % (name, h, k, v))
+    return bad
+
+
+def test_seqlock():
+    """
+    The test build's hooks make a worker's slot 60 s old (its ring
+    full), then block it for 600 ms in the middle of the next second's
+    snapshot, which overwrites the oldest second: the start of the 60 s
+    window.  The other worker serves the status meanwhile: every window
+    it reports must be possible (no rate of 10^17/s, no histogram of
+    garbage), and the 60 s window stays whole.
+    """
+    port = ARGS.port + 11
+    ngx = Nginx("seqlock", port, workers=2, module=ARGS.test_module).start()
+    c = None
+    try:
+        c = Raw(port)
+        eq("seqlock: handshake", c.handshake(), 101)
+        st = wait_for(lambda: (lambda s: s if s["totals"]["sessions"]["active"] == 1
+                               else None)(ngx.status()), 2) or ngx.status()
+        target = [w["pid"] for w in st["workers"] if w["sessions"]["active"]][0]
+
+        # in one second: age the slot, move the counters, arm the slow write
+        sleep_until(int(time.time()) + 1.1)
+        for m in ["ws-gateway-test-age:60"] + ["m%d" % i for i in range(20)] \
+                + ["ws-gateway-test-slow-snapshot:600"]:
+            c.send_frame(0x1, m)
+            c.recv_frame()
+        armed = time.time()
+
+        reads = 0
+        seen = 0
+        bad = []
+        while time.time() < int(armed) + 2.0:
+            try:
+                w = by_pid(ngx.status()).get(target)
+            except OSError:
+                continue
+            reads += 1
+            if w is None:
+                continue
+            seen += 1
+            p = window_problems(w)
+            if p:
+                bad.append(p)
+        log("seqlock: %d reads, %d with the slowed worker, %d impossible"
+            % (reads, seen, len(bad)))
+        with open(ngx.error_log, errors="replace") as f:
+            slowed = "ws gateway test slow snapshot: 600 ms" in f.read()
+        true("seqlock: the snapshot was slowed (test hook)", slowed, "error.log")
+        ge("seqlock: reads of the slowed worker's slot", seen, 20)
+        eq("seqlock: no impossible window in any read", bad[:3], [])
+        st = ngx.status()
+        w = by_pid(st)[target]["windows"]["60s"]
+        # the age message itself was counted before the ring was filled
+        within("seqlock: afterwards, the 60 s messages_in rate (21 in 60 s)",
+               w["messages_in_per_s"], 21 / 60.0, 0.05)
+    finally:
+        if c:
+            c.close()
+        ngx.stop()
+    check_log(ngx)
+
+
 # --- main ------------------------------------------------------------------------
 
 
@@ -1300,7 +1379,7 @@ def main():
              ("prometheus", lambda: test_prometheus(prom)),
              ("dashboard", test_dashboard), ("workers", test_workers),
              ("reload", test_reload), ("single", test_single),
-             ("liveness", test_liveness)]
+             ("liveness", test_liveness), ("seqlock", test_seqlock)]
     t_start = time.time()
     try:
         run_tests(tests)
