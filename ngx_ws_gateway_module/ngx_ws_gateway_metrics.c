@@ -42,8 +42,7 @@ static void ngx_ws_gateway_lag_handler(ngx_event_t *ev);
 static void ngx_ws_gateway_tick(time_t now);
 static void ngx_ws_gateway_snapshot(time_t sec);
 static void ngx_ws_gateway_idle_advance(time_t now);
-static ngx_int_t ngx_ws_gateway_process_events(ngx_cycle_t *cycle,
-    ngx_msec_t timer, ngx_uint_t flags);
+static void ngx_ws_gateway_batch_handler(ngx_event_t *ev);
 static ngx_uint_t ngx_ws_gateway_hist_bucket(uint64_t us);
 static ngx_int_t ngx_ws_gateway_second_read(ngx_ws_gateway_slot_t *slot,
     time_t t, ngx_ws_gateway_second_t *copy);
@@ -71,9 +70,9 @@ static ngx_uint_t             ngx_ws_gateway_batch;       /* events now */
 static ngx_uint_t             ngx_ws_gateway_sample;
 #if (NGX_WS_GATEWAY_TEST_HOOKS)
 static ngx_msec_t             ngx_ws_gateway_test_slow;   /* ms */
+static char *ngx_ws_gateway_test_actions(void);
 #endif
-static ngx_int_t            (*ngx_ws_gateway_process_events_orig)(
-    ngx_cycle_t *cycle, ngx_msec_t timer, ngx_uint_t flags);
+static ngx_event_t            ngx_ws_gateway_batch_event; /* ends one */
 
 /*
  * Idle sessions: sessions count in the ring slot of the second of their
@@ -355,6 +354,7 @@ ngx_ws_gateway_metrics_init_module(ngx_cycle_t *cycle)
     /* the old cycle's log is closed soon */
 
     ngx_ws_gateway_lag_event.log = cycle->log;
+    ngx_ws_gateway_batch_event.log = cycle->log;
 
     if (shm == NULL) {
         return NGX_OK;
@@ -448,12 +448,14 @@ ngx_ws_gateway_metrics_start(ngx_cycle_t *cycle, ngx_ws_gateway_shm_t *shm)
                              + NGX_WS_GATEWAY_LAG_PROBE * 1000;
     ngx_add_timer(&ngx_ws_gateway_lag_event, NGX_WS_GATEWAY_LAG_PROBE);
 
-    /* iterations of the event loop, for events per iteration */
+    /*
+     * the end of a loop iteration's module events, for events per
+     * iteration: see ngx_ws_gateway_metrics_event()
+     */
 
-    if (ngx_ws_gateway_process_events_orig == NULL) {
-        ngx_ws_gateway_process_events_orig = ngx_event_actions.process_events;
-        ngx_event_actions.process_events = ngx_ws_gateway_process_events;
-    }
+    ngx_ws_gateway_batch_event.handler = ngx_ws_gateway_batch_handler;
+    ngx_ws_gateway_batch_event.log = cycle->log;
+    ngx_ws_gateway_batch_event.data = &ngx_ws_gateway_lag_conn;
 
     return NGX_OK;
 }
@@ -462,6 +464,10 @@ ngx_ws_gateway_metrics_start(ngx_cycle_t *cycle, ngx_ws_gateway_shm_t *shm)
 void
 ngx_ws_gateway_metrics_exit_process(ngx_cycle_t *cycle)
 {
+    if (ngx_ws_gateway_batch_event.posted) {
+        ngx_delete_posted_event(&ngx_ws_gateway_batch_event);
+    }
+
     if (ngx_ws_gateway_slot == NULL) {
         return;
     }
@@ -842,32 +848,31 @@ ngx_ws_gateway_log_line(time_t now)
 }
 
 
-static ngx_int_t
-ngx_ws_gateway_process_events(ngx_cycle_t *cycle, ngx_msec_t timer,
-    ngx_uint_t flags)
+static void
+ngx_ws_gateway_batch_handler(ngx_event_t *ev)
 {
     ngx_uint_t              n, b;
     ngx_ws_gateway_slot_t  *slot;
 
-    /* the events of the iteration that ended: a run-queue length */
+    /* the module events of the iteration that ends: a run-queue length */
 
     n = ngx_ws_gateway_batch;
     slot = ngx_ws_gateway_slot;
 
-    if (n && slot) {
-        ngx_ws_gateway_batch = 0;
+    ngx_ws_gateway_batch = 0;
 
-        for (b = 0; n >> (b + 1) && b < 7; b++) { /* void */ }
-
-        ngx_ws_gateway_count_add(&slot->batch[b], 1);
-        ngx_ws_gateway_count_add(&slot->total.iterations, 1);
-
-        if (n > slot->batch_max) {
-            slot->batch_max = n;
-        }
+    if (n == 0 || slot == NULL) {
+        return;
     }
 
-    return ngx_ws_gateway_process_events_orig(cycle, timer, flags);
+    for (b = 0; n >> (b + 1) && b < 7; b++) { /* void */ }
+
+    ngx_ws_gateway_count_add(&slot->batch[b], 1);
+    ngx_ws_gateway_count_add(&slot->total.iterations, 1);
+
+    if (n > slot->batch_max) {
+        slot->batch_max = n;
+    }
 }
 
 
@@ -898,7 +903,17 @@ ngx_ws_gateway_metrics_event(ngx_connection_t *c)
         return;
     }
 
-    ngx_ws_gateway_batch++;
+    /*
+     * Events per loop iteration, without wrapping the event module's
+     * process_events: the first module event of an iteration posts an
+     * event that runs after the iteration's I/O handlers and timers, at
+     * the end of the posted events queued so far, and closes the batch.
+     */
+
+    if (ngx_ws_gateway_batch++ == 0) {
+        ngx_post_event(&ngx_ws_gateway_batch_event, &ngx_posted_events);
+    }
+
     ngx_ws_gateway_count_add(&ngx_ws_gateway_slot->total.events, 1);
 
     if (++ngx_ws_gateway_sample & 7) {
@@ -1322,6 +1337,35 @@ ngx_ws_gateway_hist_quantiles(ngx_ws_gateway_count_t *now,
 
 #if (NGX_WS_GATEWAY_TEST_HOOKS)
 
+static char *
+ngx_ws_gateway_test_actions(void)
+{
+    ngx_uint_t            i;
+    ngx_event_conf_t     *ecf;
+    ngx_event_module_t   *m;
+
+    /* whose ngx_event_actions.process_events runs: the event module's? */
+
+    ecf = ngx_event_get_conf(ngx_cycle->conf_ctx, ngx_event_core_module);
+
+    for (i = 0; ngx_cycle->modules[i]; i++) {
+
+        if (ngx_cycle->modules[i]->type != NGX_EVENT_MODULE
+            || ngx_cycle->modules[i]->ctx_index != ecf->use)
+        {
+            continue;
+        }
+
+        m = ngx_cycle->modules[i]->ctx;
+
+        return m->actions.process_events == ngx_event_actions.process_events
+               ? "the event module's" : "replaced";
+    }
+
+    return "unknown";
+}
+
+
 void
 ngx_ws_gateway_metrics_test_hook(u_char *data, size_t len)
 {
@@ -1344,6 +1388,15 @@ ngx_ws_gateway_metrics_test_hook(u_char *data, size_t len)
      * "ws-gateway-test-slow-snapshot:MS" blocks the worker for MS
      * milliseconds in the middle of its write, for the readers' test.
      */
+
+    if (len == sizeof("ws-gateway-test-actions") - 1
+        && ngx_strncmp(data, "ws-gateway-test-actions", len) == 0)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "ws gateway test: process_events is %s",
+                      ngx_ws_gateway_test_actions());
+        return;
+    }
 
     if (ngx_ws_gateway_slot == NULL) {
         return;

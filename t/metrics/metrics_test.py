@@ -1334,6 +1334,58 @@ def test_seqlock():
     check_log(ngx)
 
 
+# --- 11. loop iterations without replacing the event module's process_events -----
+
+def test_iterations():
+    """
+    Events per loop iteration are counted without replacing
+    ngx_event_actions.process_events (the test build logs whose function
+    it is), and the counts still add up: every module event falls in one
+    iteration, over several reloads.
+    """
+    port = ARGS.port + 12
+    ngx = Nginx("iterations", port, workers=1, module=ARGS.test_module).start()
+    conns = []
+    try:
+        for gen in range(3):
+            if gen:
+                ngx.reload(1)
+                wait_for(lambda: (lambda s: s if len(s["workers"]) == 1
+                                  and s["workers"][0]["generation"] == gen
+                                  else None)(ngx.status()), 5)
+            c = Raw(port)
+            eq("iterations gen %d: handshake" % gen, c.handshake(), 101)
+            conns.append(c)
+            c.send_frame(0x1, "ws-gateway-test-actions")
+            c.recv_frame()
+            # bursts from several sessions, so that iterations batch events
+            extra = open_sessions(port, 8)
+            conns += extra
+            for r in range(20):
+                for x in extra:
+                    x.send_frame(0x1, "burst %d" % r)
+                for x in extra:
+                    x.recv_frame()
+            w = ngx.status()["workers"][0]
+            ev = w["counters"]["events"]
+            it = w["counters"]["iterations"]
+            hist = sum(w["batch"]["histogram"].values())
+            ge("iterations gen %d: events counted" % gen, ev, 8 * 20)
+            true("iterations gen %d: 0 < iterations <= events" % gen,
+                 0 < it <= ev, "iterations %d, events %d" % (it, ev))
+            eq("iterations gen %d: batch histogram sums to iterations" % gen,
+               hist, it)
+        with open(ngx.error_log, errors="replace") as f:
+            said = re.findall(r"ws gateway test: process_events is ([^,\n]+)", f.read())
+        eq("iterations: process_events is the event module's, in every generation",
+           said, ["the event module's"] * 3)
+    finally:
+        for c in conns:
+            c.close()
+        ngx.stop()
+    check_log(ngx)
+
+
 # --- main ------------------------------------------------------------------------
 
 
@@ -1379,7 +1431,8 @@ def main():
              ("prometheus", lambda: test_prometheus(prom)),
              ("dashboard", test_dashboard), ("workers", test_workers),
              ("reload", test_reload), ("single", test_single),
-             ("liveness", test_liveness), ("seqlock", test_seqlock)]
+             ("liveness", test_liveness), ("seqlock", test_seqlock),
+             ("iterations", test_iterations)]
     t_start = time.time()
     try:
         run_tests(tests)
