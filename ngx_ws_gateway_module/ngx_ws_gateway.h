@@ -107,6 +107,7 @@ typedef struct {
     unsigned                   slow:1;           /* closed for not reading */
     unsigned                   resumed:1;        /* reading again */
     unsigned                   ended:1;          /* end reason is set */
+    unsigned                   stamped:1;        /* SO_TIMESTAMP is on */
 } ngx_ws_gateway_session_t;
 
 

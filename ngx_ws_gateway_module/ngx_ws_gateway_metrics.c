@@ -24,6 +24,14 @@
  */
 #define NGX_WS_GATEWAY_BEAT_STALE   2000   /* ms */
 
+/*
+ * Receive timestamps: on for the first sessions of a worker that are open
+ * at once, and for one session in so many after; see
+ * ngx_ws_gateway_metrics_stamp()
+ */
+#define NGX_WS_GATEWAY_STAMP_ALWAYS 64
+#define NGX_WS_GATEWAY_STAMP_EVERY  8
+
 /* slots when neither ws_gateway_metrics_slots nor the zone in use say */
 #define NGX_WS_GATEWAY_MIN_SLOTS    32
 
@@ -68,9 +76,15 @@ static ngx_uint_t             ngx_ws_gateway_running;     /* init_process
                                                              ran */
 static ngx_uint_t             ngx_ws_gateway_batch;       /* events now */
 static ngx_uint_t             ngx_ws_gateway_sample;
+static ngx_uint_t             ngx_ws_gateway_armed;       /* a sample is
+                                                             due */
+static ngx_uint_t             ngx_ws_gateway_stamps;      /* sessions with
+                                                             SO_TIMESTAMP */
+static ngx_uint_t             ngx_ws_gateway_stamp_seq;
 #if (NGX_WS_GATEWAY_TEST_HOOKS)
 static ngx_msec_t             ngx_ws_gateway_test_slow;   /* ms */
 static char *ngx_ws_gateway_test_actions(void);
+static ngx_uint_t ngx_ws_gateway_test_stamped(void);
 #endif
 static ngx_event_t            ngx_ws_gateway_batch_event; /* ends one */
 
@@ -879,17 +893,18 @@ ngx_ws_gateway_batch_handler(ngx_event_t *ev)
 void
 ngx_ws_gateway_metrics_event(ngx_connection_t *c)
 {
-    int                      fd;
-    u_char                   byte;
-    uint64_t                 us, now;
-    struct iovec             iov;
-    struct msghdr            msg;
-    struct timeval          *tv;
-    struct cmsghdr          *cm;
-    ngx_ws_gateway_count_t  *max;
+    int                         fd;
+    u_char                      byte;
+    uint64_t                    us, now;
+    struct iovec                iov;
+    struct msghdr               msg;
+    struct timeval             *tv;
+    struct cmsghdr             *cm;
+    ngx_ws_gateway_count_t     *max;
+    ngx_ws_gateway_session_t   *s;
     union {
-        struct cmsghdr       cm;
-        u_char               buf[CMSG_SPACE(sizeof(struct timeval))];
+        struct cmsghdr          cm;
+        u_char                  buf[CMSG_SPACE(sizeof(struct timeval))];
     } control;
 
     /*
@@ -897,11 +912,15 @@ ngx_ws_gateway_metrics_event(ngx_connection_t *c)
      * handler is about to read (its receive timestamp, SO_TIMESTAMP) to
      * the moment the handler starts.  One read event in eight is
      * sampled: the timestamp takes a peek at the socket, a system call.
+     * Every eighth event arms the sampler, and the next event of a
+     * session with timestamps takes the sample.
      */
 
     if (ngx_ws_gateway_slot == NULL) {
         return;
     }
+
+    s = c->data;
 
     /*
      * Events per loop iteration, without wrapping the event module's
@@ -916,9 +935,15 @@ ngx_ws_gateway_metrics_event(ngx_connection_t *c)
 
     ngx_ws_gateway_count_add(&ngx_ws_gateway_slot->total.events, 1);
 
-    if (++ngx_ws_gateway_sample & 7) {
+    if ((++ngx_ws_gateway_sample & 7) == 0) {
+        ngx_ws_gateway_armed = 1;
+    }
+
+    if (!ngx_ws_gateway_armed || !s->stamped) {
         return;
     }
+
+    ngx_ws_gateway_armed = 0;
 
     fd = c->fd;
 
@@ -973,9 +998,24 @@ ngx_ws_gateway_metrics_event(ngx_connection_t *c)
 ngx_int_t
 ngx_ws_gateway_metrics_stamp(ngx_connection_t *c)
 {
-    int  on;
+    int                        on;
+    ngx_ws_gateway_session_t  *s;
 
-    if (ngx_ws_gateway_slot == NULL) {
+    /*
+     * SO_TIMESTAMP costs a setsockopt() per session (about 1.2 us here)
+     * and, while any socket has it, a receive timestamp on every packet
+     * the kernel takes in; the flag itself adds nothing measurable to a
+     * recv() (docs/metrics.md).  The sampler needs only some sessions
+     * with it: the first 64 open at once, so that a worker with few
+     * sessions always has samples, and one in eight after.
+     */
+
+    s = c->data;
+
+    if (ngx_ws_gateway_slot == NULL
+        || (ngx_ws_gateway_stamps >= NGX_WS_GATEWAY_STAMP_ALWAYS
+            && ++ngx_ws_gateway_stamp_seq % NGX_WS_GATEWAY_STAMP_EVERY))
+    {
         return NGX_OK;
     }
 
@@ -989,6 +1029,9 @@ ngx_ws_gateway_metrics_stamp(ngx_connection_t *c)
                       "setsockopt(SO_TIMESTAMP) failed");
         return NGX_ERROR;
     }
+
+    s->stamped = 1;
+    ngx_ws_gateway_stamps++;
 
     return NGX_OK;
 }
@@ -1033,6 +1076,11 @@ ngx_ws_gateway_metrics_touch(ngx_ws_gateway_session_t *s)
 void
 ngx_ws_gateway_metrics_forget(ngx_ws_gateway_session_t *s)
 {
+    if (s->stamped) {
+        s->stamped = 0;
+        ngx_ws_gateway_stamps--;
+    }
+
     if (ngx_ws_gateway_slot == NULL || s->message_sec == 0) {
         return;
     }
@@ -1337,6 +1385,39 @@ ngx_ws_gateway_hist_quantiles(ngx_ws_gateway_count_t *now,
 
 #if (NGX_WS_GATEWAY_TEST_HOOKS)
 
+static ngx_uint_t
+ngx_ws_gateway_test_stamped(void)
+{
+    int                on;
+    socklen_t          len;
+    ngx_uint_t         i, n;
+    ngx_connection_t  *c;
+
+    /* sockets of this worker with SO_TIMESTAMP on, asked of the kernel */
+
+    n = 0;
+    c = ngx_cycle->connections;
+
+    for (i = 0; i < ngx_cycle->connection_n; i++) {
+
+        if (c[i].fd == (ngx_socket_t) -1 || c[i].listening == NULL) {
+            continue;
+        }
+
+        on = 0;
+        len = sizeof(int);
+
+        if (getsockopt(c[i].fd, SOL_SOCKET, SO_TIMESTAMP, &on, &len) == 0
+            && on)
+        {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
 static char *
 ngx_ws_gateway_test_actions(void)
 {
@@ -1395,6 +1476,15 @@ ngx_ws_gateway_metrics_test_hook(u_char *data, size_t len)
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "ws gateway test: process_events is %s",
                       ngx_ws_gateway_test_actions());
+        return;
+    }
+
+    if (len == sizeof("ws-gateway-test-stamped") - 1
+        && ngx_strncmp(data, "ws-gateway-test-stamped", len) == 0)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "ws gateway test: %ui sockets with SO_TIMESTAMP",
+                      ngx_ws_gateway_test_stamped());
         return;
     }
 

@@ -1386,6 +1386,50 @@ def test_iterations():
     check_log(ngx)
 
 
+# --- 12. SO_TIMESTAMP only where it pays ---------------------------------------------
+
+def test_timestamps():
+    """
+    400 sessions on one worker: SO_TIMESTAMP must be on only the first
+    64 and one in eight after (the test build asks the kernel, with
+    getsockopt, about every socket of the worker), and event latency
+    must still be sampled when every session sends.
+    """
+    n = 400
+    port = ARGS.port + 13
+    ngx = Nginx("timestamps", port, workers=1, module=ARGS.test_module).start()
+    conns = []
+    try:
+        conns = open_sessions(port, n)
+        for c in conns:
+            c.send_frame(0x1, "x")
+        for c in conns:
+            c.recv_frame()
+        conns[0].send_frame(0x1, "ws-gateway-test-stamped")
+        conns[0].recv_frame()
+        with open(ngx.error_log, errors="replace") as f:
+            m = re.findall(r"ws gateway test: (\d+) sockets with SO_TIMESTAMP", f.read())
+        got = int(m[-1]) if m else None
+        log("%s of %d session sockets have SO_TIMESTAMP" % (got, n))
+        le("timestamps: sockets with SO_TIMESTAMP <= 64 + %d / 8 + 1" % n,
+           got, 64 + n // 8 + 1)
+        ge("timestamps: sockets with SO_TIMESTAMP >= 64", got, 64)
+        st = wait_for(lambda: (lambda s: s if s["workers"][0]["updated"] >= int(time.time())
+                               else None)(ngx.status()), 2.5) or ngx.status()
+        st = ngx.status()
+        time.sleep(1.2)
+        st = ngx.status()
+        ev = st["workers"][0]["windows"]["10s"]["event_latency_us"]["count"]
+        # ~ one read event in eight is sampled: the 2 x 400 + 1 reads give ~100
+        ge("timestamps: event latency still sampled (1 in 8 of %d reads)" % (2 * n + 1),
+           ev, (2 * n) // 8 // 2)
+    finally:
+        for c in conns:
+            c.close()
+        ngx.stop()
+    check_log(ngx)
+
+
 # --- main ------------------------------------------------------------------------
 
 
@@ -1432,7 +1476,7 @@ def main():
              ("dashboard", test_dashboard), ("workers", test_workers),
              ("reload", test_reload), ("single", test_single),
              ("liveness", test_liveness), ("seqlock", test_seqlock),
-             ("iterations", test_iterations)]
+             ("iterations", test_iterations), ("timestamps", test_timestamps)]
     t_start = time.time()
     try:
         run_tests(tests)
