@@ -26,6 +26,7 @@ typedef struct {
     ngx_msec_t                 idle_window;
     ngx_msec_t                 log_interval;
     size_t                     worker_outbound_limit;
+    ngx_uint_t                 slots;            /* the directive */
     ngx_uint_t                 nslots;
     ngx_shm_zone_t            *zone;
 } ngx_ws_gateway_main_conf_t;
@@ -119,6 +120,7 @@ typedef struct {
     unsigned                   slow:1;           /* closed for not reading */
     unsigned                   resumed:1;        /* reading again */
     unsigned                   ended:1;          /* end reason is set */
+    unsigned                   stamped:1;        /* SO_TIMESTAMP is on */
 } ngx_ws_gateway_session_t;
 
 

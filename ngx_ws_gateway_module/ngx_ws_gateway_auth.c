@@ -724,12 +724,12 @@ ngx_ws_gateway_auth_log_handler(ngx_http_request_t *r)
     }
 
     if (r->headers_out.status == NGX_HTTP_FORBIDDEN && ctx->origin_refused) {
-        ngx_ws_gateway_slot->handshakes[NGX_WS_GATEWAY_HS_FORBIDDEN]++;
+        ngx_ws_gateway_metric_inc(handshakes[NGX_WS_GATEWAY_HS_FORBIDDEN]);
 
     } else if (r->headers_out.status == NGX_HTTP_UNAUTHORIZED
                && ctx->checked && !ctx->verified)
     {
-        ngx_ws_gateway_slot->handshakes[NGX_WS_GATEWAY_HS_UNAUTHORIZED]++;
+        ngx_ws_gateway_metric_inc(handshakes[NGX_WS_GATEWAY_HS_UNAUTHORIZED]);
     }
 
     return NGX_OK;

@@ -18,22 +18,46 @@
  */
 #define ngx_ws_gateway_mono_sec()   ((time_t) (ngx_current_msec / 1000) + 1)
 
-/* zone headroom for the slab allocator's own pages and descriptors */
-#define NGX_WS_GATEWAY_ZONE_SLACK   (64 * 1024)
+/*
+ * A slot whose worker has not beaten for this long is checked against
+ * the process table; ten lag probes are due in that time.
+ */
+#define NGX_WS_GATEWAY_BEAT_STALE   2000   /* ms */
+
+/*
+ * Receive timestamps: on for the first sessions of a worker that are open
+ * at once, and for one session in so many after; see
+ * ngx_ws_gateway_metrics_stamp()
+ */
+#define NGX_WS_GATEWAY_STAMP_ALWAYS 64
+#define NGX_WS_GATEWAY_STAMP_EVERY  8
+
+/* slots when neither ws_gateway_metrics_slots nor the zone in use say */
+#define NGX_WS_GATEWAY_MIN_SLOTS    32
 
 
+static size_t ngx_ws_gateway_zone_size(ngx_uint_t nslots);
+static ngx_uint_t ngx_ws_gateway_zone_slots(ngx_cycle_t *cycle);
 static ngx_int_t ngx_ws_gateway_metrics_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_int_t ngx_ws_gateway_metrics_start(ngx_cycle_t *cycle,
+    ngx_ws_gateway_shm_t *shm);
 static ngx_int_t ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm);
+static ngx_uint_t ngx_ws_gateway_slot_dead(ngx_ws_gateway_slot_t *slot);
+static ngx_int_t ngx_ws_gateway_proc_start(ngx_pid_t pid,
+    ngx_atomic_uint_t *ticks);
 static void ngx_ws_gateway_lag_handler(ngx_event_t *ev);
 static void ngx_ws_gateway_tick(time_t now);
 static void ngx_ws_gateway_snapshot(time_t sec);
 static void ngx_ws_gateway_idle_advance(time_t now);
-static ngx_int_t ngx_ws_gateway_process_events(ngx_cycle_t *cycle,
-    ngx_msec_t timer, ngx_uint_t flags);
+static void ngx_ws_gateway_batch_handler(ngx_event_t *ev);
 static ngx_uint_t ngx_ws_gateway_hist_bucket(uint64_t us);
-static void ngx_ws_gateway_hist_quantiles(ngx_atomic_t *now,
-    ngx_atomic_t *then, uint64_t *count, uint64_t *q);
+static ngx_int_t ngx_ws_gateway_second_read(ngx_ws_gateway_slot_t *slot,
+    time_t t, ngx_ws_gateway_second_t *copy);
+static ngx_int_t ngx_ws_gateway_second_max(ngx_ws_gateway_slot_t *slot,
+    time_t t, uint64_t *event, uint64_t *lag);
+static void ngx_ws_gateway_hist_quantiles(ngx_ws_gateway_count_t *now,
+    ngx_ws_gateway_count_t *then, uint64_t *count, uint64_t *q);
 static void ngx_ws_gateway_log_line(time_t now);
 
 
@@ -48,10 +72,21 @@ static ngx_connection_t       ngx_ws_gateway_lag_conn;    /* for logs */
 static uint64_t               ngx_ws_gateway_lag_due;     /* us */
 static time_t                 ngx_ws_gateway_last_tick;
 static time_t                 ngx_ws_gateway_last_log;
+static ngx_uint_t             ngx_ws_gateway_running;     /* init_process
+                                                             ran */
 static ngx_uint_t             ngx_ws_gateway_batch;       /* events now */
 static ngx_uint_t             ngx_ws_gateway_sample;
-static ngx_int_t            (*ngx_ws_gateway_process_events_orig)(
-    ngx_cycle_t *cycle, ngx_msec_t timer, ngx_uint_t flags);
+static ngx_uint_t             ngx_ws_gateway_armed;       /* a sample is
+                                                             due */
+static ngx_uint_t             ngx_ws_gateway_stamps;      /* sessions with
+                                                             SO_TIMESTAMP */
+static ngx_uint_t             ngx_ws_gateway_stamp_seq;
+#if (NGX_WS_GATEWAY_TEST_HOOKS)
+static ngx_msec_t             ngx_ws_gateway_test_slow;   /* ms */
+static char *ngx_ws_gateway_test_actions(void);
+static ngx_uint_t ngx_ws_gateway_test_stamped(void);
+#endif
+static ngx_event_t            ngx_ws_gateway_batch_event; /* ends one */
 
 /*
  * Idle sessions: sessions count in the ring slot of the second of their
@@ -70,22 +105,18 @@ static ngx_str_t  ngx_ws_gateway_zone_name = ngx_string("ws_gateway_metrics");
 ngx_int_t
 ngx_ws_gateway_metrics_init_conf(ngx_conf_t *cf)
 {
-    size_t                      size;
     ngx_int_t                   n;
+    ngx_uint_t                  nslots, old;
     ngx_shm_zone_t             *shm_zone;
     ngx_core_conf_t            *ccf;
     ngx_ws_gateway_main_conf_t *wmcf;
 
     wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_ws_gateway_module);
 
-    /*
-     * Slots for four generations of workers (the current one and those
-     * still draining after reloads), at least eight.  worker_processes
-     * may come after the http block: then the CPU count stands in.
-     */
-
     ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
                                            ngx_core_module);
+
+    /* worker_processes may come after the http block: the CPU count */
 
     n = ccf->worker_processes;
 
@@ -93,13 +124,42 @@ ngx_ws_gateway_metrics_init_conf(ngx_conf_t *cf)
         n = ngx_ncpu;
     }
 
-    wmcf->nslots = ngx_max(4 * n, 8);
+    /*
+     * NGINX keeps a zone over a reload only if its size is the same, so
+     * the size must not follow worker_processes: without
+     * ws_gateway_metrics_slots, the zone has slots for four generations
+     * of workers (the current one and those draining after reloads), at
+     * least 32, and never fewer than the zone in use has.
+     */
 
-    size = offsetof(ngx_ws_gateway_shm_t, slots)
-           + wmcf->nslots * sizeof(ngx_ws_gateway_slot_t);
-    size = ngx_align(size, ngx_pagesize) + NGX_WS_GATEWAY_ZONE_SLACK;
+    old = ngx_ws_gateway_zone_slots(cf->cycle->old_cycle);
 
-    shm_zone = ngx_shared_memory_add(cf, &ngx_ws_gateway_zone_name, size,
+    if (wmcf->slots != NGX_CONF_UNSET_UINT) {
+        nslots = wmcf->slots;
+
+        if (nslots < (ngx_uint_t) n) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "ws_gateway_metrics_slots %ui is fewer than "
+                               "the %i worker processes: some workers "
+                               "will not be reported", nslots, n);
+        }
+
+    } else {
+        nslots = ngx_max(4 * (ngx_uint_t) n, NGX_WS_GATEWAY_MIN_SLOTS);
+        nslots = ngx_max(nslots, old);
+    }
+
+    if (old && old != nslots) {
+        ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
+                           "ws_gateway_metrics zone resized from %ui to %ui "
+                           "slots: the metrics of running workers restart",
+                           old, nslots);
+    }
+
+    wmcf->nslots = nslots;
+
+    shm_zone = ngx_shared_memory_add(cf, &ngx_ws_gateway_zone_name,
+                                     ngx_ws_gateway_zone_size(nslots),
                                      &ngx_ws_gateway_module);
     if (shm_zone == NULL) {
         return NGX_ERROR;
@@ -114,12 +174,84 @@ ngx_ws_gateway_metrics_init_conf(ngx_conf_t *cf)
 }
 
 
+static size_t
+ngx_ws_gateway_zone_size(ngx_uint_t nslots)
+{
+    size_t      size;
+    ngx_uint_t  pages;
+
+    /*
+     * The slots are one allocation of whole pages from the zone's slab
+     * pool; the pool keeps a descriptor (ngx_slab_page_t) per page of the
+     * zone, its header and per-size tables before them, and aligns its
+     * first page: a descriptor per page, plus three pages for the rest,
+     * whatever the number of slots.
+     */
+
+    size = offsetof(ngx_ws_gateway_shm_t, slots)
+           + nslots * sizeof(ngx_ws_gateway_slot_t);
+
+    pages = (size + ngx_pagesize - 1) / ngx_pagesize;
+
+    return pages * (ngx_pagesize + sizeof(ngx_slab_page_t))
+           + 3 * ngx_pagesize;
+}
+
+
+static ngx_uint_t
+ngx_ws_gateway_zone_slots(ngx_cycle_t *cycle)
+{
+    ngx_uint_t             i;
+    ngx_list_part_t       *part;
+    ngx_shm_zone_t        *zone;
+    ngx_ws_gateway_shm_t  *shm;
+
+    /* the slots of the zone the running configuration has, or 0 */
+
+    if (cycle == NULL || cycle->shared_memory.part.elts == NULL) {
+        return 0;
+    }
+
+    part = &cycle->shared_memory.part;
+    zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            zone = part->elts;
+            i = 0;
+        }
+
+        if (zone[i].tag != &ngx_ws_gateway_module
+            || zone[i].shm.addr == NULL
+            || zone[i].shm.name.len != ngx_ws_gateway_zone_name.len
+            || ngx_strncmp(zone[i].shm.name.data,
+                           ngx_ws_gateway_zone_name.data,
+                           ngx_ws_gateway_zone_name.len)
+               != 0)
+        {
+            continue;
+        }
+
+        shm = zone[i].data;
+
+        return shm ? (ngx_uint_t) shm->nslots : 0;
+    }
+}
+
+
 static ngx_int_t
 ngx_ws_gateway_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_ws_gateway_shm_t  *oshm = data;
 
     size_t                       size;
+    ngx_uint_t                   i;
     ngx_slab_pool_t             *shpool;
     ngx_ws_gateway_shm_t        *shm;
     ngx_ws_gateway_main_conf_t  *wmcf;
@@ -146,9 +278,20 @@ ngx_ws_gateway_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     size = offsetof(ngx_ws_gateway_shm_t, slots)
            + wmcf->nslots * sizeof(ngx_ws_gateway_slot_t);
 
-    shm = ngx_slab_calloc(shpool, size);
+    /*
+     * not ngx_slab_calloc(): the pages of a new zone are zeros already,
+     * and a page is made resident only when a worker takes its slot
+     */
+
+    shm = ngx_slab_alloc(shpool, size);
     if (shm == NULL) {
         return NGX_ERROR;
+    }
+
+    ngx_memzero(shm, offsetof(ngx_ws_gateway_shm_t, slots));
+
+    for (i = 0; i < wmcf->nslots; i++) {
+        shm->slots[i].pid = 0;
     }
 
     shm->nslots = wmcf->nslots;
@@ -166,8 +309,6 @@ ngx_ws_gateway_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 ngx_int_t
 ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle)
 {
-    time_t                       now;
-    ngx_ws_gateway_shm_t        *shm;
     ngx_ws_gateway_main_conf_t  *wmcf;
 
     if (ngx_process != NGX_PROCESS_WORKER
@@ -176,13 +317,97 @@ ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_ws_gateway_running = 1;
+
     wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_gateway_module);
 
     if (wmcf == NULL || !wmcf->metrics || wmcf->zone == NULL) {
         return NGX_OK;
     }
 
-    shm = wmcf->zone->data;
+    return ngx_ws_gateway_metrics_start(cycle, wmcf->zone->data);
+}
+
+
+ngx_int_t
+ngx_ws_gateway_metrics_init_module(ngx_cycle_t *cycle)
+{
+    ngx_ws_gateway_shm_t        *shm;
+    ngx_ws_gateway_slot_t       *old;
+    ngx_ws_gateway_main_conf_t  *wmcf;
+
+    /*
+     * Without a master process, a reload runs in the process that serves:
+     * the new cycle is committed, and the zone of the old one, if NGINX
+     * did not keep it (its size changed), is about to be unmapped.  The
+     * slot moves to the new zone with what it counted; a master process
+     * and the first start do nothing here (init_process has not run).
+     */
+
+    if (!ngx_ws_gateway_running) {
+        return NGX_OK;
+    }
+
+    wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_gateway_module);
+
+    shm = NULL;
+
+    if (wmcf && wmcf->metrics && wmcf->zone) {
+        shm = wmcf->zone->data;
+    }
+
+    if (shm == ngx_ws_gateway_shm) {
+        return NGX_OK;
+    }
+
+    old = ngx_ws_gateway_slot;
+
+    ngx_ws_gateway_shm = shm;
+    ngx_ws_gateway_slot = NULL;
+
+    /* the old cycle's log is closed soon */
+
+    ngx_ws_gateway_lag_event.log = cycle->log;
+    ngx_ws_gateway_batch_event.log = cycle->log;
+
+    if (shm == NULL) {
+        return NGX_OK;
+    }
+
+    if (old == NULL) {
+
+        /*
+         * metrics were off: the sessions open now were not counted, and
+         * would be taken from gauges that never had them
+         */
+
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "ws gateway: without a master process, the metrics "
+                      "of this process are reported after a restart");
+        return NGX_OK;
+    }
+
+    if (ngx_ws_gateway_claim_slot(shm) != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "ws gateway: no free metrics slot for this process, "
+                      "its metrics are not reported");
+        return NGX_OK;
+    }
+
+    ngx_memcpy((u_char *) ngx_ws_gateway_slot + sizeof(ngx_atomic_t),
+               (u_char *) old + sizeof(ngx_atomic_t),
+               sizeof(ngx_ws_gateway_slot_t) - sizeof(ngx_atomic_t));
+
+    ngx_ws_gateway_slot->generation = shm->generation;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_metrics_start(ngx_cycle_t *cycle, ngx_ws_gateway_shm_t *shm)
+{
+    time_t  now;
 
     /* the other workers' metrics are readable even without a slot */
 
@@ -194,17 +419,22 @@ ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle)
                       "its metrics are not reported");
         return NGX_OK;
     }
-    ngx_ws_gateway_idle_size = shm->idle_window + 1;
 
-    ngx_ws_gateway_idle_ring = ngx_calloc(ngx_ws_gateway_idle_size
-                                          * sizeof(ngx_uint_t), cycle->log);
     if (ngx_ws_gateway_idle_ring == NULL) {
-        return NGX_ERROR;
+        ngx_ws_gateway_idle_size = shm->idle_window + 1;
+
+        ngx_ws_gateway_idle_ring = ngx_calloc(ngx_ws_gateway_idle_size
+                                              * sizeof(ngx_uint_t),
+                                              cycle->log);
+        if (ngx_ws_gateway_idle_ring == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_ws_gateway_idle_sec = ngx_ws_gateway_mono_sec();
     }
 
     now = ngx_time();
 
-    ngx_ws_gateway_idle_sec = ngx_ws_gateway_mono_sec();
     ngx_ws_gateway_last_tick = now;
     ngx_ws_gateway_last_log = now;
 
@@ -212,6 +442,10 @@ ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle)
     ngx_ws_gateway_slot->updated = now;
 
     ngx_ws_gateway_snapshot(now);
+
+    if (ngx_ws_gateway_lag_event.timer_set) {
+        return NGX_OK;
+    }
 
     /* the loop lag probe, which also runs the once-a-second tick */
 
@@ -228,10 +462,14 @@ ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle)
                              + NGX_WS_GATEWAY_LAG_PROBE * 1000;
     ngx_add_timer(&ngx_ws_gateway_lag_event, NGX_WS_GATEWAY_LAG_PROBE);
 
-    /* iterations of the event loop, for events per iteration */
+    /*
+     * the end of a loop iteration's module events, for events per
+     * iteration: see ngx_ws_gateway_metrics_event()
+     */
 
-    ngx_ws_gateway_process_events_orig = ngx_event_actions.process_events;
-    ngx_event_actions.process_events = ngx_ws_gateway_process_events;
+    ngx_ws_gateway_batch_event.handler = ngx_ws_gateway_batch_handler;
+    ngx_ws_gateway_batch_event.log = cycle->log;
+    ngx_ws_gateway_batch_event.data = &ngx_ws_gateway_lag_conn;
 
     return NGX_OK;
 }
@@ -240,6 +478,10 @@ ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle)
 void
 ngx_ws_gateway_metrics_exit_process(ngx_cycle_t *cycle)
 {
+    if (ngx_ws_gateway_batch_event.posted) {
+        ngx_delete_posted_event(&ngx_ws_gateway_batch_event);
+    }
+
     if (ngx_ws_gateway_slot == NULL) {
         return;
     }
@@ -261,7 +503,12 @@ ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm)
 {
     ngx_pid_t               pid;
     ngx_uint_t              i;
+    ngx_atomic_uint_t       ticks;
     ngx_ws_gateway_slot_t  *slot;
+
+    if (ngx_ws_gateway_proc_start(ngx_pid, &ticks) != NGX_OK) {
+        ticks = 0;
+    }
 
     for (i = 0; i < shm->nslots; i++) {
         slot = &shm->slots[i];
@@ -269,9 +516,7 @@ ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm)
 
         /* a slot left behind by a process that is gone is free again */
 
-        if (pid != 0 && pid != ngx_pid
-            && (kill(pid, 0) == 0 || ngx_errno != NGX_ESRCH))
-        {
+        if (pid != 0 && !ngx_ws_gateway_slot_dead(slot)) {
             continue;
         }
 
@@ -284,6 +529,8 @@ ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm)
         ngx_memzero((u_char *) slot + sizeof(ngx_atomic_t),
                     sizeof(ngx_ws_gateway_slot_t) - sizeof(ngx_atomic_t));
 
+        slot->start_ticks = ticks;
+        slot->beat = ngx_current_msec;
         slot->worker = ngx_worker;
         slot->generation = shm->generation;
 
@@ -299,27 +546,139 @@ ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm)
 ngx_int_t
 ngx_ws_gateway_slot_live(ngx_ws_gateway_slot_t *slot)
 {
-    ngx_pid_t  pid;
+    return slot->pid != 0 && !ngx_ws_gateway_slot_dead(slot);
+}
 
-    /* a slot in use, by a process that exists (a killed one left it) */
+
+static ngx_uint_t
+ngx_ws_gateway_slot_dead(ngx_ws_gateway_slot_t *slot)
+{
+    ngx_pid_t          pid;
+    ngx_atomic_uint_t  ticks;
+
+    /*
+     * A slot in use whose worker is gone: killed, or crashed, without
+     * freeing it.  A worker beats every 100 ms, so only a slot that
+     * stopped beating (variables may be read for every request) costs a
+     * look at the process table.
+     */
 
     pid = (ngx_pid_t) slot->pid;
 
-    if (pid == 0) {
+    if (slot == ngx_ws_gateway_slot) {
         return 0;
     }
 
-    /*
-     * a worker ticks every second: only a slot that stopped being
-     * updated costs a system call to tell a stalled worker from one
-     * that was killed (variables may be read for every request)
-     */
-
-    if (pid == ngx_pid || ngx_time() - (time_t) slot->updated <= 2) {
+    if (pid == ngx_pid) {
+        /* this process has the pid of the slot's dead owner */
         return 1;
     }
 
-    return kill(pid, 0) == 0 || ngx_errno != NGX_ESRCH;
+    if ((ngx_msec_int_t) (ngx_current_msec - (ngx_msec_t) slot->beat)
+        <= NGX_WS_GATEWAY_BEAT_STALE)
+    {
+        return 0;
+    }
+
+    if (slot->start_ticks == 0) {
+
+        /*
+         * no /proc when the slot was claimed: the process exists, and is
+         * one this worker may signal (workers share a user)
+         */
+
+        return kill(pid, 0) != 0;
+    }
+
+    if (ngx_ws_gateway_proc_start(pid, &ticks) != NGX_OK) {
+        return 1;
+    }
+
+    /* a live process that started at another time: the pid was reused */
+
+    return ticks != slot->start_ticks;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_proc_start(ngx_pid_t pid, ngx_atomic_uint_t *ticks)
+{
+    int         fd;
+    u_char     *p, *last, *field;
+    ssize_t     n;
+    ngx_uint_t  i;
+    u_char      buf[1024];
+
+    /*
+     * The start time of a process, in clock ticks after boot: field 22
+     * of /proc/<pid>/stat, which with the pid names one process for the
+     * life of the system.  NGX_DECLINED: no such process, or a zombie
+     * (killed, not yet reaped).  Linux; elsewhere NGX_ERROR.
+     */
+
+    *ticks = 0;
+
+    p = ngx_sprintf(buf, "/proc/%P/stat%Z", pid);
+
+    fd = open((char *) buf, O_RDONLY);
+
+    if (fd == -1) {
+        return (ngx_errno == NGX_ENOENT || ngx_errno == NGX_ESRCH)
+               ? NGX_DECLINED : NGX_ERROR;
+    }
+
+    n = read(fd, buf, sizeof(buf) - 1);
+
+    (void) close(fd);
+
+    if (n <= 0) {
+        return NGX_DECLINED;
+    }
+
+    last = buf + n;
+
+    /* the command, field 2, is in parentheses and may hold anything */
+
+    for (p = last; p > buf && p[-1] != ')'; p--) { /* void */ }
+
+    if (p == buf) {
+        return NGX_ERROR;
+    }
+
+    /* p: " S ppid ...", from field 3, the state, to 22, the start */
+
+    field = NULL;
+
+    for (i = 3; i <= 22; i++) {
+
+        while (p < last && *p == ' ') {
+            p++;
+        }
+
+        if (p == last) {
+            return NGX_ERROR;
+        }
+
+        field = p;
+
+        while (p < last && *p != ' ') {
+            p++;
+        }
+
+        if (i == 3 && (*field == 'Z' || *field == 'X' || *field == 'x')) {
+            return NGX_DECLINED;
+        }
+    }
+
+    for (/* void */; field < p; field++) {
+        if (*field < '0' || *field > '9') {
+            return NGX_ERROR;
+        }
+
+        *ticks = *ticks * 10 + (*field - '0');
+    }
+
+    return NGX_OK;
 }
 
 
@@ -337,8 +696,9 @@ ngx_ws_gateway_now_us(void)
 static void
 ngx_ws_gateway_lag_handler(ngx_event_t *ev)
 {
-    time_t     now;
-    uint64_t   us, lag;
+    time_t                    now;
+    uint64_t                  us, lag;
+    ngx_ws_gateway_second_t  *sec;
 
     /*
      * A timer due every 100 ms: how late it runs is the event loop's
@@ -349,6 +709,7 @@ ngx_ws_gateway_lag_handler(ngx_event_t *ev)
     lag = us > ngx_ws_gateway_lag_due ? us - ngx_ws_gateway_lag_due : 0;
 
     if (ngx_ws_gateway_slot) {
+        ngx_ws_gateway_slot->beat = ngx_current_msec;
         ngx_ws_gateway_hist_add(&ngx_ws_gateway_slot->lag, lag);
 
         /*
@@ -364,11 +725,10 @@ ngx_ws_gateway_lag_handler(ngx_event_t *ev)
             ngx_ws_gateway_tick(now);
         }
 
-        if (lag > ngx_ws_gateway_slot->seconds[now
-                                  % NGX_WS_GATEWAY_SECONDS].lag_max)
-        {
-            ngx_ws_gateway_slot->seconds[now % NGX_WS_GATEWAY_SECONDS]
-                .lag_max = lag;
+        sec = &ngx_ws_gateway_slot->seconds[now % NGX_WS_GATEWAY_SECONDS];
+
+        if (lag > sec->lag_max) {
+            ngx_ws_gateway_count_set(&sec->lag_max, lag);
         }
     }
 
@@ -413,6 +773,10 @@ ngx_ws_gateway_tick(time_t now)
 
     ngx_ws_gateway_last_tick = now;
 
+    /* a reader that sees the new "updated" finds its second written */
+
+    ngx_memory_barrier();
+
     slot->updated = now;
     slot->batch_max = 0;
 
@@ -423,22 +787,42 @@ ngx_ws_gateway_tick(time_t now)
 static void
 ngx_ws_gateway_snapshot(time_t t)
 {
+    ngx_uint_t                i;
     ngx_ws_gateway_slot_t    *slot;
     ngx_ws_gateway_second_t  *sec;
 
     slot = ngx_ws_gateway_slot;
 
     sec = &slot->seconds[t % NGX_WS_GATEWAY_SECONDS];
+
+    /* odd while written: see ngx_ws_gateway_second_read() */
+
+    sec->seq++;
+    ngx_memory_barrier();
+
     sec->counters = slot->total;
     sec->event_max = 0;
     sec->lag_max = 0;
 
-    ngx_memcpy((void *) sec->event, (void *) slot->event.bucket,
-               sizeof(sec->event));
-    ngx_memcpy((void *) sec->lag, (void *) slot->lag.bucket,
-               sizeof(sec->lag));
+#if (NGX_WS_GATEWAY_TEST_HOOKS)
+    if (ngx_ws_gateway_test_slow) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "ws gateway test slow snapshot: %M ms",
+                      ngx_ws_gateway_test_slow);
+        ngx_msleep(ngx_ws_gateway_test_slow);
+        ngx_ws_gateway_test_slow = 0;
+    }
+#endif
+
+    for (i = 0; i < NGX_WS_GATEWAY_HIST_BUCKETS; i++) {
+        sec->event[i] = slot->event.bucket[i];
+        sec->lag[i] = slot->lag.bucket[i];
+    }
 
     sec->sec = t;
+
+    ngx_memory_barrier();
+    sec->seq++;
 }
 
 
@@ -478,49 +862,49 @@ ngx_ws_gateway_log_line(time_t now)
 }
 
 
-static ngx_int_t
-ngx_ws_gateway_process_events(ngx_cycle_t *cycle, ngx_msec_t timer,
-    ngx_uint_t flags)
+static void
+ngx_ws_gateway_batch_handler(ngx_event_t *ev)
 {
     ngx_uint_t              n, b;
     ngx_ws_gateway_slot_t  *slot;
 
-    /* the events of the iteration that ended: a run-queue length */
+    /* the module events of the iteration that ends: a run-queue length */
 
     n = ngx_ws_gateway_batch;
     slot = ngx_ws_gateway_slot;
 
-    if (n && slot) {
-        ngx_ws_gateway_batch = 0;
+    ngx_ws_gateway_batch = 0;
 
-        for (b = 0; n >> (b + 1) && b < 7; b++) { /* void */ }
-
-        slot->batch[b]++;
-        slot->total.iterations++;
-
-        if (n > slot->batch_max) {
-            slot->batch_max = n;
-        }
+    if (n == 0 || slot == NULL) {
+        return;
     }
 
-    return ngx_ws_gateway_process_events_orig(cycle, timer, flags);
+    for (b = 0; n >> (b + 1) && b < 7; b++) { /* void */ }
+
+    ngx_ws_gateway_count_add(&slot->batch[b], 1);
+    ngx_ws_gateway_count_add(&slot->total.iterations, 1);
+
+    if (n > slot->batch_max) {
+        slot->batch_max = n;
+    }
 }
 
 
 void
 ngx_ws_gateway_metrics_event(ngx_connection_t *c)
 {
-    int              fd;
-    u_char           byte;
-    uint64_t         us, now;
-    ngx_uint_t       sec;
-    struct iovec     iov;
-    struct msghdr    msg;
-    struct timeval  *tv;
-    struct cmsghdr  *cm;
+    int                         fd;
+    u_char                      byte;
+    uint64_t                    us, now;
+    struct iovec                iov;
+    struct msghdr               msg;
+    struct timeval             *tv;
+    struct cmsghdr             *cm;
+    ngx_ws_gateway_count_t     *max;
+    ngx_ws_gateway_session_t   *s;
     union {
-        struct cmsghdr  cm;
-        u_char          buf[CMSG_SPACE(sizeof(struct timeval))];
+        struct cmsghdr          cm;
+        u_char                  buf[CMSG_SPACE(sizeof(struct timeval))];
     } control;
 
     /*
@@ -528,18 +912,38 @@ ngx_ws_gateway_metrics_event(ngx_connection_t *c)
      * handler is about to read (its receive timestamp, SO_TIMESTAMP) to
      * the moment the handler starts.  One read event in eight is
      * sampled: the timestamp takes a peek at the socket, a system call.
+     * Every eighth event arms the sampler, and the next event of a
+     * session with timestamps takes the sample.
      */
 
     if (ngx_ws_gateway_slot == NULL) {
         return;
     }
 
-    ngx_ws_gateway_batch++;
-    ngx_ws_gateway_slot->total.events++;
+    s = c->data;
 
-    if (++ngx_ws_gateway_sample & 7) {
+    /*
+     * Events per loop iteration, without wrapping the event module's
+     * process_events: the first module event of an iteration posts an
+     * event that runs after the iteration's I/O handlers and timers, at
+     * the end of the posted events queued so far, and closes the batch.
+     */
+
+    if (ngx_ws_gateway_batch++ == 0) {
+        ngx_post_event(&ngx_ws_gateway_batch_event, &ngx_posted_events);
+    }
+
+    ngx_ws_gateway_count_add(&ngx_ws_gateway_slot->total.events, 1);
+
+    if ((++ngx_ws_gateway_sample & 7) == 0) {
+        ngx_ws_gateway_armed = 1;
+    }
+
+    if (!ngx_ws_gateway_armed || !s->stamped) {
         return;
     }
+
+    ngx_ws_gateway_armed = 0;
 
     fd = c->fd;
 
@@ -579,10 +983,11 @@ ngx_ws_gateway_metrics_event(ngx_connection_t *c)
             ngx_ws_gateway_tick(ngx_time());
         }
 
-        sec = ngx_time() % NGX_WS_GATEWAY_SECONDS;
+        max = &ngx_ws_gateway_slot->seconds[ngx_time()
+                                            % NGX_WS_GATEWAY_SECONDS].event_max;
 
-        if (us > ngx_ws_gateway_slot->seconds[sec].event_max) {
-            ngx_ws_gateway_slot->seconds[sec].event_max = us;
+        if (us > *max) {
+            ngx_ws_gateway_count_set(max, us);
         }
 
         return;
@@ -593,9 +998,24 @@ ngx_ws_gateway_metrics_event(ngx_connection_t *c)
 ngx_int_t
 ngx_ws_gateway_metrics_stamp(ngx_connection_t *c)
 {
-    int  on;
+    int                        on;
+    ngx_ws_gateway_session_t  *s;
 
-    if (ngx_ws_gateway_slot == NULL) {
+    /*
+     * SO_TIMESTAMP costs a setsockopt() per session (about 1.2 us here)
+     * and, while any socket has it, a receive timestamp on every packet
+     * the kernel takes in; the flag itself adds nothing measurable to a
+     * recv() (docs/metrics.md).  The sampler needs only some sessions
+     * with it: the first 64 open at once, so that a worker with few
+     * sessions always has samples, and one in eight after.
+     */
+
+    s = c->data;
+
+    if (ngx_ws_gateway_slot == NULL
+        || (ngx_ws_gateway_stamps >= NGX_WS_GATEWAY_STAMP_ALWAYS
+            && ++ngx_ws_gateway_stamp_seq % NGX_WS_GATEWAY_STAMP_EVERY))
+    {
         return NGX_OK;
     }
 
@@ -609,6 +1029,9 @@ ngx_ws_gateway_metrics_stamp(ngx_connection_t *c)
                       "setsockopt(SO_TIMESTAMP) failed");
         return NGX_ERROR;
     }
+
+    s->stamped = 1;
+    ngx_ws_gateway_stamps++;
 
     return NGX_OK;
 }
@@ -653,6 +1076,11 @@ ngx_ws_gateway_metrics_touch(ngx_ws_gateway_session_t *s)
 void
 ngx_ws_gateway_metrics_forget(ngx_ws_gateway_session_t *s)
 {
+    if (s->stamped) {
+        s->stamped = 0;
+        ngx_ws_gateway_stamps--;
+    }
+
     if (ngx_ws_gateway_slot == NULL || s->message_sec == 0) {
         return;
     }
@@ -698,9 +1126,9 @@ ngx_ws_gateway_idle_advance(time_t now)
 void
 ngx_ws_gateway_hist_add(ngx_ws_gateway_hist_t *h, uint64_t us)
 {
-    h->count++;
-    h->sum += us;
-    h->bucket[ngx_ws_gateway_hist_bucket(us)]++;
+    ngx_ws_gateway_count_add(&h->count, 1);
+    ngx_ws_gateway_count_add(&h->sum, us);
+    ngx_ws_gateway_count_add(&h->bucket[ngx_ws_gateway_hist_bucket(us)], 1);
 }
 
 
@@ -748,15 +1176,18 @@ void
 ngx_ws_gateway_metrics_window(ngx_ws_gateway_slot_t *slot,
     ngx_uint_t seconds, ngx_ws_gateway_window_t *w)
 {
-    time_t                    now, then, t;
-    uint64_t                  events, iterations, emax, lmax;
-    ngx_uint_t                span, i;
-    ngx_ws_gateway_second_t  *cur, *old;
+    time_t                   now, then, t;
+    uint64_t                 events, iterations, emax, lmax, e, l;
+    ngx_uint_t               span, i;
+    ngx_ws_gateway_second_t  cur, old;
 
     /*
      * A window is the whole seconds between the snapshot "seconds" ago
      * and the last one, taken at the start of the current second; for a
-     * worker younger than that it starts when the worker did.
+     * worker younger than that it starts when the worker did.  A second
+     * that cannot be read whole (the worker is rewriting it: it is the
+     * oldest of the ring) gives way to the next one, and the window is
+     * one second shorter.
      */
 
     ngx_memzero(w, sizeof(ngx_ws_gateway_window_t));
@@ -769,32 +1200,42 @@ ngx_ws_gateway_metrics_window(ngx_ws_gateway_slot_t *slot,
         then = slot->started;
     }
 
-    old = &slot->seconds[then % NGX_WS_GATEWAY_SECONDS];
-    cur = &slot->seconds[now % NGX_WS_GATEWAY_SECONDS];
+    ngx_memory_barrier();
 
-    if (old->sec != then || cur->sec != now || now == then) {
+    if (now <= then || ngx_ws_gateway_second_read(slot, now, &cur) != NGX_OK)
+    {
+        return;
+    }
+
+    while (then < now
+           && ngx_ws_gateway_second_read(slot, then, &old) != NGX_OK)
+    {
+        then++;
+    }
+
+    if (then == now) {
         return;
     }
 
     span = now - then;
 
-    w->accepts_rate = (double) (cur->counters.accepts
-                                - old->counters.accepts) / span;
-    w->closes_rate = (double) (cur->counters.closes
-                               - old->counters.closes) / span;
-    w->messages_in_rate = (double) (cur->counters.messages_in
-                                    - old->counters.messages_in) / span;
-    w->messages_out_rate = (double) (cur->counters.messages_out
-                                     - old->counters.messages_out) / span;
+    w->accepts_rate = (double) (cur.counters.accepts
+                                - old.counters.accepts) / span;
+    w->closes_rate = (double) (cur.counters.closes
+                               - old.counters.closes) / span;
+    w->messages_in_rate = (double) (cur.counters.messages_in
+                                    - old.counters.messages_in) / span;
+    w->messages_out_rate = (double) (cur.counters.messages_out
+                                     - old.counters.messages_out) / span;
 
-    events = cur->counters.events - old->counters.events;
-    iterations = cur->counters.iterations - old->counters.iterations;
+    events = cur.counters.events - old.counters.events;
+    iterations = cur.counters.iterations - old.counters.iterations;
 
     w->events_per_iteration = iterations ? (double) events / iterations : 0;
 
-    ngx_ws_gateway_hist_quantiles(cur->event, old->event, &w->event_count,
+    ngx_ws_gateway_hist_quantiles(cur.event, old.event, &w->event_count,
                                   w->event_us);
-    ngx_ws_gateway_hist_quantiles(cur->lag, old->lag, &w->lag_count,
+    ngx_ws_gateway_hist_quantiles(cur.lag, old.lag, &w->lag_count,
                                   w->lag_us);
 
     /* the max: the largest of the window's seconds */
@@ -804,14 +1245,13 @@ ngx_ws_gateway_metrics_window(ngx_ws_gateway_slot_t *slot,
 
     for (i = 0; i < span; i++) {
         t = then + i;
-        cur = &slot->seconds[t % NGX_WS_GATEWAY_SECONDS];
 
-        if (cur->sec != t) {
+        if (ngx_ws_gateway_second_max(slot, t, &e, &l) != NGX_OK) {
             continue;
         }
 
-        emax = ngx_max(emax, (uint64_t) cur->event_max);
-        lmax = ngx_max(lmax, (uint64_t) cur->lag_max);
+        emax = ngx_max(emax, e);
+        lmax = ngx_max(lmax, l);
     }
 
     /* a quantile is a bucket's upper bound: never above the max seen */
@@ -826,9 +1266,87 @@ ngx_ws_gateway_metrics_window(ngx_ws_gateway_slot_t *slot,
 }
 
 
+static ngx_int_t
+ngx_ws_gateway_second_read(ngx_ws_gateway_slot_t *slot, time_t t,
+    ngx_ws_gateway_second_t *copy)
+{
+    ngx_uint_t                i;
+    ngx_atomic_uint_t         seq;
+    ngx_ws_gateway_second_t  *sec;
+
+    /*
+     * A copy of second t, between two equal, even reads of its sequence
+     * number: the worker did not write it meanwhile.  A few tries, not a
+     * spin: a worker blocked in the middle of a write must not block its
+     * readers.  NGX_DECLINED: being written, or not second t (any more).
+     */
+
+    sec = &slot->seconds[t % NGX_WS_GATEWAY_SECONDS];
+
+    for (i = 0; i < 4; i++) {
+        seq = sec->seq;
+
+        if (seq & 1) {
+            ngx_cpu_pause();
+            continue;
+        }
+
+        ngx_memory_barrier();
+
+        ngx_memcpy(copy, sec, sizeof(ngx_ws_gateway_second_t));
+
+        ngx_memory_barrier();
+
+        if (sec->seq == seq) {
+            return copy->sec == t ? NGX_OK : NGX_DECLINED;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_second_max(ngx_ws_gateway_slot_t *slot, time_t t,
+    uint64_t *event, uint64_t *lag)
+{
+    time_t                    sec_t;
+    ngx_uint_t                i;
+    ngx_atomic_uint_t         seq;
+    ngx_ws_gateway_second_t  *sec;
+
+    /* the maxima of second t, as ngx_ws_gateway_second_read() reads */
+
+    sec = &slot->seconds[t % NGX_WS_GATEWAY_SECONDS];
+
+    for (i = 0; i < 4; i++) {
+        seq = sec->seq;
+
+        if (seq & 1) {
+            ngx_cpu_pause();
+            continue;
+        }
+
+        ngx_memory_barrier();
+
+        sec_t = sec->sec;
+        *event = ngx_ws_gateway_count_get(&sec->event_max);
+        *lag = ngx_ws_gateway_count_get(&sec->lag_max);
+
+        ngx_memory_barrier();
+
+        if (sec->seq == seq) {
+            return sec_t == t ? NGX_OK : NGX_DECLINED;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
 static void
-ngx_ws_gateway_hist_quantiles(ngx_atomic_t *now, ngx_atomic_t *then,
-    uint64_t *count, uint64_t *q)
+ngx_ws_gateway_hist_quantiles(ngx_ws_gateway_count_t *now,
+    ngx_ws_gateway_count_t *then, uint64_t *count, uint64_t *q)
 {
     uint64_t    total, seen, target, d[NGX_WS_GATEWAY_HIST_BUCKETS];
     ngx_uint_t  i, j;
@@ -863,3 +1381,147 @@ ngx_ws_gateway_hist_quantiles(ngx_atomic_t *now, ngx_atomic_t *then,
         q[j] = ngx_ws_gateway_hist_value(i);
     }
 }
+
+
+#if (NGX_WS_GATEWAY_TEST_HOOKS)
+
+static ngx_uint_t
+ngx_ws_gateway_test_stamped(void)
+{
+    int                on;
+    socklen_t          len;
+    ngx_uint_t         i, n;
+    ngx_connection_t  *c;
+
+    /* sockets of this worker with SO_TIMESTAMP on, asked of the kernel */
+
+    n = 0;
+    c = ngx_cycle->connections;
+
+    for (i = 0; i < ngx_cycle->connection_n; i++) {
+
+        if (c[i].fd == (ngx_socket_t) -1 || c[i].listening == NULL) {
+            continue;
+        }
+
+        on = 0;
+        len = sizeof(int);
+
+        if (getsockopt(c[i].fd, SOL_SOCKET, SO_TIMESTAMP, &on, &len) == 0
+            && on)
+        {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+static char *
+ngx_ws_gateway_test_actions(void)
+{
+    ngx_uint_t            i;
+    ngx_event_conf_t     *ecf;
+    ngx_event_module_t   *m;
+
+    /* whose ngx_event_actions.process_events runs: the event module's? */
+
+    ecf = ngx_event_get_conf(ngx_cycle->conf_ctx, ngx_event_core_module);
+
+    for (i = 0; ngx_cycle->modules[i]; i++) {
+
+        if (ngx_cycle->modules[i]->type != NGX_EVENT_MODULE
+            || ngx_cycle->modules[i]->ctx_index != ecf->use)
+        {
+            continue;
+        }
+
+        m = ngx_cycle->modules[i]->ctx;
+
+        return m->actions.process_events == ngx_event_actions.process_events
+               ? "the event module's" : "replaced";
+    }
+
+    return "unknown";
+}
+
+
+void
+ngx_ws_gateway_metrics_test_hook(u_char *data, size_t len)
+{
+    time_t      now, t;
+    ngx_int_t   n;
+    ngx_uint_t  i;
+
+    static struct {
+        ngx_str_t   prefix;
+        ngx_int_t   max;
+    }  hooks[] = {
+        { ngx_string("ws-gateway-test-age:"), NGX_WS_GATEWAY_SECONDS - 1 },
+        { ngx_string("ws-gateway-test-slow-snapshot:"), 10000 }
+    };
+
+    /*
+     * Test builds only: "ws-gateway-test-age:N" makes the worker's slot
+     * look N seconds old (the ring filled with the counters as they are),
+     * so that the 60 s window is whole at once; the next snapshot after
+     * "ws-gateway-test-slow-snapshot:MS" blocks the worker for MS
+     * milliseconds in the middle of its write, for the readers' test.
+     */
+
+    if (len == sizeof("ws-gateway-test-actions") - 1
+        && ngx_strncmp(data, "ws-gateway-test-actions", len) == 0)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "ws gateway test: process_events is %s",
+                      ngx_ws_gateway_test_actions());
+        return;
+    }
+
+    if (len == sizeof("ws-gateway-test-stamped") - 1
+        && ngx_strncmp(data, "ws-gateway-test-stamped", len) == 0)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "ws gateway test: %ui sockets with SO_TIMESTAMP",
+                      ngx_ws_gateway_test_stamped());
+        return;
+    }
+
+    if (ngx_ws_gateway_slot == NULL) {
+        return;
+    }
+
+    for (i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+
+        if (len <= hooks[i].prefix.len
+            || ngx_strncmp(data, hooks[i].prefix.data, hooks[i].prefix.len)
+               != 0)
+        {
+            continue;
+        }
+
+        n = ngx_atoi(data + hooks[i].prefix.len, len - hooks[i].prefix.len);
+
+        if (n <= 0 || n > hooks[i].max) {
+            return;
+        }
+
+        if (i == 1) {
+            ngx_ws_gateway_test_slow = (ngx_msec_t) n;
+            return;
+        }
+
+        now = ngx_time();
+
+        for (t = now - n; t <= now; t++) {
+            ngx_ws_gateway_snapshot(t);
+        }
+
+        ngx_ws_gateway_slot->started = now - n;
+
+        return;
+    }
+}
+
+#endif

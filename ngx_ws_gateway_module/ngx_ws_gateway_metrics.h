@@ -20,7 +20,11 @@
  * (no locks, no atomic read-modify-write on hot paths); any worker reads
  * every slot for the status handler.  Slots are claimed by pid, so the
  * workers of an old generation keep theirs while they drain after a
- * reload, next to the new workers' slots.
+ * reload, next to the new workers' slots.  A slot is its worker's while
+ * the worker beats (every 100 ms); a slot that stopped beating is its
+ * worker's as long as a process with the slot's pid exists, is not a
+ * zombie, and started at the time the slot recorded (so a pid reused by
+ * any other process, of any user, does not keep a dead worker's slot).
  */
 
 
@@ -92,42 +96,73 @@ enum {
 #define NGX_WS_GATEWAY_CODES              16
 
 
+/*
+ * Counters are 64-bit on every platform (ngx_atomic_t wraps at 4 GiB on
+ * 32-bit builds).  A counter has one writer, its worker, which stores
+ * it whole; readers load it whole: on 64-bit platforms a plain access,
+ * on 32-bit ones an 8-byte atomic access, so that no reader sees the
+ * halves of two values.  Gauges stay ngx_atomic_t.
+ */
+
+typedef uint64_t  ngx_ws_gateway_count_t __attribute__((aligned(8)));
+
+#define ngx_ws_gateway_count_get(p)                                          \
+    __atomic_load_n((p), __ATOMIC_RELAXED)
+
+#define ngx_ws_gateway_count_set(p, v)                                       \
+    __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
+#define ngx_ws_gateway_count_add(p, n)                                       \
+    ngx_ws_gateway_count_set(p, *(p) + (n))
+
+
 typedef struct {
-    ngx_atomic_t                count;
-    ngx_atomic_t                sum;          /* us */
-    ngx_atomic_t                bucket[NGX_WS_GATEWAY_HIST_BUCKETS];
+    ngx_ws_gateway_count_t      count;
+    ngx_ws_gateway_count_t      sum;          /* us */
+    ngx_ws_gateway_count_t      bucket[NGX_WS_GATEWAY_HIST_BUCKETS];
 } ngx_ws_gateway_hist_t;
 
 
 /* cumulative counters, also kept once a second for rates */
 typedef struct {
-    ngx_atomic_t                accepts;      /* sessions started */
-    ngx_atomic_t                closes;       /* sessions ended */
-    ngx_atomic_t                messages_in;
-    ngx_atomic_t                messages_out;
-    ngx_atomic_t                bytes_in;     /* payload bytes */
-    ngx_atomic_t                bytes_out;
-    ngx_atomic_t                events;       /* handler runs */
-    ngx_atomic_t                iterations;   /* loop iterations */
+    ngx_ws_gateway_count_t      accepts;      /* sessions started */
+    ngx_ws_gateway_count_t      closes;       /* sessions ended */
+    ngx_ws_gateway_count_t      messages_in;
+    ngx_ws_gateway_count_t      messages_out;
+    ngx_ws_gateway_count_t      bytes_in;     /* payload bytes */
+    ngx_ws_gateway_count_t      bytes_out;
+    ngx_ws_gateway_count_t      events;       /* handler runs */
+    ngx_ws_gateway_count_t      iterations;   /* loop iterations */
 } ngx_ws_gateway_counters_t;
 
 
 /*
  * The state at the start of a second: the cumulative counters and
- * histograms, and the largest values seen during that second.
+ * histograms, and the largest values seen during that second.  The
+ * worker rewrites the oldest second of the ring as each second starts,
+ * while other workers may be reading it: "seq" is odd while it is being
+ * written, and readers copy a second between two equal, even reads of
+ * it (a sequence lock), or do without it.
  */
 typedef struct {
+    ngx_atomic_t                seq;
     time_t                      sec;
+    ngx_ws_gateway_count_t      event_max;    /* us, in that second */
+    ngx_ws_gateway_count_t      lag_max;
     ngx_ws_gateway_counters_t   counters;
-    ngx_atomic_t                event_max;    /* us, in that second */
-    ngx_atomic_t                lag_max;
-    ngx_atomic_t                event[NGX_WS_GATEWAY_HIST_BUCKETS];
-    ngx_atomic_t                lag[NGX_WS_GATEWAY_HIST_BUCKETS];
+    ngx_ws_gateway_count_t      event[NGX_WS_GATEWAY_HIST_BUCKETS];
+    ngx_ws_gateway_count_t      lag[NGX_WS_GATEWAY_HIST_BUCKETS];
 } ngx_ws_gateway_second_t;
 
 
 typedef struct {
     ngx_atomic_t                pid;          /* 0: free */
+    ngx_atomic_t                start_ticks;  /* the process's start time,
+                                                 /proc/<pid>/stat; 0: not
+                                                 known */
+    ngx_atomic_t                beat;         /* ngx_current_msec (the
+                                                 monotonic clock) at the
+                                                 last lag probe */
     ngx_atomic_t                worker;       /* ngx_worker */
     ngx_atomic_t                generation;   /* reload count */
     ngx_atomic_t                started;      /* unix time */
@@ -147,16 +182,16 @@ typedef struct {
 
     ngx_ws_gateway_counters_t   total;
 
-    ngx_atomic_t                handshakes[NGX_WS_GATEWAY_HS_LAST];
-    ngx_atomic_t                ends[NGX_WS_GATEWAY_END_LAST];
-    ngx_atomic_t                codes[NGX_WS_GATEWAY_CODES + 1];
-    ngx_atomic_t                drops[NGX_WS_GATEWAY_DROP_LAST];
-    ngx_atomic_t                pauses[NGX_WS_GATEWAY_PAUSE_LAST];
-    ngx_atomic_t                auth[NGX_WS_GATEWAY_AUTH_REASONS];
+    ngx_ws_gateway_count_t      handshakes[NGX_WS_GATEWAY_HS_LAST];
+    ngx_ws_gateway_count_t      ends[NGX_WS_GATEWAY_END_LAST];
+    ngx_ws_gateway_count_t      codes[NGX_WS_GATEWAY_CODES + 1];
+    ngx_ws_gateway_count_t      drops[NGX_WS_GATEWAY_DROP_LAST];
+    ngx_ws_gateway_count_t      pauses[NGX_WS_GATEWAY_PAUSE_LAST];
+    ngx_ws_gateway_count_t      auth[NGX_WS_GATEWAY_AUTH_REASONS];
 
     /* events handled per loop iteration, the run-queue analogue */
     ngx_atomic_t                batch_max;    /* in the last second */
-    ngx_atomic_t                batch[8];     /* 1, 2-3, 4-7, ... 128+ */
+    ngx_ws_gateway_count_t      batch[8];     /* 1, 2-3, 4-7, ... 128+ */
 
     ngx_ws_gateway_hist_t       event;        /* readiness to handler */
     ngx_ws_gateway_hist_t       lag;          /* timer lateness */
@@ -199,6 +234,7 @@ extern ngx_ws_gateway_slot_t      *ngx_ws_gateway_slot;
 
 
 ngx_int_t ngx_ws_gateway_metrics_init_conf(ngx_conf_t *cf);
+ngx_int_t ngx_ws_gateway_metrics_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle);
 void ngx_ws_gateway_metrics_exit_process(ngx_cycle_t *cycle);
 
@@ -208,10 +244,14 @@ void ngx_ws_gateway_hist_add(ngx_ws_gateway_hist_t *h, uint64_t us);
 uint64_t ngx_ws_gateway_hist_value(ngx_uint_t bucket);
 uint64_t ngx_ws_gateway_now_us(void);
 
+#if (NGX_WS_GATEWAY_TEST_HOOKS)
+void ngx_ws_gateway_metrics_test_hook(u_char *data, size_t len);
+#endif
+
 
 #define ngx_ws_gateway_metric_add(field, n)                                  \
     if (ngx_ws_gateway_slot) {                                               \
-        ngx_ws_gateway_slot->field += (n);                                   \
+        ngx_ws_gateway_count_add(&ngx_ws_gateway_slot->field, n);            \
     }
 
 #define ngx_ws_gateway_metric_inc(field)  ngx_ws_gateway_metric_add(field, 1)

@@ -35,6 +35,7 @@ static char *ngx_ws_gateway_check_msec(ngx_conf_t *cf, void *post,
     void *data);
 static ngx_int_t ngx_ws_gateway_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_ws_gateway_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_ws_gateway_init_process(ngx_cycle_t *cycle);
 static void ngx_ws_gateway_exit_process(ngx_cycle_t *cycle);
 
@@ -90,6 +91,10 @@ static ngx_ws_gateway_msec_bounds_t  ngx_ws_gateway_log_bounds = {
     ngx_ws_gateway_check_msec, 1000, NGX_WS_GATEWAY_MSEC_MAX, 1
 };
 
+static ngx_conf_num_bounds_t  ngx_ws_gateway_slots_bounds = {
+    ngx_conf_check_num_bounds, 1, 4096
+};
+
 
 static ngx_conf_post_handler_pt  ngx_ws_gateway_window_post =
     ngx_ws_gateway_check_window;
@@ -103,6 +108,13 @@ static ngx_command_t  ngx_ws_gateway_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_ws_gateway_main_conf_t, metrics),
       NULL },
+
+    { ngx_string("ws_gateway_metrics_slots"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_main_conf_t, slots),
+      &ngx_ws_gateway_slots_bounds },
 
     { ngx_string("ws_gateway_idle_window"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -234,7 +246,7 @@ ngx_module_t  ngx_ws_gateway_module = {
     ngx_ws_gateway_commands,               /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_ws_gateway_init_module,            /* init module */
     ngx_ws_gateway_init_process,           /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -376,6 +388,7 @@ ngx_ws_gateway_create_main_conf(ngx_conf_t *cf)
      */
 
     conf->metrics = NGX_CONF_UNSET;
+    conf->slots = NGX_CONF_UNSET_UINT;
     conf->idle_window = NGX_CONF_UNSET_MSEC;
     conf->log_interval = NGX_CONF_UNSET_MSEC;
     conf->worker_outbound_limit = NGX_CONF_UNSET_SIZE;
@@ -396,6 +409,13 @@ ngx_ws_gateway_init_main_conf(ngx_conf_t *cf, void *conf)
                              256 * 1024 * 1024);
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_init_module(ngx_cycle_t *cycle)
+{
+    return ngx_ws_gateway_metrics_init_module(cycle);
 }
 
 

@@ -142,8 +142,8 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
     }
 
     if (ngx_ws_gateway_slot) {
-        ngx_ws_gateway_slot->handshakes[NGX_WS_GATEWAY_HS_ACCEPTED]++;
-        ngx_ws_gateway_slot->total.accepts++;
+        ngx_ws_gateway_metric_inc(handshakes[NGX_WS_GATEWAY_HS_ACCEPTED]);
+        ngx_ws_gateway_metric_inc(total.accepts);
         ngx_ws_gateway_slot->active++;
         ngx_ws_gateway_metrics_touch(s);
 
@@ -933,8 +933,8 @@ ngx_ws_gateway_message(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
                    "ws gateway message: op:%ui len:%uz", opcode, len);
 
     if (ngx_ws_gateway_slot) {
-        ngx_ws_gateway_slot->total.messages_in++;
-        ngx_ws_gateway_slot->total.bytes_in += len;
+        ngx_ws_gateway_metric_inc(total.messages_in);
+        ngx_ws_gateway_metric_add(total.bytes_in, len);
         ngx_ws_gateway_metrics_touch(s);
     }
 
@@ -951,8 +951,8 @@ ngx_ws_gateway_message(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
     }
 
     if (ngx_ws_gateway_slot) {
-        ngx_ws_gateway_slot->total.messages_out++;
-        ngx_ws_gateway_slot->total.bytes_out += len;
+        ngx_ws_gateway_metric_inc(total.messages_out);
+        ngx_ws_gateway_metric_add(total.bytes_out, len);
     }
 
     return NGX_OK;
@@ -1384,13 +1384,16 @@ ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
     if (ngx_ws_gateway_slot) {
         slot = ngx_ws_gateway_slot;
 
-        slot->drops[s->slow ? NGX_WS_GATEWAY_DROP_SLOW
-                            : NGX_WS_GATEWAY_DROP_UNSENT] += unsent;
-        slot->total.closes++;
+        ngx_ws_gateway_count_add(&slot->drops[s->slow
+                                              ? NGX_WS_GATEWAY_DROP_SLOW
+                                              : NGX_WS_GATEWAY_DROP_UNSENT],
+                                 unsent);
+        ngx_ws_gateway_count_add(&slot->total.closes, 1);
         slot->active--;
-        slot->ends[s->ended ? s->end
-                            : c->error ? NGX_WS_GATEWAY_END_ERROR
-                                       : NGX_WS_GATEWAY_END_EOF]++;
+        ngx_ws_gateway_count_add(&slot->ends[s->ended ? s->end
+                                             : c->error
+                                               ? NGX_WS_GATEWAY_END_ERROR
+                                               : NGX_WS_GATEWAY_END_EOF], 1);
 
         if (s->close_sent) {
             slot->draining--;
@@ -1399,10 +1402,10 @@ ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
         code = s->close_sent ? s->close_code : NGX_WS_GATEWAY_CLOSE_ABNORMAL;
 
         if (code >= 1000 && code < 1000 + NGX_WS_GATEWAY_CODES) {
-            slot->codes[code - 1000]++;
+            ngx_ws_gateway_count_add(&slot->codes[code - 1000], 1);
 
         } else {
-            slot->codes[NGX_WS_GATEWAY_CODES]++;
+            ngx_ws_gateway_count_add(&slot->codes[NGX_WS_GATEWAY_CODES], 1);
         }
 
         ngx_ws_gateway_metrics_forget(s);
@@ -1473,6 +1476,8 @@ ngx_ws_gateway_test_hook(ngx_ws_gateway_session_t *s, u_char *data,
      * "ws-gateway-test-stall:N" blocks the worker for N milliseconds, a
      * stall of known length for the metrics tests.
      */
+
+    ngx_ws_gateway_metrics_test_hook(data, len);
 
     if (len <= sizeof("ws-gateway-test-stall:") - 1
         || ngx_strncmp(data, "ws-gateway-test-stall:",

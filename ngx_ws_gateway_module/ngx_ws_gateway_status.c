@@ -29,7 +29,7 @@
 #define NGX_WS_GATEWAY_STATUS_STATES      5
 #define NGX_WS_GATEWAY_STATUS_BATCHES     8
 #define NGX_WS_GATEWAY_STATUS_COUNTERS                                       \
-    (sizeof(ngx_ws_gateway_counters_t) / sizeof(ngx_atomic_t))
+    (sizeof(ngx_ws_gateway_counters_t) / sizeof(ngx_ws_gateway_count_t))
 
 /* the longest text that one ngx_ws_gateway_status_print() may produce */
 #define NGX_WS_GATEWAY_STATUS_PRINT_MAX   512
@@ -46,28 +46,28 @@ typedef struct {
 /* a live slot, copied */
 
 typedef struct {
-    ngx_atomic_uint_t            pid;
-    ngx_atomic_uint_t            worker;
-    ngx_atomic_uint_t            generation;
-    ngx_atomic_uint_t            started;
-    ngx_atomic_uint_t            updated;
-    ngx_atomic_uint_t            exiting;
-    ngx_atomic_uint_t            sessions[NGX_WS_GATEWAY_STATUS_STATES];
-    ngx_atomic_uint_t            queued;
-    ngx_atomic_uint_t            buffers;
-    ngx_atomic_uint_t            counters[NGX_WS_GATEWAY_STATUS_COUNTERS];
-    ngx_atomic_uint_t            handshakes[NGX_WS_GATEWAY_HS_LAST];
-    ngx_atomic_uint_t            ends[NGX_WS_GATEWAY_END_LAST];
-    ngx_atomic_uint_t            codes[NGX_WS_GATEWAY_CODES + 1];
-    ngx_atomic_uint_t            drops[NGX_WS_GATEWAY_DROP_LAST];
-    ngx_atomic_uint_t            pauses[NGX_WS_GATEWAY_PAUSE_LAST];
-    ngx_atomic_uint_t            auth[NGX_WS_GATEWAY_AUTH_REASONS];
-    ngx_atomic_uint_t            batch_max;
-    ngx_atomic_uint_t            batch[NGX_WS_GATEWAY_STATUS_BATCHES];
-    ngx_atomic_uint_t            event_count;   /* then the sum */
-    ngx_atomic_uint_t            event_sum;     /* us */
-    ngx_atomic_uint_t            lag_count;     /* then the sum */
-    ngx_atomic_uint_t            lag_sum;
+    uint64_t                     pid;
+    uint64_t                     worker;
+    uint64_t                     generation;
+    uint64_t                     started;
+    uint64_t                     updated;
+    uint64_t                     exiting;
+    uint64_t                     sessions[NGX_WS_GATEWAY_STATUS_STATES];
+    uint64_t                     queued;
+    uint64_t                     buffers;
+    uint64_t                     counters[NGX_WS_GATEWAY_STATUS_COUNTERS];
+    uint64_t                     handshakes[NGX_WS_GATEWAY_HS_LAST];
+    uint64_t                     ends[NGX_WS_GATEWAY_END_LAST];
+    uint64_t                     codes[NGX_WS_GATEWAY_CODES + 1];
+    uint64_t                     drops[NGX_WS_GATEWAY_DROP_LAST];
+    uint64_t                     pauses[NGX_WS_GATEWAY_PAUSE_LAST];
+    uint64_t                     auth[NGX_WS_GATEWAY_AUTH_REASONS];
+    uint64_t                     batch_max;
+    uint64_t                     batch[NGX_WS_GATEWAY_STATUS_BATCHES];
+    uint64_t                     event_count;   /* then the sum */
+    uint64_t                     event_sum;     /* us */
+    uint64_t                     lag_count;     /* then the sum */
+    uint64_t                     lag_sum;
     ngx_ws_gateway_window_t      windows[NGX_WS_GATEWAY_STATUS_WINDOWS];
 } ngx_ws_gateway_status_worker_t;
 
@@ -108,7 +108,7 @@ static void ngx_ws_gateway_status_json_worker(
     ngx_uint_t total);
 static void ngx_ws_gateway_status_json_object(
     ngx_ws_gateway_status_out_t *o, char *key, char **names,
-    ngx_atomic_uint_t *values, ngx_uint_t n, ngx_uint_t nonzero);
+    uint64_t *values, ngx_uint_t n, ngx_uint_t nonzero);
 static void ngx_ws_gateway_status_json_quantiles(
     ngx_ws_gateway_status_out_t *o, char *key, uint64_t count,
     uint64_t *us, ngx_uint_t total);
@@ -224,7 +224,7 @@ ngx_ws_gateway_status_check(drops, NGX_WS_GATEWAY_DROP_LAST);
 ngx_ws_gateway_status_check(pauses, NGX_WS_GATEWAY_PAUSE_LAST);
 ngx_ws_gateway_status_check(auth, NGX_WS_GATEWAY_AUTH_REASONS);
 ngx_ws_gateway_status_check(batches, sizeof(((ngx_ws_gateway_slot_t *) 0)
-                                             ->batch) / sizeof(ngx_atomic_t));
+                                             ->batch) / sizeof(uint64_t));
 ngx_ws_gateway_status_check(quantiles, NGX_WS_GATEWAY_QUANTILES);
 
 
@@ -655,7 +655,7 @@ static void
 ngx_ws_gateway_status_collect(ngx_ws_gateway_status_t *st)
 {
     ngx_uint_t                       i, n, nslots;
-    ngx_atomic_uint_t                pid;
+    uint64_t                         pid;
     ngx_ws_gateway_slot_t           *slot;
     ngx_ws_gateway_status_worker_t  *w;
 
@@ -694,8 +694,10 @@ static void
 ngx_ws_gateway_status_copy(ngx_ws_gateway_slot_t *slot,
     ngx_ws_gateway_status_worker_t *w)
 {
-    ngx_uint_t     i;
-    ngx_atomic_t  *c;
+    ngx_uint_t               i;
+    ngx_ws_gateway_count_t  *c;
+
+    /* counters are loaded whole (ngx_ws_gateway_count_get()) */
 
     w->worker = slot->worker;
     w->generation = slot->generation;
@@ -714,43 +716,43 @@ ngx_ws_gateway_status_copy(ngx_ws_gateway_slot_t *slot,
     c = &slot->total.accepts;
 
     for (i = 0; i < NGX_WS_GATEWAY_STATUS_COUNTERS; i++) {
-        w->counters[i] = c[i];
+        w->counters[i] = ngx_ws_gateway_count_get(&c[i]);
     }
 
     for (i = 0; i < NGX_WS_GATEWAY_HS_LAST; i++) {
-        w->handshakes[i] = slot->handshakes[i];
+        w->handshakes[i] = ngx_ws_gateway_count_get(&slot->handshakes[i]);
     }
 
     for (i = 0; i < NGX_WS_GATEWAY_END_LAST; i++) {
-        w->ends[i] = slot->ends[i];
+        w->ends[i] = ngx_ws_gateway_count_get(&slot->ends[i]);
     }
 
     for (i = 0; i < NGX_WS_GATEWAY_CODES + 1; i++) {
-        w->codes[i] = slot->codes[i];
+        w->codes[i] = ngx_ws_gateway_count_get(&slot->codes[i]);
     }
 
     for (i = 0; i < NGX_WS_GATEWAY_DROP_LAST; i++) {
-        w->drops[i] = slot->drops[i];
+        w->drops[i] = ngx_ws_gateway_count_get(&slot->drops[i]);
     }
 
     for (i = 0; i < NGX_WS_GATEWAY_PAUSE_LAST; i++) {
-        w->pauses[i] = slot->pauses[i];
+        w->pauses[i] = ngx_ws_gateway_count_get(&slot->pauses[i]);
     }
 
     for (i = 0; i < NGX_WS_GATEWAY_AUTH_REASONS; i++) {
-        w->auth[i] = slot->auth[i];
+        w->auth[i] = ngx_ws_gateway_count_get(&slot->auth[i]);
     }
 
     w->batch_max = slot->batch_max;
 
     for (i = 0; i < NGX_WS_GATEWAY_STATUS_BATCHES; i++) {
-        w->batch[i] = slot->batch[i];
+        w->batch[i] = ngx_ws_gateway_count_get(&slot->batch[i]);
     }
 
-    w->event_count = slot->event.count;
-    w->event_sum = slot->event.sum;
-    w->lag_count = slot->lag.count;
-    w->lag_sum = slot->lag.sum;
+    w->event_count = ngx_ws_gateway_count_get(&slot->event.count);
+    w->event_sum = ngx_ws_gateway_count_get(&slot->event.sum);
+    w->lag_count = ngx_ws_gateway_count_get(&slot->lag.count);
+    w->lag_sum = ngx_ws_gateway_count_get(&slot->lag.sum);
 
     for (i = 0; i < NGX_WS_GATEWAY_STATUS_WINDOWS; i++) {
         ngx_ws_gateway_metrics_window(slot, ngx_ws_gateway_status_seconds[i],
@@ -906,8 +908,8 @@ ngx_ws_gateway_status_json_worker(ngx_ws_gateway_status_out_t *o,
 
     if (!total) {
         ngx_ws_gateway_status_print(o,
-            "{\"pid\":%uA,\"worker\":%uA,\"generation\":%uA,"
-            "\"started\":%uA,\"updated\":%uA,\"exiting\":%s",
+            "{\"pid\":%uL,\"worker\":%uL,\"generation\":%uL,"
+            "\"started\":%uL,\"updated\":%uL,\"exiting\":%s",
             w->pid, w->worker, w->generation, w->started, w->updated,
             w->exiting ? "true" : "false");
     }
@@ -917,8 +919,8 @@ ngx_ws_gateway_status_json_worker(ngx_ws_gateway_status_out_t *o,
                                       w->sessions,
                                       NGX_WS_GATEWAY_STATUS_STATES, 0);
 
-    ngx_ws_gateway_status_print(o, ",\"queued_bytes\":%uA,"
-                                "\"buffer_bytes\":%uA",
+    ngx_ws_gateway_status_print(o, ",\"queued_bytes\":%uL,"
+                                "\"buffer_bytes\":%uL",
                                 w->queued, w->buffers);
 
     ngx_ws_gateway_status_json_object(o, "counters",
@@ -947,7 +949,7 @@ ngx_ws_gateway_status_json_worker(ngx_ws_gateway_status_out_t *o,
                                       w->auth, NGX_WS_GATEWAY_AUTH_REASONS,
                                       0);
 
-    ngx_ws_gateway_status_print(o, ",\"batch\":{\"max_last_second\":%uA",
+    ngx_ws_gateway_status_print(o, ",\"batch\":{\"max_last_second\":%uL",
                                 w->batch_max);
     ngx_ws_gateway_status_json_object(o, "histogram",
                                       ngx_ws_gateway_status_batches,
@@ -989,7 +991,7 @@ ngx_ws_gateway_status_json_worker(ngx_ws_gateway_status_out_t *o,
 
 static void
 ngx_ws_gateway_status_json_object(ngx_ws_gateway_status_out_t *o,
-    char *key, char **names, ngx_atomic_uint_t *values, ngx_uint_t n,
+    char *key, char **names, uint64_t *values, ngx_uint_t n,
     ngx_uint_t nonzero)
 {
     char        *sep;
@@ -1005,7 +1007,7 @@ ngx_ws_gateway_status_json_object(ngx_ws_gateway_status_out_t *o,
             continue;
         }
 
-        ngx_ws_gateway_status_print(o, "%s\"%s\":%uA", sep, names[i],
+        ngx_ws_gateway_status_print(o, "%s\"%s\":%uL", sep, names[i],
                                     values[i]);
         sep = ",";
     }
@@ -1092,25 +1094,25 @@ ngx_ws_gateway_status_prometheus(ngx_ws_gateway_status_out_t *o,
     ngx_ws_gateway_status_prom_values(o, st, "closes_total", "counter",
         "Sessions ended.",
         NULL, NULL, 1, offsetof(ngx_ws_gateway_status_worker_t, counters)
-                       + 1 * sizeof(ngx_atomic_uint_t));
+                       + 1 * sizeof(uint64_t));
     ngx_ws_gateway_status_prom_values(o, st, "messages_total", "counter",
         "Data messages received from (in) and sent to (out) clients.",
         "direction", ngx_ws_gateway_status_directions, 2,
         offsetof(ngx_ws_gateway_status_worker_t, counters)
-        + 2 * sizeof(ngx_atomic_uint_t));
+        + 2 * sizeof(uint64_t));
     ngx_ws_gateway_status_prom_values(o, st, "bytes_total", "counter",
         "Payload bytes of data messages, from and to clients.",
         "direction", ngx_ws_gateway_status_directions, 2,
         offsetof(ngx_ws_gateway_status_worker_t, counters)
-        + 4 * sizeof(ngx_atomic_uint_t));
+        + 4 * sizeof(uint64_t));
     ngx_ws_gateway_status_prom_values(o, st, "events_total", "counter",
         "Read events handled by the module.",
         NULL, NULL, 1, offsetof(ngx_ws_gateway_status_worker_t, counters)
-                       + 6 * sizeof(ngx_atomic_uint_t));
+                       + 6 * sizeof(uint64_t));
     ngx_ws_gateway_status_prom_values(o, st, "loop_iterations_total",
         "counter", "Event loop iterations that handled module events.",
         NULL, NULL, 1, offsetof(ngx_ws_gateway_status_worker_t, counters)
-                       + 7 * sizeof(ngx_atomic_uint_t));
+                       + 7 * sizeof(uint64_t));
 
     ngx_ws_gateway_status_prom_values(o, st, "handshakes_total", "counter",
         "WebSocket handshakes by result.",
@@ -1169,7 +1171,7 @@ ngx_ws_gateway_status_prom_values(ngx_ws_gateway_status_out_t *o,
     char *label, char **names, ngx_uint_t n, size_t offset)
 {
     ngx_uint_t                       i, k;
-    ngx_atomic_uint_t               *values;
+    uint64_t                        *values;
     ngx_ws_gateway_status_worker_t  *w;
 
     /* a family: per worker, one value, or n values told apart by label */
@@ -1178,19 +1180,19 @@ ngx_ws_gateway_status_prom_values(ngx_ws_gateway_status_out_t *o,
 
     for (k = 0; k < st->nworkers; k++) {
         w = &st->workers[k];
-        values = (ngx_atomic_uint_t *) ((u_char *) w + offset);
+        values = (uint64_t *) ((u_char *) w + offset);
 
         for (i = 0; i < n; i++) {
 
             if (label) {
                 ngx_ws_gateway_status_print(o,
-                    "ws_gateway_%s{%s=\"%s\",worker=\"%uA\",pid=\"%uA\"}"
-                    " %uA\n",
+                    "ws_gateway_%s{%s=\"%s\",worker=\"%uL\",pid=\"%uL\"}"
+                    " %uL\n",
                     name, label, names[i], w->worker, w->pid, values[i]);
 
             } else {
                 ngx_ws_gateway_status_print(o,
-                    "ws_gateway_%s{worker=\"%uA\",pid=\"%uA\"} %uA\n",
+                    "ws_gateway_%s{worker=\"%uL\",pid=\"%uL\"} %uL\n",
                     name, w->worker, w->pid, values[i]);
             }
         }
@@ -1230,7 +1232,7 @@ ngx_ws_gateway_status_prom_windows(ngx_ws_gateway_status_out_t *o,
             for (i = 0; i < 5; i++) {
                 ngx_ws_gateway_status_print(o,
                     "ws_gateway_rate{what=\"%s\",window=\"%s\","
-                    "worker=\"%uA\",pid=\"%uA\"} %.3f\n",
+                    "worker=\"%uL\",pid=\"%uL\"} %.3f\n",
                     whats[i], ngx_ws_gateway_status_windows[j],
                     w->worker, w->pid, rates[i]);
             }
@@ -1246,7 +1248,7 @@ ngx_ws_gateway_status_prom_windows(ngx_ws_gateway_status_out_t *o,
         for (j = 0; j < NGX_WS_GATEWAY_STATUS_WINDOWS; j++) {
             ngx_ws_gateway_status_print(o,
                 "ws_gateway_events_per_iteration{window=\"%s\","
-                "worker=\"%uA\",pid=\"%uA\"} %.3f\n",
+                "worker=\"%uL\",pid=\"%uL\"} %.3f\n",
                 ngx_ws_gateway_status_windows[j], w->worker, w->pid,
                 w->windows[j].events_per_iteration);
         }
@@ -1267,7 +1269,7 @@ ngx_ws_gateway_status_prom_windows(ngx_ws_gateway_status_out_t *o,
         for (j = 0; j < NGX_WS_GATEWAY_STATUS_WINDOWS; j++) {
             ngx_ws_gateway_status_print(o,
                 "ws_gateway_event_latency_window_samples{window=\"%s\","
-                "worker=\"%uA\",pid=\"%uA\"} %uL\n",
+                "worker=\"%uL\",pid=\"%uL\"} %uL\n",
                 ngx_ws_gateway_status_windows[j], w->worker, w->pid,
                 w->windows[j].event_count);
         }
@@ -1288,7 +1290,7 @@ ngx_ws_gateway_status_prom_windows(ngx_ws_gateway_status_out_t *o,
         for (j = 0; j < NGX_WS_GATEWAY_STATUS_WINDOWS; j++) {
             ngx_ws_gateway_status_print(o,
                 "ws_gateway_loop_lag_window_samples{window=\"%s\","
-                "worker=\"%uA\",pid=\"%uA\"} %uL\n",
+                "worker=\"%uL\",pid=\"%uL\"} %uL\n",
                 ngx_ws_gateway_status_windows[j], w->worker, w->pid,
                 w->windows[j].lag_count);
         }
@@ -1303,7 +1305,7 @@ ngx_ws_gateway_status_prom_summary(ngx_ws_gateway_status_out_t *o,
 {
     uint64_t                        *us;
     ngx_uint_t                       i, j, k;
-    ngx_atomic_uint_t               *cs;
+    uint64_t                        *cs;
     ngx_ws_gateway_status_worker_t  *w;
 
     /*
@@ -1316,7 +1318,7 @@ ngx_ws_gateway_status_prom_summary(ngx_ws_gateway_status_out_t *o,
 
     for (k = 0; k < st->nworkers; k++) {
         w = &st->workers[k];
-        cs = (ngx_atomic_uint_t *) ((u_char *) w + count);
+        cs = (uint64_t *) ((u_char *) w + count);
 
         for (j = 0; j < NGX_WS_GATEWAY_STATUS_WINDOWS; j++) {
             us = (uint64_t *) ((u_char *) &w->windows[j] + quantiles);
@@ -1324,17 +1326,17 @@ ngx_ws_gateway_status_prom_summary(ngx_ws_gateway_status_out_t *o,
             for (i = 0; i < NGX_WS_GATEWAY_QUANTILES; i++) {
                 ngx_ws_gateway_status_print(o,
                     "ws_gateway_%s{quantile=\"%s\",window=\"%s\","
-                    "worker=\"%uA\",pid=\"%uA\"} %.6f\n",
+                    "worker=\"%uL\",pid=\"%uL\"} %.6f\n",
                     name, ngx_ws_gateway_status_quantiles[i],
                     ngx_ws_gateway_status_windows[j], w->worker, w->pid,
                     (double) us[i] / 1000000);
             }
 
             ngx_ws_gateway_status_print(o,
-                "ws_gateway_%s_sum{window=\"%s\",worker=\"%uA\","
-                "pid=\"%uA\"} %.6f\n"
-                "ws_gateway_%s_count{window=\"%s\",worker=\"%uA\","
-                "pid=\"%uA\"} %uA\n",
+                "ws_gateway_%s_sum{window=\"%s\",worker=\"%uL\","
+                "pid=\"%uL\"} %.6f\n"
+                "ws_gateway_%s_count{window=\"%s\",worker=\"%uL\","
+                "pid=\"%uL\"} %uL\n",
                 name, ngx_ws_gateway_status_windows[j], w->worker, w->pid,
                 (double) cs[1] / 1000000,
                 name, ngx_ws_gateway_status_windows[j], w->worker, w->pid,

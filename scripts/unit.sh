@@ -129,6 +129,56 @@ run_variant san-na "$san_cc" "-O1 $san -fno-sanitize=alignment"
 run_variant san-legacy "$san_cc" \
     "-O1 $san -DNGX_HAVE_NONALIGNED=0 -DNGX_WS_GATEWAY_JWT_LEGACY" jwt
 
+# a 32-bit target, compiled only (this machine may not run 32-bit
+# binaries): NGINX's sizes for 32 bits over the configured objs/, the
+# module's sources that touch the metrics zone, and the layout checks of
+# t/unit/check32_*.c.  Skipped where the compiler has no -m32.
+check32() {
+    local d32 f name ok=0 bad=0 log=$out/m32.log
+
+    if ! echo 'int main(void) { return 0; }' \
+         | $cc -m32 -x c -fsyntax-only - >/dev/null 2>&1
+    then
+        echo "unit: m32: skipped ($cc has no -m32)"
+        return
+    fi
+
+    d32="-m32 -fsyntax-only -DNGX_PTR_SIZE=4"
+    d32="$d32 -DNGX_MAX_SIZE_T_VALUE=2147483647"
+    d32="$d32 -DNGX_SIZE_T_LEN=(sizeof(\"-2147483648\")-1)"
+    d32="$d32 -DNGX_TIME_T_SIZE=4 -DNGX_MAX_TIME_T_VALUE=2147483647"
+    d32="$d32 -DNGX_TIME_T_LEN=(sizeof(\"-2147483648\")-1)"
+
+    : > "$log"
+
+    for f in "$top"/t/unit/check32_*.c \
+             "$top"/ngx_ws_gateway_module/ngx_ws_gateway_{metrics,status}.c \
+             "$top"/ngx_ws_gateway_module/ngx_ws_gateway_{session,module}.c
+    do
+        name=$(basename "$f" .c)
+
+        # shellcheck disable=SC2086
+        if $cc $d32 $warn $incs -I "$tree/src/http" \
+               -I "$tree/src/http/modules" -I "$tree/src/http/v2" \
+               -idirafter "/usr/include/$($cc -dumpmachine)" "$f" \
+               >>"$log" 2>&1
+        then
+            ok=$((ok + 1))
+        else
+            echo "FAIL m32/$name: does not compile for 32 bits:"
+            grep -E 'error|check32_' "$log" | tail -10 | sed 's/^/    /'
+            bad=$((bad + 1))
+        fi
+    done
+
+    echo "unit: m32: $ok passed, $bad failed"
+
+    passed=$((passed + ok))
+    failed=$((failed + bad))
+}
+
+check32
+
 echo "unit: $passed passed, $failed failed"
 
 [ "$failed" -eq 0 ]

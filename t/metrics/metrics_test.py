@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 
@@ -101,7 +102,7 @@ class Nginx:
     """One NGINX under build/metrics-test/<name>, master process on."""
 
     def __init__(self, name, port, workers=2, module=None, http="",
-                 location="", worker_connections=4096):
+                 location="", worker_connections=4096, master=True):
         self.name = name
         self.port = port
         self.prefix = os.path.join(ARGS.out, name)
@@ -110,16 +111,21 @@ class Nginx:
         self.pidfile = os.path.join(self.prefix, "nginx.pid")
         self.error_log = os.path.join(self.prefix, "logs", "error.log")
         self.master = None
+        self.master_process = master
+        self.worker_connections = worker_connections
 
         os.makedirs(os.path.join(self.prefix, "logs"), exist_ok=True)
         for f in (self.error_log, self.pidfile):
             if os.path.exists(f):
                 os.unlink(f)
+        self.write_conf(workers, http, location)
+        os.makedirs(os.path.join(self.prefix, "tmp"), exist_ok=True)
 
+    def write_conf(self, workers, http="", location=""):
         with open(self.conf, "w") as f:
             f.write("""# written by t/metrics/metrics_test.py
 load_module %(module)s;
-master_process on;
+master_process %(master)s;
 daemon on;
 worker_processes %(workers)d;
 worker_rlimit_nofile 20000;
@@ -156,9 +162,14 @@ http {
     }
 }
 """ % dict(module=self.module, workers=workers, pidfile=self.pidfile,
-           error_log=self.error_log, wc=worker_connections,
-           prefix=self.prefix, http=http, port=port, location=location))
-        os.makedirs(os.path.join(self.prefix, "tmp"), exist_ok=True)
+           error_log=self.error_log, wc=self.worker_connections,
+           prefix=self.prefix, http=http, port=self.port, location=location,
+           master="on" if self.master_process else "off"))
+
+    def reload(self, workers, http="", location=""):
+        """Rewrites the configuration and sends SIGHUP to the master."""
+        self.write_conf(workers, http, location)
+        os.kill(self.master, signal.SIGHUP)
 
     def start(self):
         r = subprocess.run([ARGS.nginx, "-p", self.prefix, "-c", self.conf],
@@ -181,7 +192,7 @@ http {
         # metrics slot in its init_process, just after the fork)
         want = self.nworkers_conf()
         while time.time() < deadline:
-            if len(self.workers()) == want:
+            if not self.master_process or len(self.workers()) == want:
                 try:
                     st = self.status()
                     if st is not None and len(st["workers"]) == want:
@@ -192,6 +203,8 @@ http {
         raise RuntimeError("nginx %s did not come up" % self.name)
 
     def nworkers_conf(self):
+        if not self.master_process:
+            return 1
         with open(self.conf) as f:
             return int(re.search(r"worker_processes (\d+);", f.read()).group(1))
 
@@ -937,6 +950,486 @@ def test_dashboard():
     check_log(ngx)
 
 
+# --- 7. many workers ---------------------------------------------------------------
+
+def test_workers():
+    """
+    nginx -t, a start and a status listing every worker, for 1, 2, 16 and
+    64 workers: the zone is sized for its slots and the slab pool's own
+    bookkeeping, whatever the count (12 or more used to fail).
+    """
+    port = ARGS.port + 7
+    for n in (1, 2, 16, 64):
+        ngx = Nginx("workers-%d" % n, port, workers=n, worker_connections=256)
+        r = subprocess.run([ARGS.nginx, "-t", "-p", ngx.prefix, "-c", ngx.conf],
+                           capture_output=True, text=True)
+        true("workers %d: nginx -t passes" % n, r.returncode == 0,
+             "exit %d %s" % (r.returncode, r.stderr.strip().splitlines()[-1:]))
+        try:
+            ngx.start()
+            st = ngx.status()
+            listed, ps = sorted(w["pid"] for w in st["workers"]), ngx.workers()
+            true("workers %d: status lists exactly the workers ps shows" % n,
+                 listed == ps, "%d listed, %d in ps%s" % (
+                     len(listed), len(ps), "" if listed == ps
+                     else ": %s vs %s" % (listed, ps)))
+            eq("workers %d: totals.workers" % n, st["totals"]["workers"], n)
+            ge("workers %d: slots for four generations of workers" % n,
+               st["nslots"], 4 * n)
+            c = Raw(port)
+            eq("workers %d: a session starts" % n, c.handshake(), 101)
+            st = wait_for(lambda: (lambda s: s if s["totals"]["sessions"]["active"] == 1
+                                   else None)(ngx.status()), 2) or ngx.status()
+            eq("workers %d: the session is counted" % n,
+               st["totals"]["sessions"]["active"], 1)
+            c.close()
+        except RuntimeError as e:
+            true("workers %d: nginx started and reported every worker" % n,
+                 False, str(e))
+        finally:
+            ngx.stop()
+        check_log(ngx)
+
+
+# --- 8. reloads that change worker_processes ----------------------------------------
+
+def open_sessions(port, k):
+    conns = []
+    for i in range(k):
+        c = Raw(port)
+        if c.handshake() != 101:
+            raise RuntimeError("handshake failed")
+        c.send_frame(0x1, "hello %d" % i)
+        c.recv_frame()
+        conns.append(c)
+    return conns
+
+
+def by_pid(st):
+    return {w["pid"]: w for w in st["workers"]}
+
+
+def test_reload():
+    """
+    2 -> 3 -> 2 workers with sessions open on the old workers, whose
+    clients never answer the close: the old workers drain for the close
+    timeout, and must stay in the status output, exiting, with their
+    counters, while the totals go on from where they were.
+    """
+    port = ARGS.port + 8
+    loc = "            ws_gateway_close_timeout 4s;"
+    ngx = Nginx("reload", port, workers=2, location=loc).start()
+    conns = []
+    try:
+        conns += open_sessions(port, 12)
+        st1 = wait_for(lambda: (lambda s: s if s["totals"]["sessions"]["active"] == 12
+                                else None)(ngx.status()), 3) or ngx.status()
+        gen0 = {p: w for p, w in by_pid(st1).items() if w["sessions"]["active"]}
+        acc1 = st1["totals"]["counters"]["accepts"]
+        eq("reload: 12 sessions before the reload", acc1, 12)
+
+        def settled(nw, gen):
+            def f():
+                st = ngx.status()
+                new = [w for w in st["workers"]
+                       if w["generation"] == gen and not w["exiting"]]
+                old = [w for w in st["workers"] if w["generation"] < gen]
+                if len(new) == nw and all(w["exiting"] for w in old):
+                    return st
+                return None
+            return wait_for(f, 5) or ngx.status()
+
+        ngx.reload(3, location=loc)
+        st2 = settled(3, st1["generation"] + 1)
+        w2 = by_pid(st2)
+        eq("reload 2->3: the zone is kept (nslots)", st2["nslots"], st1["nslots"])
+        eq("reload 2->3: generation + 1", st2["generation"], st1["generation"] + 1)
+        eq("reload 2->3: three new workers",
+           len([w for w in st2["workers"] if w["generation"] == st2["generation"]]), 3)
+        for pid, w in gen0.items():
+            o = w2.get(pid)
+            true("reload 2->3: old worker %d (%d sessions) still listed"
+                 % (pid, w["sessions"]["active"]), o is not None, "pids %s" % sorted(w2))
+            if o is None:
+                continue
+            true("reload 2->3: old worker %d exiting" % pid, o["exiting"], str(o["exiting"]))
+            eq("reload 2->3: old worker %d keeps its accepts" % pid,
+               o["counters"]["accepts"], w["counters"]["accepts"])
+            eq("reload 2->3: old worker %d keeps its messages_in" % pid,
+               o["counters"]["messages_in"], w["counters"]["messages_in"])
+            eq("reload 2->3: old worker %d sessions draining" % pid,
+               o["sessions"]["draining"], w["sessions"]["active"])
+        eq("reload 2->3: totals.accepts did not restart",
+           st2["totals"]["counters"]["accepts"], acc1)
+        eq("reload 2->3: status lists the processes ps shows",
+           sorted(w2), ngx.workers())
+
+        conns += open_sessions(port, 6)
+        time.sleep(0.2)
+        st2b = ngx.status()
+        gen1 = {p: w for p, w in by_pid(st2b).items()
+                if w["generation"] == st2["generation"] and w["sessions"]["active"]}
+
+        ngx.reload(2, location=loc)
+        st3 = settled(2, st2["generation"] + 1)
+        w3 = by_pid(st3)
+        eq("reload 3->2: the zone is kept (nslots)", st3["nslots"], st1["nslots"])
+        eq("reload 3->2: generation + 2", st3["generation"], st1["generation"] + 2)
+        alive = set(ngx.workers())
+        for pid, w in list(gen0.items()) + list(gen1.items()):
+            if pid not in alive:
+                continue
+            o = w3.get(pid)
+            true("reload 3->2: old worker %d (generation %d) still listed"
+                 % (pid, w["generation"]), o is not None, "pids %s" % sorted(w3))
+            if o:
+                eq("reload 3->2: old worker %d keeps its accepts" % pid,
+                   o["counters"]["accepts"], w["counters"]["accepts"])
+        eq("reload 3->2: totals.accepts == all sessions ever accepted",
+           st3["totals"]["counters"]["accepts"], acc1 + 6)
+
+        # the old workers exit after the close timeout, and leave the output
+        st4 = wait_for(lambda: (lambda s: s if len(s["workers"]) == 2 else None)(
+            ngx.status()), 8) or ngx.status()
+        eq("reload: after the drain, only the two new workers are listed",
+           sorted(w["pid"] for w in st4["workers"]), ngx.workers())
+        eq("reload: after the drain, no session left", st4["totals"]["sessions"]["active"], 0)
+    finally:
+        for c in conns:
+            c.close()
+        ngx.stop()
+    check_log(ngx)
+
+
+def test_single():
+    """
+    master_process off: a reload runs in the serving process; a zone that
+    NGINX cannot keep (its size changed) is unmapped at once.  The process
+    must not crash, and its slot moves to the new zone with its gauges.
+    (Without a master process NGINX accepts no connection after a reload,
+    so the per-second log line is read instead of the status handler.)
+    """
+    port = ARGS.port + 9
+    http = "    ws_gateway_status_log 1s;"
+    ngx = Nginx("single", port, workers=2, master=False, http=http).start()
+    c = None
+    try:
+        c = Raw(port)
+        eq("single: handshake", c.handshake(), 101)
+        for i in range(3):
+            c.send_frame(0x1, "m%d" % i)
+            c.recv_frame()
+        st1 = ngx.status()
+        eq("single: messages_in before the reloads",
+           st1["totals"]["counters"]["messages_in"], 3)
+
+        for step, (workers, extra) in enumerate((
+                (16, ""),                                  # the zone grows
+                (2, ""),                                   # kept
+                (2, "    ws_gateway_metrics_slots 40;"),   # resized
+                (2, "    ws_gateway_metrics off;")), 1):   # gone
+            with open(ngx.error_log, errors="replace") as f:
+                seen = len(f.read())
+            ngx.reload(workers, http=http + "\n" + extra)
+            time.sleep(2.2)
+            alive = os.path.exists("/proc/%d" % ngx.master)
+            true("single reload %d: the process is alive" % step, alive,
+                 "pid %d" % ngx.master)
+            if not alive:
+                break
+            c.send_frame(0x1, "after reload %d" % step)
+            op, payload = c.recv_frame()
+            eq("single reload %d: the session still echoes" % step,
+               payload, ("after reload %d" % step).encode())
+            with open(ngx.error_log, errors="replace") as f:
+                new = f.read()[seen:]
+            lines = re.findall(r"ws_gateway: worker=\d+ active=(\d+) idle=\d+ "
+                               r"handshaking=(\d+)", new)
+            if "metrics off" in extra:
+                eq("single reload %d: metrics off, no log line" % step, lines, [])
+            else:
+                true("single reload %d: the log line reports the session" % step,
+                     lines and lines[-1] == ("1", "0"),
+                     "lines after the reload: %s" % lines)
+    finally:
+        if c:
+            c.close()
+        ngx.stop()
+    check_log(ngx)
+
+
+# --- 9. a dead worker's slot, its pid reused -----------------------------------------
+
+def spawn_with_pid(pid, tries=50):
+    """A `sleep` (root's, not the workers' user) with exactly this pid."""
+    for _ in range(tries):
+        with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+            f.write(str(pid - 1))
+        p = subprocess.Popen(["sleep", "60"])
+        if p.pid == pid:
+            return p
+        p.kill()
+        p.wait()
+    return None
+
+
+def test_liveness():
+    """
+    A worker killed with sessions open leaves its slot behind; its pid
+    then goes to a process of another user (kill(pid, 0) says EPERM):
+    the dead worker must leave the status output and the totals.  And a
+    worker that is stopped (alive, not beating) must stay listed.
+    """
+    port = ARGS.port + 10
+    ngx = Nginx("liveness", port, workers=2).start()
+    conns = []
+    reused = None
+    stopped = None
+    try:
+        # a reload frees the first slots, so the worker respawned after
+        # the kill takes one of those, not the dead worker's
+        st0 = ngx.status()
+        ngx.reload(2)
+        st = wait_for(lambda: (lambda s: s if len(s["workers"]) == 2 and all(
+            w["generation"] == st0["generation"] + 1 for w in s["workers"])
+            else None)(ngx.status()), 5) or ngx.status()
+        workers = [w["pid"] for w in st["workers"]]
+        eq("liveness: two workers after the reload", len(workers), 2)
+
+        # sessions on both workers
+        for _ in range(40):
+            conns += open_sessions(port, 1)
+            m = by_pid(ngx.status())
+            if all(m.get(p, {}).get("sessions", {}).get("active") for p in workers):
+                break
+        m = by_pid(ngx.status())
+        victim, survivor = workers
+        vs = m[victim]["sessions"]["active"]
+        ss = m[survivor]["sessions"]["active"]
+        true("liveness: sessions on both workers", vs and ss,
+             "%d on %d, %d on %d" % (vs, victim, ss, survivor))
+
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.time() + 5
+        while time.time() < deadline and (victim in ngx.workers()
+                                          or len(ngx.workers()) < 2):
+            time.sleep(0.05)
+        reused = spawn_with_pid(victim)
+        true("liveness: the dead worker's pid %d now belongs to a root process"
+             % victim, reused is not None, "ns_last_pid")
+        time.sleep(2.6)     # the dead slot's beat is stale
+        st = ngx.status()
+        listed = sorted(w["pid"] for w in st["workers"])
+        eq("liveness: the dead worker is not listed", victim in listed, False)
+        eq("liveness: status lists the workers ps shows", listed, ngx.workers())
+        eq("liveness: totals.active == the survivor's sessions",
+           st["totals"]["sessions"]["active"], ss)
+        status, _, body = ngx.get("/v")
+        eq("liveness: $ws_gateway_active == the survivor's sessions",
+           int(body.split()[0]), ss)
+
+        # a stopped worker does not beat, but is alive: still listed
+        stopped = survivor
+        os.kill(stopped, signal.SIGSTOP)
+        time.sleep(2.6)
+        st = ngx.status()
+        w = by_pid(st).get(stopped)
+        true("liveness: a stopped worker (not beating) is still listed",
+             w is not None, "pids %s" % sorted(by_pid(st)))
+        if w:
+            eq("liveness: the stopped worker's sessions still counted",
+               w["sessions"]["active"], ss)
+            ge("liveness: the stopped worker's updated lags", st["time"] - w["updated"], 2)
+        os.kill(stopped, signal.SIGCONT)
+        stopped = None
+    finally:
+        if stopped:
+            os.kill(stopped, signal.SIGCONT)
+        if reused:
+            reused.kill()
+            reused.wait()
+        for c in conns:
+            c.close()
+        ngx.stop()
+    bad = [l for l in ngx.log_problems() if "exited on signal 9" not in l]
+    true("liveness: error.log clean (but the kill)", not bad, "; ".join(bad[:3]))
+
+
+# --- 10. readers against a snapshot being written ------------------------------------
+
+def window_problems(w):
+    """What is impossible in one worker's window: rates, counts, quantiles."""
+    bad = []
+    for name, win in w["windows"].items():
+        for k in ("accepts_per_s", "closes_per_s", "churn_per_s",
+                  "messages_in_per_s", "messages_out_per_s",
+                  "events_per_iteration"):
+            if not 0 <= win.get(k, 0) < 1e6:
+                bad.append("%s %s %g" % (name, k, win[k]))
+        for h in ("event_latency_us", "loop_lag_us"):
+            for k, v in win[h].items():
+                if not 0 <= v < 1e7:
+                    bad.append("%s %s.%s %d" % (name, h, k, v))
+    return bad
+
+
+def test_seqlock():
+    """
+    The test build's hooks make a worker's slot 60 s old (its ring
+    full), then block it for 600 ms in the middle of the next second's
+    snapshot, which overwrites the oldest second: the start of the 60 s
+    window.  The other worker serves the status meanwhile: every window
+    it reports must be possible (no rate of 10^17/s, no histogram of
+    garbage), and the 60 s window stays whole.
+    """
+    port = ARGS.port + 11
+    ngx = Nginx("seqlock", port, workers=2, module=ARGS.test_module).start()
+    c = None
+    try:
+        c = Raw(port)
+        eq("seqlock: handshake", c.handshake(), 101)
+        st = wait_for(lambda: (lambda s: s if s["totals"]["sessions"]["active"] == 1
+                               else None)(ngx.status()), 2) or ngx.status()
+        target = [w["pid"] for w in st["workers"] if w["sessions"]["active"]][0]
+
+        # in one second: age the slot, move the counters, arm the slow write
+        sleep_until(int(time.time()) + 1.1)
+        for m in ["ws-gateway-test-age:60"] + ["m%d" % i for i in range(20)] \
+                + ["ws-gateway-test-slow-snapshot:600"]:
+            c.send_frame(0x1, m)
+            c.recv_frame()
+        armed = time.time()
+
+        reads = 0
+        seen = 0
+        bad = []
+        while time.time() < int(armed) + 2.0:
+            try:
+                w = by_pid(ngx.status()).get(target)
+            except OSError:
+                continue
+            reads += 1
+            if w is None:
+                continue
+            seen += 1
+            p = window_problems(w)
+            if p:
+                bad.append(p)
+        log("seqlock: %d reads, %d with the slowed worker, %d impossible"
+            % (reads, seen, len(bad)))
+        with open(ngx.error_log, errors="replace") as f:
+            slowed = "ws gateway test slow snapshot: 600 ms" in f.read()
+        true("seqlock: the snapshot was slowed (test hook)", slowed, "error.log")
+        ge("seqlock: reads of the slowed worker's slot", seen, 20)
+        eq("seqlock: no impossible window in any read", bad[:3], [])
+        st = ngx.status()
+        w = by_pid(st)[target]["windows"]["60s"]
+        # the age message itself was counted before the ring was filled
+        within("seqlock: afterwards, the 60 s messages_in rate (21 in 60 s)",
+               w["messages_in_per_s"], 21 / 60.0, 0.05)
+    finally:
+        if c:
+            c.close()
+        ngx.stop()
+    check_log(ngx)
+
+
+# --- 11. loop iterations without replacing the event module's process_events -----
+
+def test_iterations():
+    """
+    Events per loop iteration are counted without replacing
+    ngx_event_actions.process_events (the test build logs whose function
+    it is), and the counts still add up: every module event falls in one
+    iteration, over several reloads.
+    """
+    port = ARGS.port + 12
+    ngx = Nginx("iterations", port, workers=1, module=ARGS.test_module).start()
+    conns = []
+    try:
+        for gen in range(3):
+            if gen:
+                ngx.reload(1)
+                wait_for(lambda: (lambda s: s if len(s["workers"]) == 1
+                                  and s["workers"][0]["generation"] == gen
+                                  else None)(ngx.status()), 5)
+            c = Raw(port)
+            eq("iterations gen %d: handshake" % gen, c.handshake(), 101)
+            conns.append(c)
+            c.send_frame(0x1, "ws-gateway-test-actions")
+            c.recv_frame()
+            # bursts from several sessions, so that iterations batch events
+            extra = open_sessions(port, 8)
+            conns += extra
+            for r in range(20):
+                for x in extra:
+                    x.send_frame(0x1, "burst %d" % r)
+                for x in extra:
+                    x.recv_frame()
+            w = ngx.status()["workers"][0]
+            ev = w["counters"]["events"]
+            it = w["counters"]["iterations"]
+            hist = sum(w["batch"]["histogram"].values())
+            ge("iterations gen %d: events counted" % gen, ev, 8 * 20)
+            true("iterations gen %d: 0 < iterations <= events" % gen,
+                 0 < it <= ev, "iterations %d, events %d" % (it, ev))
+            eq("iterations gen %d: batch histogram sums to iterations" % gen,
+               hist, it)
+        with open(ngx.error_log, errors="replace") as f:
+            said = re.findall(r"ws gateway test: process_events is ([^,\n]+)", f.read())
+        eq("iterations: process_events is the event module's, in every generation",
+           said, ["the event module's"] * 3)
+    finally:
+        for c in conns:
+            c.close()
+        ngx.stop()
+    check_log(ngx)
+
+
+# --- 12. SO_TIMESTAMP only where it pays ---------------------------------------------
+
+def test_timestamps():
+    """
+    400 sessions on one worker: SO_TIMESTAMP must be on only the first
+    64 and one in eight after (the test build asks the kernel, with
+    getsockopt, about every socket of the worker), and event latency
+    must still be sampled when every session sends.
+    """
+    n = 400
+    port = ARGS.port + 13
+    ngx = Nginx("timestamps", port, workers=1, module=ARGS.test_module).start()
+    conns = []
+    try:
+        conns = open_sessions(port, n)
+        for c in conns:
+            c.send_frame(0x1, "x")
+        for c in conns:
+            c.recv_frame()
+        conns[0].send_frame(0x1, "ws-gateway-test-stamped")
+        conns[0].recv_frame()
+        with open(ngx.error_log, errors="replace") as f:
+            m = re.findall(r"ws gateway test: (\d+) sockets with SO_TIMESTAMP", f.read())
+        got = int(m[-1]) if m else None
+        log("%s of %d session sockets have SO_TIMESTAMP" % (got, n))
+        le("timestamps: sockets with SO_TIMESTAMP <= 64 + %d / 8 + 1" % n,
+           got, 64 + n // 8 + 1)
+        ge("timestamps: sockets with SO_TIMESTAMP >= 64", got, 64)
+        st = wait_for(lambda: (lambda s: s if s["workers"][0]["updated"] >= int(time.time())
+                               else None)(ngx.status()), 2.5) or ngx.status()
+        st = ngx.status()
+        time.sleep(1.2)
+        st = ngx.status()
+        ev = st["workers"][0]["windows"]["10s"]["event_latency_us"]["count"]
+        # ~ one read event in eight is sampled: the 2 x 400 + 1 reads give ~100
+        ge("timestamps: event latency still sampled (1 in 8 of %d reads)" % (2 * n + 1),
+           ev, (2 * n) // 8 // 2)
+    finally:
+        for c in conns:
+            c.close()
+        ngx.stop()
+    check_log(ngx)
+
+
 # --- main ------------------------------------------------------------------------
 
 
@@ -980,7 +1473,10 @@ def main():
     tests = [("sessions", test_sessions), ("rates", test_rates),
              ("stall", test_stall), ("drops", lambda: test_drops(prom)),
              ("prometheus", lambda: test_prometheus(prom)),
-             ("dashboard", test_dashboard)]
+             ("dashboard", test_dashboard), ("workers", test_workers),
+             ("reload", test_reload), ("single", test_single),
+             ("liveness", test_liveness), ("seqlock", test_seqlock),
+             ("iterations", test_iterations), ("timestamps", test_timestamps)]
     t_start = time.time()
     try:
         run_tests(tests)

@@ -52,7 +52,7 @@ cleanup() {
         pid=$(cat "$pidfile" 2>/dev/null) || continue
         [ -n "$pid" ] || continue
         # a master started from our prefix, not someone else's nginx
-        if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null \
+        if tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" \
             | grep -q -- "-p $out/"; then
             kill -TERM "$pid" 2>/dev/null
         fi
