@@ -412,13 +412,16 @@ ngx_ws_gateway_auth_origin_handler(ngx_http_request_t *r)
     conf = ngx_http_get_module_loc_conf(r, ngx_ws_gateway_auth_module);
 
     /*
-     * Where a token may be in the query, every error-log line of the
-     * request shows its line redacted, from here on (the location is
-     * known), also after an internal redirect to a location that
-     * redacts nothing; NGINX's own handler is back for the next request.
+     * Where a token may be in the query, and in every auth location (a
+     * client may send one there whatever the location reads), every
+     * error-log line of the request shows its line redacted, from here
+     * on (the location is known), also after an internal redirect to a
+     * location that redacts nothing; NGINX's own handler is back for the
+     * next request.
      */
 
-    if ((conf->token_args || conf->redact) && r == r->main
+    if ((conf->token_args || conf->redact || conf->enabled == 1)
+        && r == r->main
         && r->log_handler != ngx_ws_gateway_auth_log_request)
     {
         if (ngx_ws_gateway_auth_keep_redacted(r, conf) != NGX_OK) {
@@ -1253,7 +1256,7 @@ ngx_ws_gateway_auth_redact(ngx_http_request_t *r,
     ngx_ws_gateway_auth_conf_t *conf, ngx_http_variable_value_t *v)
 {
     u_char      *p, *q, *start, *end, *name_end, *out;
-    ngx_uint_t   redact;
+    ngx_uint_t   redact, all;
 
     if (r->request_line.len == 0) {
         v->not_found = 1;
@@ -1270,7 +1273,16 @@ ngx_ws_gateway_auth_redact(ngx_http_request_t *r,
 
     p = ngx_strlchr(start, end, '?');
 
-    if (p == NULL || (conf->redact == NULL && conf->token_args == NULL)) {
+    /*
+     * an auth location that does not read its token from the query does
+     * not know which argument a client put one in: all values go
+     */
+
+    all = (conf->enabled == 1 && conf->token_args == NULL);
+
+    if (p == NULL
+        || (conf->redact == NULL && conf->token_args == NULL && !all))
+    {
         v->data = start;
         v->len = end - start;
         goto done;
@@ -1299,8 +1311,9 @@ ngx_ws_gateway_auth_redact(ngx_http_request_t *r,
             name_end++;
         }
 
-        redact = ngx_ws_gateway_auth_redacted_arg(conf->token_args, p,
-                                                  name_end - p)
+        redact = all
+                 || ngx_ws_gateway_auth_redacted_arg(conf->token_args, p,
+                                                     name_end - p)
                  || ngx_ws_gateway_auth_redacted_arg(conf->redact, p,
                                                      name_end - p);
 

@@ -3060,3 +3060,18 @@ close: 1000
 --- suppress_stderr
 --- error_log eval
 qr/\[emerg\] .*value must be between 2048 and 16384 in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 168: a query token sent where the token comes from a header is redacted in the refusal's line, every argument
+--- raw_request eval
+::ws_handshake('/ws?token=QUERYSECRET1&x=QUERYSECRET2')
+--- shutdown
+--- error_code: 401
+--- log_level: info
+--- error_log
+WebSocket token refused: no token
+request: "GET /ws?token=REDACTED&x=REDACTED HTTP/1.1"
+--- no_error_log
+QUERYSECRET
+[error]
