@@ -595,36 +595,18 @@ ngx_ws_gateway_status_format(ngx_http_request_t *r, ngx_uint_t *format)
 static ngx_uint_t
 ngx_ws_gateway_status_accept(ngx_http_request_t *r)
 {
-    u_char           *p, *first;
-    ngx_str_t        *type;
-    ngx_uint_t        i, format;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *accept;
+    u_char                    *p, *first;
+    ngx_str_t                 *type;
+    ngx_uint_t                 i, format;
+    ngx_table_elt_t           *accept;
+    ngx_ws_gateway_headers_t   walk;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    ngx_ws_gateway_headers_init(r, &walk);
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NGX_WS_GATEWAY_STATUS_JSON;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash != 0
-            && h[i].key.len == sizeof("Accept") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept",
-                               sizeof("Accept") - 1)
-               == 0)
-        {
-            accept = &h[i];
-            break;
-        }
+    accept = ngx_ws_gateway_next_header(&walk, "Accept",
+                                        sizeof("Accept") - 1);
+    if (accept == NULL) {
+        return NGX_WS_GATEWAY_STATUS_JSON;
     }
 
     /* the media type named first, of those we serve; q-values are ignored */
