@@ -149,7 +149,9 @@ fuzz_ref_header(fuzz_ref_t *r, const u_char *s, size_t n)
 
     r->length = len;
 
-    if (r->max_frame && len > r->max_frame) {
+    /* control frames are bounded by the 125 bytes above alone */
+
+    if (r->max_frame && r->opcode < 8 && len > r->max_frame) {
         goto too_big;
     }
 
