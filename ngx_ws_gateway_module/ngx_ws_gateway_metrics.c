@@ -36,6 +36,11 @@
 #define NGX_WS_GATEWAY_MIN_SLOTS    32
 
 
+/* what ngx_ws_gateway_second_read() copies */
+#define NGX_WS_GATEWAY_SECOND_ALL     sizeof(ngx_ws_gateway_second_t)
+#define NGX_WS_GATEWAY_SECOND_MAXIMA  offsetof(ngx_ws_gateway_second_t, event)
+
+
 static size_t ngx_ws_gateway_zone_size(ngx_uint_t nslots);
 static ngx_uint_t ngx_ws_gateway_zone_slots(ngx_cycle_t *cycle);
 static ngx_int_t ngx_ws_gateway_metrics_init_zone(ngx_shm_zone_t *shm_zone,
@@ -53,9 +58,7 @@ static void ngx_ws_gateway_idle_advance(time_t now);
 static void ngx_ws_gateway_batch_handler(ngx_event_t *ev);
 static ngx_uint_t ngx_ws_gateway_hist_bucket(uint64_t us);
 static ngx_int_t ngx_ws_gateway_second_read(ngx_ws_gateway_slot_t *slot,
-    time_t t, ngx_ws_gateway_second_t *copy);
-static ngx_int_t ngx_ws_gateway_second_max(ngx_ws_gateway_slot_t *slot,
-    time_t t, uint64_t *event, uint64_t *lag);
+    time_t t, ngx_ws_gateway_second_t *copy, size_t size);
 static void ngx_ws_gateway_hist_quantiles(ngx_ws_gateway_count_t *now,
     ngx_ws_gateway_count_t *then, uint64_t *count, uint64_t *q);
 static void ngx_ws_gateway_log_line(time_t now);
@@ -1202,13 +1205,18 @@ ngx_ws_gateway_metrics_window(ngx_ws_gateway_slot_t *slot,
 
     ngx_memory_barrier();
 
-    if (now <= then || ngx_ws_gateway_second_read(slot, now, &cur) != NGX_OK)
+    if (now <= then
+        || ngx_ws_gateway_second_read(slot, now, &cur,
+                                      NGX_WS_GATEWAY_SECOND_ALL)
+           != NGX_OK)
     {
         return;
     }
 
     while (then < now
-           && ngx_ws_gateway_second_read(slot, then, &old) != NGX_OK)
+           && ngx_ws_gateway_second_read(slot, then, &old,
+                                         NGX_WS_GATEWAY_SECOND_ALL)
+              != NGX_OK)
     {
         then++;
     }
@@ -1246,9 +1254,17 @@ ngx_ws_gateway_metrics_window(ngx_ws_gateway_slot_t *slot,
     for (i = 0; i < span; i++) {
         t = then + i;
 
-        if (ngx_ws_gateway_second_max(slot, t, &e, &l) != NGX_OK) {
+        /* the head of the second only, into what served as "old" */
+
+        if (ngx_ws_gateway_second_read(slot, t, &old,
+                                       NGX_WS_GATEWAY_SECOND_MAXIMA)
+            != NGX_OK)
+        {
             continue;
         }
+
+        e = ngx_ws_gateway_count_get(&old.event_max);
+        l = ngx_ws_gateway_count_get(&old.lag_max);
 
         emax = ngx_max(emax, e);
         lmax = ngx_max(lmax, l);
@@ -1268,7 +1284,7 @@ ngx_ws_gateway_metrics_window(ngx_ws_gateway_slot_t *slot,
 
 static ngx_int_t
 ngx_ws_gateway_second_read(ngx_ws_gateway_slot_t *slot, time_t t,
-    ngx_ws_gateway_second_t *copy)
+    ngx_ws_gateway_second_t *copy, size_t size)
 {
     ngx_uint_t                i;
     ngx_atomic_uint_t         seq;
@@ -1278,7 +1294,9 @@ ngx_ws_gateway_second_read(ngx_ws_gateway_slot_t *slot, time_t t,
      * A copy of second t, between two equal, even reads of its sequence
      * number: the worker did not write it meanwhile.  A few tries, not a
      * spin: a worker blocked in the middle of a write must not block its
-     * readers.  NGX_DECLINED: being written, or not second t (any more).
+     * readers.  "size": the whole second, or only its head (the second
+     * and its maxima).  NGX_DECLINED: being written, or not second t (any
+     * more).
      */
 
     sec = &slot->seconds[t % NGX_WS_GATEWAY_SECONDS];
@@ -1293,50 +1311,12 @@ ngx_ws_gateway_second_read(ngx_ws_gateway_slot_t *slot, time_t t,
 
         ngx_memory_barrier();
 
-        ngx_memcpy(copy, sec, sizeof(ngx_ws_gateway_second_t));
+        ngx_memcpy(copy, sec, size);
 
         ngx_memory_barrier();
 
         if (sec->seq == seq) {
             return copy->sec == t ? NGX_OK : NGX_DECLINED;
-        }
-    }
-
-    return NGX_DECLINED;
-}
-
-
-static ngx_int_t
-ngx_ws_gateway_second_max(ngx_ws_gateway_slot_t *slot, time_t t,
-    uint64_t *event, uint64_t *lag)
-{
-    time_t                    sec_t;
-    ngx_uint_t                i;
-    ngx_atomic_uint_t         seq;
-    ngx_ws_gateway_second_t  *sec;
-
-    /* the maxima of second t, as ngx_ws_gateway_second_read() reads */
-
-    sec = &slot->seconds[t % NGX_WS_GATEWAY_SECONDS];
-
-    for (i = 0; i < 4; i++) {
-        seq = sec->seq;
-
-        if (seq & 1) {
-            ngx_cpu_pause();
-            continue;
-        }
-
-        ngx_memory_barrier();
-
-        sec_t = sec->sec;
-        *event = ngx_ws_gateway_count_get(&sec->event_max);
-        *lag = ngx_ws_gateway_count_get(&sec->lag_max);
-
-        ngx_memory_barrier();
-
-        if (sec->seq == seq) {
-            return sec_t == t ? NGX_OK : NGX_DECLINED;
         }
     }
 
