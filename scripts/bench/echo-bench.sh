@@ -207,17 +207,6 @@ trap 'say interrupted; exit 130' INT TERM
 declare -A vals=()
 anomalies=()
 
-median() {
-    # median of the arguments ("null" values skipped); "null" if none
-    printf '%s\n' "$@" | { grep -v '^null$' || true; } | sort -g \
-        | awk '{ v[NR] = $1 }
-               END { if (NR == 0) { print "null"; exit }
-                     if (NR % 2) m = v[(NR + 1) / 2]
-                     else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
-                     if (m == int(m)) printf "%d\n", m
-                     else printf "%.1f\n", m }'
-}
-
 # disturbed[PHASE.ROUND]: A's or B's run of that phase in that round
 # shared its CPUs with other processes (--disturb-pct)
 declare -A disturbed=()

@@ -343,17 +343,6 @@ run_config() {
     sleep 1
 }
 
-median() {
-    # median of the arguments ("null" values skipped); "null" if none
-    printf '%s\n' "$@" | { grep -v '^null$' || true; } | sort -g \
-        | awk '{ v[NR] = $1 }
-               END { if (NR == 0) { print "null"; exit }
-                     if (NR % 2) m = v[(NR + 1) / 2]
-                     else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
-                     if (m == int(m)) printf "%d\n", m
-                     else printf "%.1f\n", m }'
-}
-
 med() {
     # med KEY: the median over the rounds of vals[KEY]
     # shellcheck disable=SC2086

@@ -495,17 +495,6 @@ keys=(baseline.p50 baseline.p99 baseline.max attack.p50 attack.p99
       attack_est attack_sent_mb attack_dropped)
 declare -A vals=()
 
-median() {
-    # median of the arguments ("null" values skipped); "null" if none
-    printf '%s\n' "$@" | { grep -v '^null$' || true; } | sort -g \
-        | awk '{ v[NR] = $1 }
-               END { if (NR == 0) { print "null"; exit }
-                     if (NR % 2) m = v[(NR + 1) / 2]
-                     else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
-                     if (m == int(m)) printf "%d\n", m
-                     else printf "%.1f\n", m }'
-}
-
 for (( r = 1; r <= rounds; r++ )); do
     for c in "${clist[@]}"; do
         say "round $r of $rounds: $c"
