@@ -78,6 +78,8 @@ typedef struct {
 typedef struct {
     size_t                     size;             /* of data[] */
     size_t                     len;
+    size_t                     held;             /* allocated, in all */
+    ngx_uint_t                 mapped;           /* by mmap(), not malloc() */
     u_char                     data[1];
 } ngx_ws_gateway_msg_t;
 
@@ -93,6 +95,9 @@ typedef struct {
     u_char                    *control;          /* control payload, split */
 
     ngx_ws_gateway_out_t       out;              /* frames to send */
+
+    /* in the worker's run queue, or among the sessions waiting for room */
+    ngx_queue_t                queue;
 
     ngx_msec_t                 last_read;        /* any frame from client */
     ngx_msec_t                 last_message;     /* data either way */
@@ -121,6 +126,10 @@ typedef struct {
     unsigned                   resumed:1;        /* reading again */
     unsigned                   ended:1;          /* end reason is set */
     unsigned                   stamped:1;        /* SO_TIMESTAMP is on */
+    unsigned                   runnable:1;       /* in the run queue */
+    unsigned                   waiting:1;        /* paused, nothing queued:
+                                                    waits for the worker's
+                                                    budget */
 } ngx_ws_gateway_session_t;
 
 
@@ -143,6 +152,7 @@ void ngx_ws_gateway_session_init(ngx_connection_t *c,
     ngx_ws_gateway_loc_conf_t *wlcf, time_t expires, u_char *pipelined,
     size_t len);
 
+void ngx_ws_gateway_session_init_process(ngx_cycle_t *cycle);
 void ngx_ws_gateway_session_exit_process(void);
 
 

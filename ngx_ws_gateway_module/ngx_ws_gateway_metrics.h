@@ -57,6 +57,8 @@ enum {
     NGX_WS_GATEWAY_END_EOF,                /* no close frame, 1006 */
     NGX_WS_GATEWAY_END_ERROR,              /* I/O or memory error */
     NGX_WS_GATEWAY_END_TOKEN_EXPIRED,      /* the token's exp passed */
+    NGX_WS_GATEWAY_END_OVERLOAD,           /* waited for the worker's
+                                              budget too long, 1013 */
     NGX_WS_GATEWAY_END_LAST
 };
 
@@ -66,6 +68,9 @@ enum {
     NGX_WS_GATEWAY_DROP_UNSENT,            /* queued when the session died */
     NGX_WS_GATEWAY_DROP_SLOW,              /* cut for a client that does
                                               not read (send timeout) */
+    NGX_WS_GATEWAY_DROP_OVERLOAD,          /* being received when the
+                                              worker's budget closed its
+                                              session */
     NGX_WS_GATEWAY_DROP_LAST
 };
 
@@ -179,6 +184,10 @@ typedef struct {
     ngx_atomic_t                paused;       /* sessions not read */
     ngx_atomic_t                buffers;      /* bytes of outbound slabs
                                                  mapped */
+    ngx_atomic_t                assembling;   /* bytes of messages being
+                                                 received, as allocated */
+    ngx_atomic_t                runnable;     /* sessions in the run
+                                                 queue */
 
     ngx_ws_gateway_counters_t   total;
 

@@ -422,6 +422,8 @@ ngx_ws_gateway_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_ws_gateway_init_process(ngx_cycle_t *cycle)
 {
+    ngx_ws_gateway_session_init_process(cycle);
+
     return ngx_ws_gateway_metrics_init_process(cycle);
 }
 

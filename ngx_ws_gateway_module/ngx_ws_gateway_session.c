@@ -7,21 +7,31 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <sys/mman.h>
 
 #include "ngx_ws_gateway.h"
 #include "ngx_ws_gateway_jwt.h"
 
 
 /*
- * The work one session gets in a turn of the event loop: at most this
- * many reads, this many bytes (or one buffer, if it is larger) and, as
- * soon as a read passes it, this many frames; then the session waits
- * for the next turn (ngx_posted_next_events), after the events and
- * timers of everyone else.
+ * The work one session gets in a turn: at most this many reads, this
+ * many bytes (or one buffer, if it is larger) and, as soon as a read
+ * passes it, this many frames.  A session with input left after its turn
+ * joins the worker's run queue, which is served once per pass of the
+ * event loop, after the events and timers of everyone else
+ * (ngx_posted_next_events), in order, until the bytes read in that pass
+ * reach NGX_WS_GATEWAY_PASS_BYTES.
  */
 #define NGX_WS_GATEWAY_TURN_READS        4
 #define NGX_WS_GATEWAY_TURN_BYTES        (16 * 1024)
 #define NGX_WS_GATEWAY_TURN_FRAMES       1024
+#define NGX_WS_GATEWAY_PASS_BYTES        (128 * 1024)
+
+/* a message being assembled takes pages of its own from this size on */
+#define NGX_WS_GATEWAY_MSG_MAP           (64 * 1024)
+
+#define ngx_ws_gateway_msg_held(s)                                           \
+    ((s)->message ? (s)->message->held : 0)
 
 /* queue sizes by power of two, for the worker's outbound budget */
 #define NGX_WS_GATEWAY_QUEUE_CLASSES     64
@@ -54,7 +64,17 @@ static void ngx_ws_gateway_close(ngx_ws_gateway_session_t *s,
     ngx_uint_t code, char *reason, ngx_uint_t fail);
 static ngx_int_t ngx_ws_gateway_send(ngx_ws_gateway_session_t *s);
 static void ngx_ws_gateway_send_timeout(ngx_ws_gateway_session_t *s);
-static void ngx_ws_gateway_account(ngx_ws_gateway_session_t *s, size_t old);
+static void ngx_ws_gateway_account(ngx_ws_gateway_session_t *s,
+    size_t old_out, size_t old_msg);
+static void ngx_ws_gateway_run_later(ngx_ws_gateway_session_t *s);
+static void ngx_ws_gateway_run(ngx_event_t *ev);
+static void ngx_ws_gateway_wait(ngx_ws_gateway_session_t *s);
+static void ngx_ws_gateway_wake(void);
+static void ngx_ws_gateway_unqueue(ngx_ws_gateway_session_t *s);
+static ngx_ws_gateway_msg_t *ngx_ws_gateway_msg_alloc(size_t size,
+    ngx_log_t *log);
+static void ngx_ws_gateway_msg_free(ngx_ws_gateway_session_t *s);
+static void ngx_ws_gateway_msg_free_mem(ngx_ws_gateway_msg_t *m);
 static ngx_int_t ngx_ws_gateway_over_budget(ngx_ws_gateway_session_t *s);
 static size_t ngx_ws_gateway_budget_threshold(size_t budget);
 static void ngx_ws_gateway_pause(ngx_ws_gateway_session_t *s,
@@ -79,10 +99,41 @@ static size_t       ngx_ws_gateway_rbuf_size;
 static uint64_t     ngx_ws_gateway_next_id;
 static ngx_uint_t   ngx_ws_gateway_turn_frames;
 
-/* what all the worker's outbound queues hold, and by queue size */
+/*
+ * What the worker's sessions hold for their messages: outbound queues,
+ * messages being assembled, and, by what a session holds in all, sizes
+ * by class
+ */
 static size_t       ngx_ws_gateway_queued;
-static ngx_uint_t   ngx_ws_gateway_nqueued;     /* queues not empty */
+static size_t       ngx_ws_gateway_assembling;
+static ngx_uint_t   ngx_ws_gateway_nqueued;     /* sessions holding any */
 static size_t       ngx_ws_gateway_class_bytes[NGX_WS_GATEWAY_QUEUE_CLASSES];
+
+/* sessions with input left after their turn, and their pass's work */
+static ngx_queue_t  ngx_ws_gateway_run_queue;
+static ngx_event_t  ngx_ws_gateway_run_event;
+static size_t       ngx_ws_gateway_pass_bytes;
+static ngx_uint_t   ngx_ws_gateway_runnable;
+
+/*
+ * paused for the worker's budget with nothing queued to wake them, what
+ * they hold, and the one let go on over the budget so that the worker
+ * makes progress when they hold the budget between them
+ */
+static ngx_queue_t                ngx_ws_gateway_waiting;
+static size_t                     ngx_ws_gateway_waiting_bytes;
+static ngx_ws_gateway_session_t  *ngx_ws_gateway_exempt;
+
+
+void
+ngx_ws_gateway_session_init_process(ngx_cycle_t *cycle)
+{
+    ngx_queue_init(&ngx_ws_gateway_run_queue);
+    ngx_queue_init(&ngx_ws_gateway_waiting);
+
+    ngx_ws_gateway_run_event.handler = ngx_ws_gateway_run;
+    ngx_ws_gateway_run_event.log = cycle->log;
+}
 
 
 void
@@ -213,6 +264,16 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
         }
     }
 
+    if (s->runnable) {
+
+        /*
+         * more input, or its report again, while the session waits in
+         * the run queue: its turn comes from there, in order
+         */
+
+        return;
+    }
+
     if (s->read_paused) {
 
         /* a level-triggered event method must stop reporting input */
@@ -228,8 +289,9 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
     if (s->resumed) {
 
         /*
-         * the data waited because the session paused reading, not for
-         * the event loop: it is no sample of event latency
+         * the data waited because the session paused reading, or for
+         * its turn in the run queue, not for the event loop: it is no
+         * sample of event latency
          */
 
         s->resumed = 0;
@@ -256,10 +318,10 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
         {
             /*
              * the others get their turn, and the timers theirs: this
-             * session goes on after the next wait for events
+             * session goes on from the run queue
              */
 
-            ngx_post_event(rev, &ngx_posted_next_events);
+            ngx_ws_gateway_run_later(s);
             break;
         }
 
@@ -282,6 +344,14 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
 
             if (ngx_ws_gateway_over_budget(s)) {
                 ngx_ws_gateway_pause(s, NGX_WS_GATEWAY_PAUSE_WORKER);
+
+                if (s->out.out == NULL) {
+
+                    /* no write will wake it: the worker's budget will */
+
+                    ngx_ws_gateway_wait(s);
+                }
+
                 break;
             }
 
@@ -312,6 +382,7 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
         }
 
         bytes += n;
+        ngx_ws_gateway_pass_bytes += n;
 
         if (s->draining) {
             continue;
@@ -368,6 +439,30 @@ ngx_ws_gateway_send_timeout(ngx_ws_gateway_session_t *s)
 
     c = s->connection;
 
+    if (s->waiting && s->out.out == NULL) {
+
+        /*
+         * The worker stayed over its budget for all that time, and this
+         * session, holding much of it in a message not yet complete, did
+         * not get to read on: the message is dropped (counted), and the
+         * session is closed with 1013 (try again later).
+         */
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "worker over ws_gateway_worker_outbound_limit, "
+                      "message of %uz bytes dropped, closing with 1013",
+                      s->message ? s->message->len : 0);
+
+        ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_OVERLOAD]);
+
+        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_OVERLOAD);
+        ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_TRY_AGAIN,
+                             "server overloaded", 1);
+
+        (void) ngx_ws_gateway_send(s);
+        return;
+    }
+
     if (s->close_sent) {
 
         /* not even the close frame could be written */
@@ -390,7 +485,7 @@ ngx_ws_gateway_send_timeout(ngx_ws_gateway_session_t *s)
 
     old = s->out.size;
     dropped = ngx_ws_gateway_out_cut(&s->out);
-    ngx_ws_gateway_account(s, old);
+    ngx_ws_gateway_account(s, old, ngx_ws_gateway_msg_held(s));
 
     ngx_ws_gateway_metric_add(drops[NGX_WS_GATEWAY_DROP_SLOW], dropped);
 
@@ -743,7 +838,6 @@ ngx_ws_gateway_data(ngx_ws_gateway_session_t *s, ngx_str_t *chunk,
     }
 
     m = s->message;
-    s->message = NULL;
 
     if (m == NULL) {
         return ngx_ws_gateway_message(s, s->opcode, NULL, 0);
@@ -751,7 +845,9 @@ ngx_ws_gateway_data(ngx_ws_gateway_session_t *s, ngx_str_t *chunk,
 
     rc = ngx_ws_gateway_message(s, s->opcode, m->data, m->len);
 
-    ngx_free(m);
+    if (rc != NGX_DONE) {
+        ngx_ws_gateway_msg_free(s);
+    }
 
     return rc;
 
@@ -770,16 +866,20 @@ invalid_utf8:
 static ngx_int_t
 ngx_ws_gateway_append(ngx_ws_gateway_session_t *s, ngx_str_t *chunk)
 {
-    size_t                 size, want;
+    size_t                 size, want, old;
     ngx_ws_gateway_msg_t  *m, *n;
 
     /*
      * A message grows as its bytes arrive, doubling, so that a client
      * announcing a large frame and sending it slowly does not get the
-     * whole announced size up front.
+     * whole announced size up front.  What it takes counts toward the
+     * worker's budget, as the outbound queues do: the allocation, or,
+     * of pages mapped for it, those it has written (the others take no
+     * memory yet).
      */
 
     m = s->message;
+    old = ngx_ws_gateway_msg_held(s);
     want = (m ? m->len : 0) + chunk->len;
 
     if (m == NULL || want > m->size) {
@@ -793,19 +893,16 @@ ngx_ws_gateway_append(ngx_ws_gateway_session_t *s, ngx_str_t *chunk)
             size = ngx_max(want, s->conf->max_message_size);
         }
 
-        n = ngx_alloc(offsetof(ngx_ws_gateway_msg_t, data) + size,
-                      s->connection->log);
+        n = ngx_ws_gateway_msg_alloc(size, s->connection->log);
         if (n == NULL) {
             return NGX_ERROR;
         }
 
-        n->size = size;
-        n->len = 0;
-
         if (m) {
             ngx_memcpy(n->data, m->data, m->len);
             n->len = m->len;
-            ngx_free(m);
+
+            ngx_ws_gateway_msg_free_mem(m);
         }
 
         s->message = n;
@@ -814,6 +911,15 @@ ngx_ws_gateway_append(ngx_ws_gateway_session_t *s, ngx_str_t *chunk)
 
     ngx_memcpy(m->data + m->len, chunk->data, chunk->len);
     m->len += chunk->len;
+
+    if (m->mapped) {
+        m->held = ngx_align(offsetof(ngx_ws_gateway_msg_t, data) + m->len,
+                            ngx_pagesize);
+    }
+
+    if (m->held != old) {
+        ngx_ws_gateway_account(s, s->out.size, old);
+    }
 
     return NGX_OK;
 }
@@ -978,7 +1084,7 @@ ngx_ws_gateway_queue(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
     }
 
     if (s->out.size != old) {
-        ngx_ws_gateway_account(s, old);
+        ngx_ws_gateway_account(s, old, ngx_ws_gateway_msg_held(s));
     }
 
     return NGX_OK;
@@ -1024,8 +1130,7 @@ ngx_ws_gateway_close(ngx_ws_gateway_session_t *s, ngx_uint_t code,
     s->failed = fail;
 
     if (s->message) {
-        ngx_free(s->message);
-        s->message = NULL;
+        ngx_ws_gateway_msg_free(s);
     }
 
     if (ngx_ws_gateway_queue(s, NGX_WS_GATEWAY_OP_CLOSE, payload,
@@ -1075,7 +1180,7 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
         ngx_ws_gateway_out_sent(&s->out, cl);
 
         if (s->out.size != old) {
-            ngx_ws_gateway_account(s, old);
+            ngx_ws_gateway_account(s, old, ngx_ws_gateway_msg_held(s));
         }
     }
 
@@ -1099,7 +1204,10 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
         }
 
     } else {
-        if (wev->timer_set) {
+
+        /* a session waiting for the worker's budget keeps its deadline */
+
+        if (wev->timer_set && !s->waiting) {
             ngx_del_timer(wev);
         }
 
@@ -1112,7 +1220,7 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
             return NGX_DONE;
         }
 
-        if (s->read_paused) {
+        if (s->read_paused && !s->waiting) {
             ngx_ws_gateway_resume(s);
         }
     }
@@ -1134,17 +1242,22 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
 
 
 static void
-ngx_ws_gateway_account(ngx_ws_gateway_session_t *s, size_t old)
+ngx_ws_gateway_account(ngx_ws_gateway_session_t *s, size_t old_out,
+    size_t old_msg)
 {
-    size_t                       now;
+    size_t                       old, now, msg;
     ngx_ws_gateway_pool_stats_t  st;
 
     /*
-     * The session's queue went from "old" bytes to what it holds now:
-     * the worker's total, its sizes by class and the gauge follow.
+     * The session's queue went from "old_out" bytes to what it holds
+     * now, or its message being assembled from "old_msg": the worker's
+     * totals, its sizes by class and the gauges follow.  Memory going
+     * back may let the sessions waiting for the budget go on.
      */
 
-    now = s->out.size;
+    msg = ngx_ws_gateway_msg_held(s);
+    old = old_out + old_msg;
+    now = s->out.size + msg;
 
     if (old) {
         ngx_ws_gateway_class_bytes[63 - __builtin_clzll(old)] -= old;
@@ -1156,12 +1269,22 @@ ngx_ws_gateway_account(ngx_ws_gateway_session_t *s, size_t old)
         ngx_ws_gateway_nqueued++;
     }
 
-    ngx_ws_gateway_queued += now - old;
+    ngx_ws_gateway_queued += s->out.size - old_out;
+    ngx_ws_gateway_assembling += msg - old_msg;
+
+    if (s->waiting) {
+        ngx_ws_gateway_waiting_bytes += now - old;
+    }
+
+    if (now < old) {
+        ngx_ws_gateway_wake();
+    }
 
     if (ngx_ws_gateway_slot) {
         ngx_ws_gateway_pool_stats(&st);
 
         ngx_ws_gateway_slot->queued = ngx_ws_gateway_queued;
+        ngx_ws_gateway_slot->assembling = ngx_ws_gateway_assembling;
         ngx_ws_gateway_slot->buffers = st.slabs * NGX_WS_GATEWAY_SLAB_SIZE;
     }
 }
@@ -1170,22 +1293,24 @@ ngx_ws_gateway_account(ngx_ws_gateway_session_t *s, size_t old)
 static ngx_int_t
 ngx_ws_gateway_over_budget(ngx_ws_gateway_session_t *s)
 {
-    size_t                       budget, share;
+    size_t                       budget, share, held;
     ngx_ws_gateway_main_conf_t  *wmcf;
 
     /*
-     * Past ws_gateway_worker_outbound_limit, the sessions with the
-     * largest queues stop being read first: those whose queue is at
-     * least the smallest size class that, with the larger ones, holds
-     * the excess, and those holding more than an even share of the
-     * budget among the sessions with something queued: when many
-     * queues are alike, the largest class holds the whole excess, and
-     * the share is what keeps the sessions below it from growing on.
-     * The sessions with little or nothing queued, the clients that
-     * read, go on.
+     * Past ws_gateway_worker_outbound_limit, the sessions holding the
+     * most (queued toward the client and being assembled) stop being
+     * read first: those holding at least the smallest size class that,
+     * with the larger ones, holds the excess, and those holding more
+     * than an even share of the budget among the sessions holding
+     * anything: when many are alike, the largest class holds the whole
+     * excess, and the share is what keeps the sessions below it from
+     * growing on.  The sessions holding little or nothing, the clients
+     * that read and send small messages, go on.
      */
 
-    if (s->out.size == 0) {
+    held = s->out.size + ngx_ws_gateway_msg_held(s);
+
+    if (held == 0 || s == ngx_ws_gateway_exempt) {
         return 0;
     }
 
@@ -1193,15 +1318,16 @@ ngx_ws_gateway_over_budget(ngx_ws_gateway_session_t *s)
                                                ngx_ws_gateway_module);
     budget = wmcf->worker_outbound_limit;
 
-    if (budget == 0 || ngx_ws_gateway_queued <= budget) {
+    if (budget == 0
+        || ngx_ws_gateway_queued + ngx_ws_gateway_assembling <= budget)
+    {
         return 0;
     }
 
     share = ngx_max(budget / ngx_ws_gateway_nqueued,
                     (size_t) NGX_WS_GATEWAY_BLOCK_SIZE);
 
-    return s->out.size >= ngx_min(share,
-                                  ngx_ws_gateway_budget_threshold(budget));
+    return held >= ngx_min(share, ngx_ws_gateway_budget_threshold(budget));
 }
 
 
@@ -1211,7 +1337,7 @@ ngx_ws_gateway_budget_threshold(size_t budget)
     size_t      excess, bytes;
     ngx_uint_t  k;
 
-    excess = ngx_ws_gateway_queued - budget;
+    excess = ngx_ws_gateway_queued + ngx_ws_gateway_assembling - budget;
     bytes = 0;
 
     for (k = NGX_WS_GATEWAY_QUEUE_CLASSES; k-- > 1; /* void */) {
@@ -1245,7 +1371,19 @@ ngx_ws_gateway_pause(ngx_ws_gateway_session_t *s, ngx_uint_t reason)
 static void
 ngx_ws_gateway_resume(ngx_ws_gateway_session_t *s)
 {
-    /* the outbound queue has room again: reading goes on */
+    ngx_event_t  *wev;
+
+    /* the outbound queue, or the worker, has room again: reading goes on */
+
+    if (s->waiting) {
+        ngx_ws_gateway_unqueue(s);
+
+        wev = s->connection->write;
+
+        if (s->out.out == NULL && wev->timer_set) {
+            ngx_del_timer(wev);
+        }
+    }
 
     s->read_paused = 0;
     s->resumed = 1;
@@ -1254,6 +1392,259 @@ ngx_ws_gateway_resume(ngx_ws_gateway_session_t *s)
     ngx_ws_gateway_metric_add(paused, -1);
 
     ngx_post_event(s->connection->read, &ngx_posted_events);
+}
+
+
+static void
+ngx_ws_gateway_run_later(ngx_ws_gateway_session_t *s)
+{
+    /* the session has input left after its turn: to the back of the queue */
+
+    s->runnable = 1;
+    ngx_queue_insert_tail(&ngx_ws_gateway_run_queue, &s->queue);
+
+    ngx_ws_gateway_runnable++;
+
+    if (ngx_ws_gateway_slot) {
+        ngx_ws_gateway_slot->runnable = ngx_ws_gateway_runnable;
+    }
+
+    if (!ngx_ws_gateway_run_event.posted) {
+        ngx_ws_gateway_pass_bytes = 0;
+        ngx_ws_gateway_run_event.log = ngx_cycle->log;
+        ngx_post_event(&ngx_ws_gateway_run_event, &ngx_posted_next_events);
+    }
+}
+
+
+static void
+ngx_ws_gateway_run(ngx_event_t *ev)
+{
+    ngx_queue_t               *q, *last;
+    ngx_ws_gateway_session_t  *s;
+
+    /*
+     * Once per pass of the event loop, after everyone's events and
+     * timers: the sessions that had input left after their turn get
+     * another, in the order they came, until the pass has read
+     * NGX_WS_GATEWAY_PASS_BYTES; the others keep their place for the
+     * next pass.  One session at least gets its turn, and none gets two:
+     * one with input left again goes to the back.  A pass of the loop
+     * is bounded by the sessions with new input, each by its own turn,
+     * and by this much more, however many clients send as fast as they
+     * can.
+     */
+
+    if (ngx_queue_empty(&ngx_ws_gateway_run_queue)) {
+        return;
+    }
+
+    last = ngx_queue_last(&ngx_ws_gateway_run_queue);
+
+    for ( ;; ) {
+        q = ngx_queue_head(&ngx_ws_gateway_run_queue);
+        s = ngx_queue_data(q, ngx_ws_gateway_session_t, queue);
+
+        ngx_ws_gateway_unqueue(s);
+
+        /* its data waited for the turn, not for the event loop */
+
+        s->resumed = 1;
+
+        ngx_ws_gateway_read_handler(s->connection->read);
+
+        if (q == last
+            || ngx_queue_empty(&ngx_ws_gateway_run_queue)
+            || ngx_ws_gateway_pass_bytes >= NGX_WS_GATEWAY_PASS_BYTES)
+        {
+            break;
+        }
+    }
+
+    ngx_ws_gateway_pass_bytes = 0;
+
+    if (!ngx_queue_empty(&ngx_ws_gateway_run_queue)) {
+        ev->log = ngx_cycle->log;
+        ngx_post_event(ev, &ngx_posted_next_events);
+    }
+}
+
+
+static void
+ngx_ws_gateway_wait(ngx_ws_gateway_session_t *s)
+{
+    /*
+     * Paused for the worker's budget with nothing queued, so that no
+     * write will resume it: memory going back to the worker will, and
+     * ws_gateway_send_timeout bounds the wait.
+     */
+
+    s->waiting = 1;
+    ngx_queue_insert_tail(&ngx_ws_gateway_waiting, &s->queue);
+    ngx_ws_gateway_waiting_bytes += s->out.size + ngx_ws_gateway_msg_held(s);
+
+    ngx_add_timer(s->connection->write, s->conf->send_timeout);
+
+    ngx_ws_gateway_wake();
+}
+
+
+static void
+ngx_ws_gateway_wake(void)
+{
+    size_t                       budget, room;
+    ngx_queue_t                 *q;
+    ngx_ws_gateway_session_t    *s;
+    ngx_ws_gateway_main_conf_t  *wmcf;
+
+    /*
+     * Once the worker is an eighth of its budget below it, the sessions
+     * waiting for it read again, each until it is over again: some
+     * room for each rather than all of it for the first.
+     *
+     * When the waiting sessions hold that much between them, nothing
+     * else going back can wake them: the one that waited longest then
+     * reads on over the budget until its message is complete (or its
+     * session ends), and the next after it, so that messages are still
+     * completed one by one rather than all waiting for the send timeout.
+     * The worker holds at most one message more than its budget so.
+     */
+
+    if (ngx_queue_empty(&ngx_ws_gateway_waiting)) {
+        return;
+    }
+
+    wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_ws_gateway_module);
+    budget = wmcf->worker_outbound_limit;
+    room = budget - budget / 8;
+
+    if (budget == 0
+        || ngx_ws_gateway_queued + ngx_ws_gateway_assembling <= room)
+    {
+        while (!ngx_queue_empty(&ngx_ws_gateway_waiting)) {
+            q = ngx_queue_head(&ngx_ws_gateway_waiting);
+            s = ngx_queue_data(q, ngx_ws_gateway_session_t, queue);
+
+            ngx_ws_gateway_resume(s);
+        }
+
+        return;
+    }
+
+    if (ngx_ws_gateway_exempt == NULL && ngx_ws_gateway_waiting_bytes > room)
+    {
+        q = ngx_queue_head(&ngx_ws_gateway_waiting);
+        s = ngx_queue_data(q, ngx_ws_gateway_session_t, queue);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
+                       "ws gateway reads on over the budget, held:%uz",
+                       s->out.size + ngx_ws_gateway_msg_held(s));
+
+        ngx_ws_gateway_exempt = s;
+        ngx_ws_gateway_resume(s);
+    }
+}
+
+
+static void
+ngx_ws_gateway_unqueue(ngx_ws_gateway_session_t *s)
+{
+    if (s->runnable) {
+        s->runnable = 0;
+        ngx_queue_remove(&s->queue);
+
+        ngx_ws_gateway_runnable--;
+
+        if (ngx_ws_gateway_slot) {
+            ngx_ws_gateway_slot->runnable = ngx_ws_gateway_runnable;
+        }
+
+    } else if (s->waiting) {
+        s->waiting = 0;
+        ngx_queue_remove(&s->queue);
+
+        ngx_ws_gateway_waiting_bytes -= s->out.size
+                                        + ngx_ws_gateway_msg_held(s);
+    }
+}
+
+
+static ngx_ws_gateway_msg_t *
+ngx_ws_gateway_msg_alloc(size_t size, ngx_log_t *log)
+{
+    u_char                *p;
+    size_t                 total;
+    ngx_ws_gateway_msg_t  *m;
+
+    /*
+     * A large message takes pages of its own, which go back to the
+     * system when it is freed, whatever malloc() would keep of them.
+     */
+
+    total = offsetof(ngx_ws_gateway_msg_t, data) + size;
+
+    if (total < NGX_WS_GATEWAY_MSG_MAP) {
+        m = ngx_alloc(total, log);
+        if (m == NULL) {
+            return NULL;
+        }
+
+        m->mapped = 0;
+
+    } else {
+        total = ngx_align(total, ngx_pagesize);
+
+        p = mmap(NULL, total, PROT_READ|PROT_WRITE,
+                 MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+
+        if (p == MAP_FAILED) {
+            ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                          "mmap(%uz) failed for a message", total);
+            return NULL;
+        }
+
+        m = (ngx_ws_gateway_msg_t *) p;
+        m->mapped = 1;
+    }
+
+    m->size = total - offsetof(ngx_ws_gateway_msg_t, data);
+    m->len = 0;
+    m->held = m->mapped ? ngx_pagesize : total;
+
+    return m;
+}
+
+
+static void
+ngx_ws_gateway_msg_free(ngx_ws_gateway_session_t *s)
+{
+    size_t  old;
+
+    old = s->message->held;
+
+    ngx_ws_gateway_msg_free_mem(s->message);
+    s->message = NULL;
+
+    /* the message is complete, or dropped: the next may go over */
+
+    if (s == ngx_ws_gateway_exempt) {
+        ngx_ws_gateway_exempt = NULL;
+    }
+
+    ngx_ws_gateway_account(s, s->out.size, old);
+}
+
+
+static void
+ngx_ws_gateway_msg_free_mem(ngx_ws_gateway_msg_t *m)
+{
+    if (m->mapped) {
+        (void) munmap(m, offsetof(ngx_ws_gateway_msg_t, data) + m->size);
+
+    } else {
+        ngx_free(m);
+    }
 }
 
 
@@ -1279,6 +1670,10 @@ ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s)
     }
 
     s->draining = 1;
+
+    /* it reads on its own from now on, to the end */
+
+    ngx_ws_gateway_unqueue(s);
 
     if (s->read_paused) {
         s->read_paused = 0;
@@ -1372,9 +1767,19 @@ ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
                    "ws gateway session %uL finalized, close code: %ui",
                    s->id, (ngx_uint_t) s->close_code);
 
+    ngx_ws_gateway_unqueue(s);
+
+    if (s == ngx_ws_gateway_exempt) {
+        ngx_ws_gateway_exempt = NULL;
+    }
+
+    if (s->message) {
+        ngx_ws_gateway_msg_free(s);
+    }
+
     old = s->out.size;
     unsent = ngx_ws_gateway_out_free(&s->out);
-    ngx_ws_gateway_account(s, old);
+    ngx_ws_gateway_account(s, old, 0);
 
     if (s->read_paused) {
         s->read_paused = 0;
@@ -1409,11 +1814,6 @@ ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
         }
 
         ngx_ws_gateway_metrics_forget(s);
-    }
-
-    if (s->message) {
-        ngx_free(s->message);
-        s->message = NULL;
     }
 
     if (s->control) {

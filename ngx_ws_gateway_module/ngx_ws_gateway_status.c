@@ -26,7 +26,7 @@
 #define NGX_WS_GATEWAY_STATUS_TEXT        3  /* the 503 */
 
 #define NGX_WS_GATEWAY_STATUS_WINDOWS     3
-#define NGX_WS_GATEWAY_STATUS_STATES      5
+#define NGX_WS_GATEWAY_STATUS_STATES      6
 #define NGX_WS_GATEWAY_STATUS_BATCHES     8
 #define NGX_WS_GATEWAY_STATUS_COUNTERS                                       \
     (sizeof(ngx_ws_gateway_counters_t) / sizeof(ngx_ws_gateway_count_t))
@@ -54,6 +54,7 @@ typedef struct {
     uint64_t                     exiting;
     uint64_t                     sessions[NGX_WS_GATEWAY_STATUS_STATES];
     uint64_t                     queued;
+    uint64_t                     assembling;
     uint64_t                     buffers;
     uint64_t                     counters[NGX_WS_GATEWAY_STATUS_COUNTERS];
     uint64_t                     handshakes[NGX_WS_GATEWAY_HS_LAST];
@@ -150,7 +151,7 @@ static ngx_ws_gateway_status_accept_t  ngx_ws_gateway_status_accepts[] = {
 
 
 static char  *ngx_ws_gateway_status_states[] = {
-    "active", "idle", "handshaking", "draining", "paused"
+    "active", "idle", "handshaking", "draining", "paused", "runnable"
 };
 
 static char  *ngx_ws_gateway_status_counters[] = {
@@ -166,7 +167,8 @@ static char  *ngx_ws_gateway_status_handshakes[] = {
 static char  *ngx_ws_gateway_status_ends[] = {
     "client_close", "server_close", "protocol_error", "invalid_data",
     "too_big", "idle_timeout", "ping_timeout", "send_timeout",
-    "close_timeout", "shutdown", "eof", "error", "token_expired"
+    "close_timeout", "shutdown", "eof", "error", "token_expired",
+    "overload"
 };
 
 static char  *ngx_ws_gateway_status_codes[] = {
@@ -176,7 +178,7 @@ static char  *ngx_ws_gateway_status_codes[] = {
 };
 
 static char  *ngx_ws_gateway_status_drops[] = {
-    "closing", "unsent", "slow"
+    "closing", "unsent", "slow", "overload"
 };
 
 static char  *ngx_ws_gateway_status_pauses[] = {
@@ -692,7 +694,9 @@ ngx_ws_gateway_status_copy(ngx_ws_gateway_slot_t *slot,
     w->sessions[2] = slot->handshaking;
     w->sessions[3] = slot->draining;
     w->sessions[4] = slot->paused;
+    w->sessions[5] = slot->runnable;
     w->queued = slot->queued;
+    w->assembling = slot->assembling;
     w->buffers = slot->buffers;
 
     c = &slot->total.accepts;
@@ -768,6 +772,7 @@ ngx_ws_gateway_status_sum(ngx_ws_gateway_status_t *st)
         }
 
         t->queued += w->queued;
+        t->assembling += w->assembling;
         t->buffers += w->buffers;
 
         for (i = 0; i < NGX_WS_GATEWAY_STATUS_COUNTERS; i++) {
@@ -902,8 +907,9 @@ ngx_ws_gateway_status_json_worker(ngx_ws_gateway_status_out_t *o,
                                       NGX_WS_GATEWAY_STATUS_STATES, 0);
 
     ngx_ws_gateway_status_print(o, ",\"queued_bytes\":%uL,"
+                                "\"assembling_bytes\":%uL,"
                                 "\"buffer_bytes\":%uL",
-                                w->queued, w->buffers);
+                                w->queued, w->assembling, w->buffers);
 
     ngx_ws_gateway_status_json_object(o, "counters",
                                       ngx_ws_gateway_status_counters,
@@ -1058,14 +1064,18 @@ ngx_ws_gateway_status_prometheus(ngx_ws_gateway_status_out_t *o,
         NULL, NULL, 1, offsetof(ngx_ws_gateway_status_worker_t, exiting));
 
     ngx_ws_gateway_status_prom_values(o, st, "sessions", "gauge",
-        "Sessions by state; idle and paused sessions are also counted "
-        "as active.",
+        "Sessions by state; idle, paused and runnable sessions are also "
+        "counted as active.",
         "state", ngx_ws_gateway_status_states,
         NGX_WS_GATEWAY_STATUS_STATES,
         offsetof(ngx_ws_gateway_status_worker_t, sessions));
     ngx_ws_gateway_status_prom_values(o, st, "queued_bytes", "gauge",
         "Memory held by the frames queued toward clients, in bytes.",
         NULL, NULL, 1, offsetof(ngx_ws_gateway_status_worker_t, queued));
+    ngx_ws_gateway_status_prom_values(o, st, "assembling_bytes", "gauge",
+        "Memory held by messages being received from clients, in bytes.",
+        NULL, NULL, 1,
+        offsetof(ngx_ws_gateway_status_worker_t, assembling));
     ngx_ws_gateway_status_prom_values(o, st, "buffer_bytes", "gauge",
         "Memory mapped for outbound frames, in use or kept for reuse.",
         NULL, NULL, 1, offsetof(ngx_ws_gateway_status_worker_t, buffers));

@@ -714,6 +714,242 @@ def test_slab_pinning():
         ngx.stop()
 
 
+def uploads(port, n, fragments, size):
+    """
+    n clients that each start a binary message of `fragments` frames of
+    `size` bytes, the last one not final, and never read: the message
+    stays in the worker, being assembled. Returns the clients.
+    """
+    first = frame(0x2, b"U" * size, fin=False)
+    more = frame(0x0, b"U" * size, fin=False)
+    start = first + more * (fragments - 1)
+    return Flood(port, n, start, max_bytes=len(start))
+
+
+def recv_exactly(s, n, timeout):
+    s.setblocking(True)
+    s.settimeout(timeout)
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = s.recv(min(1 << 20, n - len(buf)))
+        if not chunk:
+            raise OSError("eof after %d of %d bytes" % (len(buf), n))
+        buf += chunk
+    return bytes(buf)
+
+
+def test_assembly_budget():
+    """
+    Messages being assembled are memory a client forces the worker to
+    hold, as queues are: 60 clients each start a 960 KB message and stop
+    before its end. The worker's budget (8 MB) must bound them, /status
+    must show them, and a client that sends small messages is served.
+    Then 30 of them go away, and the others complete their messages and
+    read the echoes: the waiting sessions must go on (one at a time over
+    the budget if need be), not wait for the send timeout.
+    """
+    name = "assembly-budget"
+    ngx = Nginx(name, http="""
+    ws_gateway_worker_outbound_limit 8m;
+""", location="""
+            ws_gateway_outbound_limit 4m;
+            ws_gateway_max_message_size 1m;
+            ws_gateway_send_timeout 30s;
+""").start()
+    frags, size = 15, 64 * KB
+    try:
+        warm = Echo(ngx.port)
+        warm.once()
+        base = ngx.rss()
+        # the budget, one message over it (the one let go on), per
+        # session a read and a page; 4 MB for the rest of the worker
+        bound = 8 * MB + 1 * MB + 60 * 32 * KB + 4 * MB
+        peak = [base, 0]
+
+        def probe():
+            peak[0] = max(peak[0], ngx.rss())
+            peak[1] = max(peak[1],
+                          totals(ngx.status()).get("assembling_bytes", 0))
+            return peak[0] - base > 3 * bound
+
+        up = uploads(ngx.port, 60, frags, size)
+        up.run(3, probe)
+        time.sleep(0.5)
+        probe()
+        st = totals(ngx.status())
+        log("%s: 60 clients sent %.1f MB of unfinished messages; workers "
+            "grew %.1f MB; assembling_bytes %d (%d at most), paused %s, "
+            "pauses %s" % (name, up.total() / MB, (peak[0] - base) / MB,
+                           st.get("assembling_bytes", -1), peak[1],
+                           st["sessions"]["paused"], st.get("pauses")))
+        ge("%s: the uploads were real" % name, round(up.total() / MB, 1),
+           50.0, " MB sent")
+        le("%s: worker memory growth" % name, round((peak[0] - base) / MB, 1),
+           round(bound / MB, 1), " MB")
+        ge("%s: /status shows the messages being assembled" % name,
+           round(peak[1] / MB, 1), 4.0, " MB")
+        le("%s: assembling_bytes within the bound" % name,
+           round(peak[1] / MB, 1), round((bound - 4 * MB) / MB, 1), " MB")
+        ge("%s: sessions paused by the worker budget" % name,
+           st.get("pauses", {}).get("worker", 0), 1)
+        for _ in range(20):
+            warm.once()
+        le("%s: a client of small messages keeps its round trip" % name,
+           round(max(warm.rtts) * 1000, 1), 200.0, " ms (max of 20)")
+
+        # half of them go: the others complete their messages and read
+        for s in up.socks[:30]:
+            s.close()
+        rest = up.socks[30:]
+        last = frame(0x0, b"E" * 16, fin=True)
+        want = frags * size + 16
+        echo_len = want + 10                 # a 64-bit length header
+        got, t0 = 0, time.time()
+        errors = []
+        for s in rest:
+            s.setblocking(True)
+            s.sendall(last)
+        for s in rest:
+            try:
+                data = recv_exactly(s, echo_len, 20)
+                if data[0] == 0x82 and len(data) == echo_len:
+                    got += 1
+            except OSError as e:
+                errors.append(str(e))
+        log("%s: %d of 30 echoes of %d bytes in %.1f s%s"
+            % (name, got, want, time.time() - t0,
+               "; " + errors[0] if errors else ""))
+        ge("%s: the waiting sessions completed their messages" % name,
+           got, 30)
+        le("%s: before the send timeout" % name,
+           round(time.time() - t0, 1), 15.0, " s")
+        up.close()
+        wait_for(lambda: totals(ngx.status())["sessions"]["active"] <= 1, 5)
+        time.sleep(1)
+        after = ngx.rss()
+        st = totals(ngx.status())
+        log("%s: %.1f MB over the baseline after the close; "
+            "assembling_bytes %d" % (name, (after - base) / MB,
+                                     st.get("assembling_bytes", -1)))
+        le("%s: memory back near the baseline" % name,
+           round((after - base) / MB, 1), 3.0, " MB")
+        le("%s: nothing left assembling" % name,
+           st.get("assembling_bytes"), 0)
+        warm.close()
+        check_clean(ngx)
+    finally:
+        ngx.stop()
+
+
+def test_assembly_overload():
+    """
+    Sessions that wait for the budget while nothing can free it (their
+    clients stop in the middle of their messages) are closed with 1013
+    after ws_gateway_send_timeout, their messages counted as dropped.
+    """
+    name = "assembly-overload"
+    ngx = Nginx(name, http="""
+    ws_gateway_worker_outbound_limit 4m;
+""", location="""
+            ws_gateway_max_message_size 1m;
+            ws_gateway_send_timeout 2s;
+            ws_gateway_close_timeout 1s;
+""").start()
+    try:
+        warm = Echo(ngx.port)
+        warm.once()
+        up = uploads(ngx.port, 30, 15, 64 * KB)
+        up.run(2)
+        closed = wait_for(
+            lambda: totals(ngx.status())["ends"].get("overload", 0) >= 1, 8)
+        st = totals(ngx.status())
+        log("%s: ends %s, drops %s, 1013 %s"
+            % (name, st.get("ends"), st.get("drops"),
+               st["close_codes"].get("1013")))
+        record("%s: waiting sessions closed for the overload" % name,
+               bool(closed), "ends.overload %s" % st["ends"].get("overload"))
+        ge("%s: their messages counted as dropped" % name,
+           st["drops"].get("overload", 0), st["ends"].get("overload", 1))
+        le("%s: every session ended" % name,
+           wait_for(lambda: totals(ngx.status())["sessions"]["active"] <= 1,
+                    5) and totals(ngx.status())["sessions"]["active"], 1)
+        ge("%s: with 1013" % name, st["close_codes"].get("1013", 0),
+           st["ends"].get("overload", 1))
+        warm.once()
+        record("%s: another client is served" % name, True,
+               "echo in %.1f ms" % (warm.rtts[-1] * 1000))
+        up.close()
+        warm.close()
+        check_clean(ngx)
+    finally:
+        ngx.stop()
+
+
+def test_bulk_fairness():
+    """
+    300 clients send 4 KB messages as fast as they can and read their
+    echoes (no memory pressure): each gets a bounded turn, and a pass of
+    the event loop serves the run queue of those with input left only up
+    to a bound, so the worker gets back to its timers and to the other
+    sessions within a few milliseconds, whatever the number of bulk
+    senders. Loop lag (status) and another client's echo are measured.
+    """
+    name = "bulk-fairness"
+    if not ARGS.loadgen:
+        record(name, False, "no ws-load given (t/flood/run.sh builds it)")
+        return
+    ngx = Nginx(name, location="""
+            ws_gateway_outbound_limit 1m;
+""").start()
+    bulk = None
+    try:
+        warm = Echo(ngx.port)
+        warm.once()
+        bulk = subprocess.Popen(
+            ["nice", "-n", "10", ARGS.loadgen, "flood", "-q", "-c", "300",
+             "-s", "4096", "--binary", "-d", "9",
+             "ws://127.0.0.1:%d/ws" % ngx.port],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        wait_for(lambda: totals(ngx.status())["sessions"]["active"] >= 301,
+                 5)
+        time.sleep(1.5)
+        st0 = totals(ngx.status())
+        t0 = time.time()
+        runnable = 0
+        warm.rtts = []
+        while time.time() - t0 < 5:
+            warm.once()
+            if len(warm.rtts) % 20 == 0:
+                runnable = max(runnable, totals(ngx.status())["sessions"]
+                               .get("runnable", 0))
+            time.sleep(0.01)
+        elapsed = time.time() - t0
+        st = ngx.status()
+        t = st["totals"]
+        lag = st["workers"][0]["windows"]["1s"]["loop_lag_us"]["max"]
+        mbs = (t["counters"]["bytes_in"] - st0["counters"]["bytes_in"]) \
+            / elapsed / MB
+        rtts = sorted(warm.rtts)
+        p99 = rtts[int(len(rtts) * 0.99)] * 1000
+        log("%s: bulk %.0f MB/s in; echo p50 %.2f ms p99 %.2f ms max %.2f "
+            "ms over %d; loop lag max %s us (1 s window); runnable up to %d"
+            % (name, mbs, rtts[len(rtts) // 2] * 1000, p99, rtts[-1] * 1000,
+               len(rtts), lag, runnable))
+        ge("%s: the bulk load was real" % name, round(mbs), 20, " MB/s")
+        ge("%s: sessions waited in the run queue" % name, runnable, 1)
+        le("%s: loop lag max under bulk load" % name, lag, 3000, " us")
+        le("%s: another client's echo p99" % name, round(p99, 2), 5.0,
+           " ms")
+        warm.close()
+        bulk.wait(timeout=20)
+        check_clean(ngx)
+    finally:
+        if bulk and bulk.poll() is None:
+            bulk.kill()
+            bulk.wait()
+        ngx.stop()
+
+
 TESTS = [
     ("tiny-pings", test_tiny_pings),
     ("tiny-messages", test_tiny_messages),
@@ -723,6 +959,9 @@ TESTS = [
     ("loop-fairness", test_loop_fairness),
     ("poll-idle", test_poll_idle_cpu),
     ("slab-pinning", test_slab_pinning),
+    ("assembly-budget", test_assembly_budget),
+    ("assembly-overload", test_assembly_overload),
+    ("bulk-fairness", test_bulk_fairness),
 ]
 
 
@@ -733,6 +972,7 @@ def main():
     ap.add_argument("--poll-nginx")
     ap.add_argument("--poll-module")
     ap.add_argument("--module", required=True)
+    ap.add_argument("--loadgen")
     ap.add_argument("--out", required=True)
     ap.add_argument("--port", type=int, default=2600)
     ARGS = ap.parse_args()

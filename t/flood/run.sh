@@ -2,8 +2,10 @@
 #
 # Memory and fairness under abuse (t/flood/flood_test.py): clients that
 # send and never read, ping floods, tiny-frame floods, many slow readers
-# against the worker's outbound budget; the workers' memory is measured
-# from outside (RssAnon) during the floods and after the sessions close.
+# against the worker's outbound budget, unfinished messages against it,
+# hundreds of bulk senders (ws-load) against the loop's fairness; the
+# workers' memory is measured from outside (RssAnon) during the floods
+# and after the sessions close.
 # Also runs one test under "events { use poll; }" with an NGINX built
 # with the poll module (POLL=1 scripts/build.sh).
 #
@@ -42,7 +44,13 @@ else
     poll_module=$(echo "$poll" | tail -1)
 fi
 
+make -s -C "$top/scripts/loadgen" >&2 || {
+    echo "flood: ws-load build failed"; echo "flood: 0 passed, 1 failed"
+    exit 1
+}
+
 "$python" "$top/t/flood/flood_test.py" --module "$module" \
+    --loadgen "$top/build/loadgen/ws-load" \
     --poll-nginx "$poll_nginx" --poll-module "$poll_module" --out "$out" --port "${FLOOD_PORT:-2600}" &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid; exit 130' INT TERM
