@@ -220,6 +220,17 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
         if (ngx_ws_gateway_send(s) == NGX_DONE) {
             return;
         }
+
+        if (s->draining) {
+
+            /*
+             * the pipelined data failed the session: the drain reads on
+             * from its own posted event, after NGINX's TLS shutdown if
+             * that has to wait (it holds the read handler meanwhile)
+             */
+
+            return;
+        }
     }
 
     ngx_ws_gateway_read_handler(c->read);

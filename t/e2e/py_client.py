@@ -240,6 +240,32 @@ async def check_unmasked_frame():
         await expect_server_close(ws, 1002)
 
 
+async def check_pipelined_bad_frame():
+    # an invalid frame in the handshake's own packet (and TLS record):
+    # the 101, then Close 1002, then the end of the connection (after a
+    # close_notify over TLS), promptly
+    host, port = args.base.split("://")[1].split("/")[0].rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(
+        host, int(port), ssl=ssl_ctx,
+        server_hostname=host if ssl_ctx else None)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(("GET /echo HTTP/1.1\r\nHost: localhost\r\n"
+                  "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13"
+                  "\r\n\r\n" % key).encode() + b"\x81\x05hello")
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    expect(head.startswith(b"HTTP/1.1 101"), "got %s" % short(head))
+    t0 = time.monotonic()
+    close = await asyncio.wait_for(reader.readexactly(4), 5)
+    expect(close == b"\x88\x02\x03\xea", "close frame %s" % short(close))
+    rest = await asyncio.wait_for(reader.read(), 3)
+    took = time.monotonic() - t0
+    expect(rest == b"", "after the close frame: %s" % short(rest))
+    expect(took < 1.0, "the connection ended %.2fs after the close" % took)
+    writer.close()
+
+
 async def check_frame_too_big():
     async with connect("/small") as ws:
         await echo_one(ws, b"x" * 1000)
@@ -409,6 +435,8 @@ CHECKS = [
     ("close without payload answered without", check_close_empty),
     ("invalid UTF-8 -> close 1007", check_invalid_utf8),
     ("unmasked frame -> close 1002", check_unmasked_frame),
+    ("invalid frame pipelined with the handshake -> 101, close 1002, end",
+     check_pipelined_bad_frame),
     ("frame over max_frame_size -> close 1009", check_frame_too_big),
     ("message over max_message_size -> close 1009", check_message_too_big),
     ("message over default 1m -> close 1009", check_default_limit),
