@@ -80,6 +80,7 @@ static size_t ngx_ws_gateway_budget_threshold(size_t budget);
 static void ngx_ws_gateway_pause(ngx_ws_gateway_session_t *s,
     ngx_uint_t reason);
 static void ngx_ws_gateway_resume(ngx_ws_gateway_session_t *s);
+static ngx_int_t ngx_ws_gateway_reset(ngx_ws_gateway_session_t *s);
 static ngx_int_t ngx_ws_gateway_drain(ngx_ws_gateway_session_t *s);
 #if (NGX_HTTP_SSL)
 static void ngx_ws_gateway_drain_ssl_handler(ngx_connection_t *c);
@@ -286,6 +287,10 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
     }
 
     if (s->read_paused) {
+
+        if (rev->pending_eof && ngx_ws_gateway_reset(s)) {
+            return;
+        }
 
         /* a level-triggered event method must stop reporting input */
 
@@ -1656,6 +1661,45 @@ ngx_ws_gateway_msg_free_mem(ngx_ws_gateway_msg_t *m)
     } else {
         ngx_free(m);
     }
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_reset(ngx_ws_gateway_session_t *s)
+{
+    int                err;
+    socklen_t          len;
+    ngx_connection_t  *c;
+
+    /*
+     * The client of a paused session closed its end.  Its input is not
+     * read, and a session with nothing queued does not write: were the
+     * connection reset, nothing would notice it before a timeout, and
+     * the session would hold its memory until then.  A reset (a pending
+     * socket error) ends the session now; a plain half-close does not,
+     * as what the client sent before it is still to be read.
+     */
+
+    c = s->connection;
+    err = 0;
+    len = sizeof(int);
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len) == -1) {
+        err = ngx_socket_errno;
+    }
+
+    if (err == 0) {
+        return 0;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, c->log, err,
+                  "client reset the connection while its reads were paused");
+
+    c->error = 1;
+    ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_ERROR);
+    ngx_ws_gateway_finalize(s);
+
+    return 1;
 }
 
 

@@ -885,6 +885,62 @@ def test_assembly_overload():
         ngx.stop()
 
 
+def test_assembly_reset():
+    """
+    Four clients that do not read fill their queues (paused by their
+    limit) beyond the worker's budget; then ten clients start messages
+    and wait for the budget with them: nothing they hold could wake them,
+    no write of theirs is pending, and their input is not read. They
+    reset their connections: the sessions must end at once and give their
+    memory back, not hold it until ws_gateway_send_timeout.
+    """
+    name = "assembly-reset"
+    ngx = Nginx(name, http="""
+    ws_gateway_worker_outbound_limit 6m;
+""", location="""
+            ws_gateway_outbound_limit 2m;
+            ws_gateway_max_message_size 1m;
+            ws_gateway_send_timeout 60s;
+""").start()
+    try:
+        warm = Echo(ngx.port)
+        warm.once()
+        slow = Flood(ngx.port, 4, frame(0x2, b"S" * 100 * KB))
+        slow.run(2)
+        before = totals(ngx.status()).get("assembling_bytes", 0)
+        up = uploads(ngx.port, 10, 12, 64 * KB)
+        up.run(1)
+        paused = wait_for(
+            lambda: totals(ngx.status())["sessions"]["paused"] >= 14, 5)
+        st = totals(ngx.status())
+        record("%s: sessions waiting for the budget" % name, bool(paused),
+               "paused %d, queued_bytes %d, assembling_bytes %s"
+               % (st["sessions"]["paused"], st["queued_bytes"],
+                  st.get("assembling_bytes")))
+        for s in up.socks:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                         struct.pack("ii", 1, 0))
+        t0 = time.time()
+        up.close()
+        ended = wait_for(
+            lambda: totals(ngx.status())["sessions"]["active"] <= 5, 5, 0.05)
+        st = totals(ngx.status())
+        log("%s: active %d, assembling_bytes %s %.1f s after the resets"
+            % (name, st["sessions"]["active"], st.get("assembling_bytes"),
+               time.time() - t0))
+        record("%s: the reset sessions ended" % name, bool(ended),
+               "active %d (want 5) after %.1f s"
+               % (st["sessions"]["active"], time.time() - t0))
+        le("%s: their messages no longer held" % name,
+           st.get("assembling_bytes"), before)
+        warm.once()
+        slow.close()
+        warm.close()
+        check_clean(ngx)
+    finally:
+        ngx.stop()
+
+
 def test_bulk_fairness():
     """
     300 clients send 4 KB messages as fast as they can and read their
@@ -961,6 +1017,7 @@ TESTS = [
     ("slab-pinning", test_slab_pinning),
     ("assembly-budget", test_assembly_budget),
     ("assembly-overload", test_assembly_overload),
+    ("assembly-reset", test_assembly_reset),
     ("bulk-fairness", test_bulk_fairness),
 ]
 
