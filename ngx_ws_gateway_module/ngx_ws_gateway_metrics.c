@@ -556,6 +556,7 @@ ngx_ws_gateway_slot_live(ngx_ws_gateway_slot_t *slot)
 static ngx_uint_t
 ngx_ws_gateway_slot_dead(ngx_ws_gateway_slot_t *slot)
 {
+    ngx_int_t          rc;
     ngx_pid_t          pid;
     ngx_atomic_uint_t  ticks;
 
@@ -593,8 +594,21 @@ ngx_ws_gateway_slot_dead(ngx_ws_gateway_slot_t *slot)
         return kill(pid, 0) != 0;
     }
 
-    if (ngx_ws_gateway_proc_start(pid, &ticks) != NGX_OK) {
+    rc = ngx_ws_gateway_proc_start(pid, &ticks);
+
+    if (rc == NGX_DECLINED) {
         return 1;
+    }
+
+    if (rc != NGX_OK) {
+
+        /*
+         * /proc could not say (EMFILE, a failed or short read): a slot is
+         * taken from its worker only when no process has its pid; EPERM
+         * is a process of another user, or a live worker: not known dead
+         */
+
+        return kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH;
     }
 
     /* a live process that started at another time: the pid was reused */
@@ -609,6 +623,7 @@ ngx_ws_gateway_proc_start(ngx_pid_t pid, ngx_atomic_uint_t *ticks)
     int         fd;
     u_char     *p, *last, *field;
     ssize_t     n;
+    ngx_err_t   err;
     ngx_uint_t  i;
     u_char      buf[1024];
 
@@ -616,7 +631,8 @@ ngx_ws_gateway_proc_start(ngx_pid_t pid, ngx_atomic_uint_t *ticks)
      * The start time of a process, in clock ticks after boot: field 22
      * of /proc/<pid>/stat, which with the pid names one process for the
      * life of the system.  NGX_DECLINED: no such process, or a zombie
-     * (killed, not yet reaped).  Linux; elsewhere NGX_ERROR.
+     * (killed, not yet reaped).  NGX_ERROR: not known (no /proc, EMFILE,
+     * a failed or short read); elsewhere than Linux, always.
      */
 
     *ticks = 0;
@@ -632,10 +648,19 @@ ngx_ws_gateway_proc_start(ngx_pid_t pid, ngx_atomic_uint_t *ticks)
 
     n = read(fd, buf, sizeof(buf) - 1);
 
+    if (n == -1) {
+        err = ngx_errno;
+        (void) close(fd);
+
+        /* the process was reaped after the open */
+
+        return (err == NGX_ESRCH) ? NGX_DECLINED : NGX_ERROR;
+    }
+
     (void) close(fd);
 
-    if (n <= 0) {
-        return NGX_DECLINED;
+    if (n == 0) {
+        return NGX_ERROR;
     }
 
     last = buf + n;
@@ -671,6 +696,12 @@ ngx_ws_gateway_proc_start(ngx_pid_t pid, ngx_atomic_uint_t *ticks)
         if (i == 3 && (*field == 'Z' || *field == 'X' || *field == 'x')) {
             return NGX_DECLINED;
         }
+    }
+
+    /* field 23 follows: the read did not stop within the start time */
+
+    if (p == last) {
+        return NGX_ERROR;
     }
 
     for (/* void */; field < p; field++) {

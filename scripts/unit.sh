@@ -53,6 +53,7 @@ have_objs || {
 
 incs="-I $tree/objs -I $tree/src/core -I $tree/src/event"
 incs="$incs -I $tree/src/event/modules -I $tree/src/os/unix"
+incs="$incs -I $tree/src/http -I $tree/src/http/modules -I $tree/src/http/v2"
 incs="$incs -I $top/ngx_ws_gateway_module -I $top/t/unit"
 
 # the pure code every test is linked with, and its library
