@@ -489,8 +489,14 @@ ngx_ws_gateway_metrics_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    /* the slot is free for a later worker */
+    /*
+     * the slot is free for a later worker; its start time goes first, so
+     * that a reader never sees the next owner's pid with this one's start
+     * (see ngx_ws_gateway_claim_slot())
+     */
 
+    ngx_ws_gateway_slot->start_ticks = 0;
+    ngx_memory_barrier();
     ngx_ws_gateway_slot->pid = 0;
     ngx_ws_gateway_slot = NULL;
 
@@ -523,6 +529,18 @@ ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm)
             continue;
         }
 
+        /*
+         * a reader that saw this pid with the dead owner's start time
+         * would take the new owner for dead and free its slot: the start
+         * time is cleared first (0: kill(pid, 0) decides, until it is
+         * set below)
+         */
+
+        if (pid != 0) {
+            slot->start_ticks = 0;
+            ngx_memory_barrier();
+        }
+
         if (!ngx_atomic_cmp_set(&slot->pid, (ngx_atomic_uint_t) pid,
                                 (ngx_atomic_uint_t) ngx_pid))
         {
@@ -549,7 +567,27 @@ ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm)
 ngx_int_t
 ngx_ws_gateway_slot_live(ngx_ws_gateway_slot_t *slot)
 {
-    return slot->pid != 0 && !ngx_ws_gateway_slot_dead(slot);
+    ngx_atomic_uint_t  pid;
+
+    pid = slot->pid;
+
+    if (pid == 0) {
+        return 0;
+    }
+
+    if (!ngx_ws_gateway_slot_dead(slot)) {
+        return 1;
+    }
+
+    /*
+     * a reader that found the slot's worker gone frees the slot: later
+     * readers skip it without a look at /proc, and a worker that starts
+     * takes it at once; unless a worker claimed it meanwhile
+     */
+
+    (void) ngx_atomic_cmp_set(&slot->pid, pid, 0);
+
+    return 0;
 }
 
 

@@ -77,6 +77,7 @@ static ngx_cycle_t        test_cycle;
 
 
 static void test_proc_failures(void);
+static void test_release(void);
 static ngx_ws_gateway_shm_t *test_shm(ngx_uint_t nslots);
 static void test_reset(ngx_pid_t pid);
 
@@ -95,6 +96,7 @@ main(void)
     ngx_pid = 100;
 
     test_proc_failures();
+    test_release();
 
     return unit_done("metrics");
 }
@@ -199,6 +201,77 @@ test_proc_failures(void)
                && sys.opens == 0 && sys.kills == 0,
                "a beating slot: dead or looked up (%d opens, %d kills)",
                (int) sys.opens, (int) sys.kills);
+
+    ngx_free(shm);
+    ngx_ws_gateway_slot = NULL;
+}
+
+
+static void
+test_release(void)
+{
+    ngx_uint_t              opens;
+    ngx_ws_gateway_shm_t   *shm;
+    ngx_ws_gateway_slot_t  *slot;
+
+    /*
+     * A reader (the status handler, the variables) that finds a slot dead
+     * frees it: the next reader does not look at /proc again, and the
+     * next claim takes it without a look.
+     */
+
+    shm = test_shm(2);
+    ngx_ws_gateway_slot = NULL;
+
+    test_reset(0);
+    sys.open_err = NGX_ENOENT;
+    sys.kill_err = NGX_ESRCH;
+
+    slot = &shm->slots[0];
+    slot->pid = 300;
+    slot->start_ticks = 555;
+    slot->beat = ngx_current_msec - 5000;
+
+    unit_check(!ngx_ws_gateway_slot_live(slot),
+               "release: a dead slot reported live");
+    unit_check(slot->pid == 0, "release: the dead slot kept pid %d",
+               (int) slot->pid);
+
+    opens = sys.opens;
+
+    unit_check(!ngx_ws_gateway_slot_live(slot) && sys.opens == opens,
+               "release: the released slot was looked up again");
+
+    /* a live slot that does not beat is kept */
+
+    test_reset(301);
+    sys.start = 556;
+    slot = &shm->slots[1];
+    slot->pid = 301;
+    slot->start_ticks = 556;
+    slot->beat = ngx_current_msec - 5000;
+
+    unit_check(ngx_ws_gateway_slot_live(slot) && slot->pid == 301,
+               "release: a live slot was released (pid %d)",
+               (int) slot->pid);
+
+    /* /proc cannot say, the process exists: kept */
+
+    sys.open_err = NGX_EMFILE;
+    sys.kill_err = NGX_EPERM;
+
+    unit_check(ngx_ws_gateway_slot_live(slot) && slot->pid == 301,
+               "release: a slot /proc could not tell about was released "
+               "(pid %d)", (int) slot->pid);
+
+    /* the claim takes the released slot 0 */
+
+    test_reset(301);
+    sys.start = 556;
+
+    unit_check(ngx_ws_gateway_claim_slot(shm) == NGX_OK
+               && ngx_ws_gateway_slot == &shm->slots[0],
+               "release: the released slot was not claimed");
 
     ngx_free(shm);
     ngx_ws_gateway_slot = NULL;
