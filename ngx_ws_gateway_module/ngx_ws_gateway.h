@@ -79,6 +79,7 @@ typedef struct {
     size_t                     size;             /* of data[] */
     size_t                     len;
     size_t                     held;             /* allocated, in all */
+    size_t                     over;             /* of it, over the budget */
     ngx_uint_t                 mapped;           /* by mmap(), not malloc() */
     u_char                     data[1];
 } ngx_ws_gateway_msg_t;

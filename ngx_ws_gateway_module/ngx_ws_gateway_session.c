@@ -70,6 +70,9 @@ static void ngx_ws_gateway_run_later(ngx_ws_gateway_session_t *s);
 static void ngx_ws_gateway_run(ngx_event_t *ev);
 static void ngx_ws_gateway_wait(ngx_ws_gateway_session_t *s);
 static void ngx_ws_gateway_wake(void);
+static void ngx_ws_gateway_turn(ngx_ws_gateway_session_t *s);
+static void ngx_ws_gateway_turn_end(ngx_event_t *ev);
+static void ngx_ws_gateway_unexempt(ngx_ws_gateway_session_t *s);
 static void ngx_ws_gateway_unqueue(ngx_ws_gateway_session_t *s);
 static ngx_ws_gateway_msg_t *ngx_ws_gateway_msg_alloc(size_t size,
     ngx_log_t *log);
@@ -119,11 +122,17 @@ static ngx_uint_t   ngx_ws_gateway_runnable;
 /*
  * paused for the worker's budget with nothing queued to wake them, what
  * they hold, and the one let go on over the budget so that the worker
- * makes progress when they hold the budget between them
+ * makes progress when they hold the budget between them: its turn, when
+ * it began and last read, and what such turns added to the messages
+ * still held
  */
 static ngx_queue_t                ngx_ws_gateway_waiting;
 static size_t                     ngx_ws_gateway_waiting_bytes;
 static ngx_ws_gateway_session_t  *ngx_ws_gateway_exempt;
+static ngx_event_t                ngx_ws_gateway_turn_event;
+static ngx_msec_t                 ngx_ws_gateway_turn_start;
+static ngx_msec_t                 ngx_ws_gateway_turn_read;
+static size_t                     ngx_ws_gateway_over;
 
 
 void
@@ -134,6 +143,10 @@ ngx_ws_gateway_session_init_process(ngx_cycle_t *cycle)
 
     ngx_ws_gateway_run_event.handler = ngx_ws_gateway_run;
     ngx_ws_gateway_run_event.log = cycle->log;
+
+    ngx_ws_gateway_turn_event.handler = ngx_ws_gateway_turn_end;
+    ngx_ws_gateway_turn_event.log = cycle->log;
+    ngx_ws_gateway_turn_event.cancelable = 1;
 }
 
 
@@ -400,6 +413,10 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
         bytes += n;
         ngx_ws_gateway_pass_bytes += n;
 
+        if (s == ngx_ws_gateway_exempt) {
+            ngx_ws_gateway_turn_read = ngx_current_msec;
+        }
+
         if (s->draining) {
             continue;
         }
@@ -455,12 +472,13 @@ ngx_ws_gateway_send_timeout(ngx_ws_gateway_session_t *s)
 
     c = s->connection;
 
-    if (s->waiting && s->out.out == NULL) {
+    if ((s->waiting || s == ngx_ws_gateway_exempt) && s->out.out == NULL) {
 
         /*
          * The worker stayed over its budget for all that time, and this
          * session, holding much of it in a message not yet complete, did
-         * not get to read on: the message is dropped (counted), and the
+         * not get to read on, or, let go on over the budget, did not
+         * complete its message: the message is dropped (counted), and the
          * session is closed with 1013 (try again later).
          */
 
@@ -917,6 +935,7 @@ ngx_ws_gateway_append(ngx_ws_gateway_session_t *s, ngx_str_t *chunk)
         if (m) {
             ngx_memcpy(n->data, m->data, m->len);
             n->len = m->len;
+            n->over = m->over;
 
             ngx_ws_gateway_msg_free_mem(m);
         }
@@ -1221,9 +1240,12 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
 
     } else {
 
-        /* a session waiting for the worker's budget keeps its deadline */
+        /*
+         * a session waiting for the worker's budget, or let go on over
+         * it, keeps its deadline
+         */
 
-        if (wev->timer_set && !s->waiting) {
+        if (wev->timer_set && !s->waiting && s != ngx_ws_gateway_exempt) {
             ngx_del_timer(wev);
         }
 
@@ -1288,6 +1310,11 @@ ngx_ws_gateway_account(ngx_ws_gateway_session_t *s, size_t old_out,
     ngx_ws_gateway_queued += s->out.size - old_out;
     ngx_ws_gateway_assembling += msg - old_msg;
 
+    if (s == ngx_ws_gateway_exempt && msg > old_msg) {
+        s->message->over += msg - old_msg;
+        ngx_ws_gateway_over += msg - old_msg;
+    }
+
     if (s->waiting) {
         ngx_ws_gateway_waiting_bytes += now - old;
     }
@@ -1326,7 +1353,7 @@ ngx_ws_gateway_over_budget(ngx_ws_gateway_session_t *s)
 
     held = s->out.size + ngx_ws_gateway_msg_held(s);
 
-    if (held == 0 || s == ngx_ws_gateway_exempt) {
+    if (held == 0) {
         return 0;
     }
 
@@ -1338,6 +1365,25 @@ ngx_ws_gateway_over_budget(ngx_ws_gateway_session_t *s)
         || ngx_ws_gateway_queued + ngx_ws_gateway_assembling <= budget)
     {
         return 0;
+    }
+
+    if (s == ngx_ws_gateway_exempt) {
+
+        /* what the turns over the budget add is one message at most */
+
+        return ngx_ws_gateway_over >= s->conf->max_message_size;
+    }
+
+    if (ngx_ws_gateway_queued + ngx_ws_gateway_assembling
+        > budget + budget / 8)
+    {
+        /*
+         * an eighth over: every session holding more than a block stops,
+         * whatever its share, so that the sessions below their shares do
+         * not take the worker on to twice its budget between them
+         */
+
+        return held > NGX_WS_GATEWAY_BLOCK_SIZE;
     }
 
     share = ngx_max(budget / ngx_ws_gateway_nqueued,
@@ -1396,7 +1442,9 @@ ngx_ws_gateway_resume(ngx_ws_gateway_session_t *s)
 
         wev = s->connection->write;
 
-        if (s->out.out == NULL && wev->timer_set) {
+        if (s->out.out == NULL && wev->timer_set
+            && s != ngx_ws_gateway_exempt)
+        {
             ngx_del_timer(wev);
         }
     }
@@ -1499,7 +1547,11 @@ ngx_ws_gateway_wait(ngx_ws_gateway_session_t *s)
     ngx_queue_insert_tail(&ngx_ws_gateway_waiting, &s->queue);
     ngx_ws_gateway_waiting_bytes += s->out.size + ngx_ws_gateway_msg_held(s);
 
-    ngx_add_timer(s->connection->write, s->conf->send_timeout);
+    /* one that waited before, and had its turn, keeps its deadline */
+
+    if (!s->connection->write->timer_set) {
+        ngx_add_timer(s->connection->write, s->conf->send_timeout);
+    }
 
     ngx_ws_gateway_wake();
 }
@@ -1548,17 +1600,132 @@ ngx_ws_gateway_wake(void)
         return;
     }
 
-    if (ngx_ws_gateway_exempt == NULL && ngx_ws_gateway_waiting_bytes > room)
-    {
+    s = ngx_ws_gateway_exempt;
+
+    if (s == NULL) {
+        if (ngx_ws_gateway_waiting_bytes <= room) {
+            return;
+        }
+
         q = ngx_queue_head(&ngx_ws_gateway_waiting);
         s = ngx_queue_data(q, ngx_ws_gateway_session_t, queue);
 
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
-                       "ws gateway reads on over the budget, held:%uz",
-                       s->out.size + ngx_ws_gateway_msg_held(s));
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
+                       "ws gateway reads on over the budget, held:%uz "
+                       "over:%uz", s->out.size + ngx_ws_gateway_msg_held(s),
+                       ngx_ws_gateway_over);
 
         ngx_ws_gateway_exempt = s;
-        ngx_ws_gateway_resume(s);
+        ngx_ws_gateway_turn_start = ngx_current_msec;
+
+        ngx_ws_gateway_turn(s);
+        return;
+    }
+
+    /* its turn waits while earlier turns hold a message over the budget */
+
+    if (s->waiting && ngx_ws_gateway_over < s->conf->max_message_size) {
+        ngx_ws_gateway_turn(s);
+    }
+}
+
+
+static void
+ngx_ws_gateway_turn(ngx_ws_gateway_session_t *s)
+{
+    ngx_ws_gateway_turn_read = ngx_current_msec;
+
+    ngx_add_timer(&ngx_ws_gateway_turn_event,
+                  ngx_max(s->conf->send_timeout / 8, 1));
+
+    ngx_ws_gateway_resume(s);
+}
+
+
+static void
+ngx_ws_gateway_turn_end(ngx_event_t *ev)
+{
+    ngx_msec_t                 slice, idle, held;
+    ngx_ws_gateway_session_t  *s;
+
+    /*
+     * The session let go on over the budget keeps its turn while its
+     * client sends: one that has sent nothing for an eighth of
+     * ws_gateway_send_timeout, or has had a quarter of it without its
+     * message complete, passes the turn on to the next waiting, and
+     * waits again, its deadline still running.  What it read during its
+     * turn stays counted as over the budget until its message goes, so
+     * that turns passed on never hold more than one message over it.
+     */
+
+    s = ngx_ws_gateway_exempt;
+
+    if (s == NULL || s->waiting) {
+
+        /* none, or it waits for what earlier turns hold: wake() goes on */
+
+        return;
+    }
+
+    slice = ngx_max(s->conf->send_timeout / 8, 1);
+    idle = ngx_current_msec - ngx_ws_gateway_turn_read;
+    held = ngx_current_msec - ngx_ws_gateway_turn_start;
+
+    if (idle < slice && held < 2 * slice) {
+        ngx_add_timer(ev, ngx_min(slice - idle, 2 * slice - held));
+        return;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
+                   "ws gateway session passes its turn over the budget, "
+                   "idle:%M turn:%M over:%uz", idle, held,
+                   ngx_ws_gateway_over);
+
+    ngx_ws_gateway_exempt = NULL;
+
+    if (!s->read_paused && ngx_ws_gateway_over_budget(s)) {
+        ngx_ws_gateway_pause(s, NGX_WS_GATEWAY_PAUSE_WORKER);
+
+        if (s->out.out == NULL) {
+
+            /* to the back of the waiting, which wakes the next */
+
+            ngx_ws_gateway_wait(s);
+            return;
+        }
+
+    } else if (s->out.out == NULL && s->connection->write->timer_set) {
+
+        /* the worker came back within its budget: no deadline to keep */
+
+        ngx_del_timer(s->connection->write);
+    }
+
+    ngx_ws_gateway_wake();
+}
+
+
+static void
+ngx_ws_gateway_unexempt(ngx_ws_gateway_session_t *s)
+{
+    ngx_event_t  *wev;
+
+    /* its message is complete, dropped, or its session ends */
+
+    if (s != ngx_ws_gateway_exempt) {
+        return;
+    }
+
+    ngx_ws_gateway_exempt = NULL;
+
+    if (ngx_ws_gateway_turn_event.timer_set) {
+        ngx_del_timer(&ngx_ws_gateway_turn_event);
+    }
+
+    wev = s->connection->write;
+
+    if (s->out.out == NULL && !s->waiting && wev->timer_set) {
+        ngx_del_timer(wev);
     }
 }
 
@@ -1627,6 +1794,7 @@ ngx_ws_gateway_msg_alloc(size_t size, ngx_log_t *log)
     m->size = total - offsetof(ngx_ws_gateway_msg_t, data);
     m->len = 0;
     m->held = m->mapped ? ngx_pagesize : total;
+    m->over = 0;
 
     return m;
 }
@@ -1638,15 +1806,14 @@ ngx_ws_gateway_msg_free(ngx_ws_gateway_session_t *s)
     size_t  old;
 
     old = s->message->held;
+    ngx_ws_gateway_over -= s->message->over;
 
     ngx_ws_gateway_msg_free_mem(s->message);
     s->message = NULL;
 
     /* the message is complete, or dropped: the next may go over */
 
-    if (s == ngx_ws_gateway_exempt) {
-        ngx_ws_gateway_exempt = NULL;
-    }
+    ngx_ws_gateway_unexempt(s);
 
     ngx_ws_gateway_account(s, s->out.size, old);
 }
@@ -1823,10 +1990,7 @@ ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
                    s->id, (ngx_uint_t) s->close_code);
 
     ngx_ws_gateway_unqueue(s);
-
-    if (s == ngx_ws_gateway_exempt) {
-        ngx_ws_gateway_exempt = NULL;
-    }
+    ngx_ws_gateway_unexempt(s);
 
     if (s->message) {
         ngx_ws_gateway_msg_free(s);

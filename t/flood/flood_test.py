@@ -941,6 +941,203 @@ def test_assembly_reset():
         ngx.stop()
 
 
+def big_frame(n):
+    """A masked binary frame of n zero bytes, quick to build at any size."""
+    mask = os.urandom(4)
+    head = bytes([0x82, 0x80 | 127]) + struct.pack("!Q", n)
+    return head + mask + (mask * (n // 4 + 1))[:n]
+
+
+def read_echo(s, n, timeout):
+    """The server's answer to a message of n bytes: "echo" or the close."""
+    try:
+        head = recv_exactly(s, 2, timeout)
+        if head[0] == 0x88:
+            body = recv_exactly(s, head[1] & 0x7f, 2)
+            return "close %d" % struct.unpack("!H", body[:2])[0]
+        size = head[1] & 0x7f
+        if size == 127:
+            size = struct.unpack("!Q", recv_exactly(s, 8, timeout))[0]
+        elif size == 126:
+            size = struct.unpack("!H", recv_exactly(s, 2, timeout))[0]
+        recv_exactly(s, size, timeout)
+        return "echo" if head[0] == 0x82 and size == n else \
+            "frame 0x%02x of %d bytes" % (head[0], size)
+    except OSError as e:
+        return "no answer: %s" % e
+
+
+def test_exempt_stall():
+    """
+    Five clients hold 700 KB each of 1 MB messages, within the budget
+    (4 MB); a sixth starts one, is paused over the budget and waits; the
+    five send the rest of theirs and wait too. The waiters hold the
+    budget between them, so the one that waited longest, the sixth, is
+    let go on over it: it reads what it had sent and stalls. It must not
+    keep that turn: the five must get their messages echoed, none of them
+    closed with 1013 at ws_gateway_send_timeout.
+    """
+    name = "exempt-stall"
+    ngx = Nginx(name, http="""
+    ws_gateway_worker_outbound_limit 4m;
+""", location="""
+            ws_gateway_max_message_size 1m;
+            ws_gateway_send_timeout 4s;
+            ws_gateway_close_timeout 1s;
+""").start()
+    size = 1000 * 1000
+    socks = []
+    try:
+        msgs = []
+        for i in range(5):
+            s = connect(ngx.port)
+            m = big_frame(size)
+            s.sendall(m[:14 + 700 * KB])
+            socks.append(s)
+            msgs.append(m)
+        held = wait_for(lambda: totals(ngx.status())["assembling_bytes"]
+                        >= 5 * 700 * KB, 5)
+        record("%s: five messages held within the budget" % name,
+               bool(held), "assembling_bytes %s"
+               % totals(ngx.status())["assembling_bytes"])
+
+        staller = connect(ngx.port)
+        socks.append(staller)
+        staller.setblocking(False)
+        m = big_frame(size)[:14 + 800 * KB]
+        sent = 0
+        deadline = time.time() + 3
+        while sent < len(m) and time.time() < deadline:
+            try:
+                sent += staller.send(m[sent:])
+            except BlockingIOError:
+                time.sleep(0.01)
+        paused = wait_for(
+            lambda: totals(ngx.status())["sessions"]["paused"] >= 1, 5)
+        record("%s: the sixth waits for the budget" % name, bool(paused),
+               "paused %d" % totals(ngx.status())["sessions"]["paused"])
+
+        answers = [None] * 5
+
+        def finish(i):
+            try:
+                socks[i].sendall(msgs[i][14 + 700 * KB:])
+            except OSError as e:
+                answers[i] = "send: %s" % e
+                return
+            answers[i] = read_echo(socks[i], size, 10)
+
+        threads = [threading.Thread(target=finish, args=(i,))
+                   for i in range(5)]
+        t0 = time.time()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(15)
+        took = time.time() - t0
+        time.sleep(1.5)           # a 1013 is counted when its session ends
+        st = totals(ngx.status())
+        log("%s: answers %s in %.1f s; ends %s" % (name, answers, took,
+                                                   st.get("ends")))
+        bad = [a for a in answers if a != "echo"]
+        record("%s: the five messages were echoed" % name, not bad,
+               "%d of 5 echoed in %.1f s%s"
+               % (5 - len(bad), took, "; " + bad[0] if bad else ""))
+        le("%s: none closed for the overload" % name,
+           st["ends"].get("overload", 0), 0)
+        check_clean(ngx)
+    finally:
+        for s in socks:
+            s.close()
+        ngx.stop()
+
+
+def test_exempt_turns():
+    """
+    Ten clients each start a 1 MB message and stall part way, with more
+    of it sent but not yet read when they are paused: each session in
+    turn is let go on over the budget (4 MB), reads what its client had
+    sent, and stalls, and its turn passes to the next. What the turns
+    read stays held, so the turns together must not take the worker more
+    than one message (1 MB) over its budget, plus a read per session.
+    """
+    name = "exempt-turns"
+    ngx = Nginx(name, http="""
+    ws_gateway_worker_outbound_limit 4m;
+""", location="""
+            ws_gateway_max_message_size 1m;
+            ws_gateway_send_timeout 4s;
+            ws_gateway_close_timeout 1s;
+""").start()
+    size = 1000 * 1000
+    socks = []
+    peak = [0]
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            try:
+                st = totals(ngx.status())
+                peak[0] = max(peak[0], st["queued_bytes"]
+                              + st["assembling_bytes"])
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.02)
+
+    def push(s, data):
+        s.setblocking(False)
+        sent = 0
+        deadline = time.time() + 2
+        while sent < len(data) and time.time() < deadline:
+            try:
+                sent += s.send(data[sent:])
+            except BlockingIOError:
+                time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    try:
+        watcher.start()
+        msgs = []
+        for i in range(5):
+            s = connect(ngx.port)
+            m = big_frame(size)
+            s.sendall(m[:14 + 700 * KB])
+            socks.append(s)
+            msgs.append(m)
+        wait_for(lambda: totals(ngx.status())["assembling_bytes"]
+                 >= 5 * 700 * KB, 5)
+        for i in range(5):
+            s = connect(ngx.port)
+            socks.append(s)
+            push(s, big_frame(size)[:14 + 900 * KB])
+        for i in range(5):
+            push(socks[i], msgs[i][14 + 700 * KB:14 + 950 * KB])
+        turns = wait_for(
+            lambda: totals(ngx.status())["ends"].get("overload", 0) >= 1, 10)
+        record("%s: the stalled sessions met their deadline" % name,
+               bool(turns), "ends.overload %s"
+               % totals(ngx.status())["ends"].get("overload"))
+        wait_for(lambda: totals(ngx.status())["sessions"]["active"] == 0, 10)
+        stop.set()
+        watcher.join()
+        st = totals(ngx.status())
+        log("%s: peak held %.2f MB; ends.overload %s, pauses %s"
+            % (name, peak[0] / MB, st["ends"].get("overload"),
+               st.get("pauses")))
+        le("%s: held at the peak: the budget (4 MB) and an eighth, one "
+           "1 MB message, a read and a block per session" % name,
+           round(peak[0] / MB, 2),
+           round((4.5 * MB + 1 * MB + 10 * 20 * KB) / MB, 2), " MB")
+        check_clean(ngx)
+    finally:
+        stop.set()
+        if watcher.is_alive():
+            watcher.join()
+        for s in socks:
+            s.close()
+        ngx.stop()
+
+
 def test_bulk_fairness():
     """
     300 clients send 4 KB messages as fast as they can and read their
@@ -1018,6 +1215,8 @@ TESTS = [
     ("assembly-budget", test_assembly_budget),
     ("assembly-overload", test_assembly_overload),
     ("assembly-reset", test_assembly_reset),
+    ("exempt-stall", test_exempt_stall),
+    ("exempt-turns", test_exempt_turns),
     ("bulk-fairness", test_bulk_fairness),
 ]
 
