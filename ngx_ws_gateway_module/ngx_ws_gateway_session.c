@@ -1684,6 +1684,13 @@ ngx_ws_gateway_turn_end(ngx_event_t *ev)
     ngx_ws_gateway_exempt = NULL;
 
     if (!s->read_paused && ngx_ws_gateway_over_budget(s)) {
+
+        /*
+         * a client that sends on has the session in the run queue: it
+         * leaves it, paused, its input read when it is resumed
+         */
+
+        ngx_ws_gateway_unqueue(s);
         ngx_ws_gateway_pause(s, NGX_WS_GATEWAY_PAUSE_WORKER);
 
         if (s->out.out == NULL) {

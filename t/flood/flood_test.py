@@ -1138,6 +1138,60 @@ def test_exempt_turns():
         ngx.stop()
 
 
+def test_exempt_runnable():
+    """
+    One client sends a large message as fast as it can, alone over the
+    budget (1 MB): it waits, is let go on over the budget, and reads
+    on, always with input left after its turn, so that it is in the run
+    queue when its turn over the budget ends (a quarter of
+    ws_gateway_send_timeout).  Passing the turn on must not put the
+    session among the waiting while it is still in the run queue: the
+    worker must not crash or spin, and the session must end.
+    """
+    name = "exempt-runnable"
+    ngx = Nginx(name, http="""
+    ws_gateway_worker_outbound_limit 1m;
+""", location="""
+            ws_gateway_max_message_size 64m;
+            ws_gateway_send_timeout 200ms;
+            ws_gateway_close_timeout 1s;
+""").start()
+    socks = []
+    try:
+        s = connect(ngx.port)
+        socks.append(s)
+        m = big_frame(48 * MB)
+        s.setblocking(False)
+        sent = 0
+        deadline = time.time() + 5
+        while sent < len(m) and time.time() < deadline:
+            try:
+                sent += s.send(m[sent:sent + MB])
+            except BlockingIOError:
+                time.sleep(0.001)
+            except OSError:
+                break
+        log("%s: sent %.1f of %.1f MB" % (name, sent / MB, len(m) / MB))
+        s.close()
+        ended = wait_for(
+            lambda: totals(ngx.status())["sessions"]["active"] == 0, 5)
+        st = totals(ngx.status())
+        record("%s: the session ended" % name, bool(ended),
+               "active %d, paused %d, runnable %s"
+               % (st["sessions"]["active"], st["sessions"]["paused"],
+                  st["sessions"].get("runnable")))
+        c0 = ngx.cpu()
+        time.sleep(1)
+        c1 = ngx.cpu()
+        le("%s: the idle worker does not spin" % name,
+           round(c1 - c0, 2), 0.2, " s of CPU in 1 s")
+        check_clean(ngx)
+    finally:
+        for s in socks:
+            s.close()
+        ngx.stop()
+
+
 def test_bulk_fairness():
     """
     300 clients send 4 KB messages as fast as they can and read their
@@ -1217,6 +1271,7 @@ TESTS = [
     ("assembly-reset", test_assembly_reset),
     ("exempt-stall", test_exempt_stall),
     ("exempt-turns", test_exempt_turns),
+    ("exempt-runnable", test_exempt_runnable),
     ("bulk-fairness", test_bulk_fairness),
 ]
 
