@@ -1168,6 +1168,16 @@ ngx_ws_gateway_close(ngx_ws_gateway_session_t *s, ngx_uint_t code,
         ngx_ws_gateway_msg_free(s);
     }
 
+    if (s->waiting) {
+
+        /*
+         * the message it waited for the budget with is gone, and no write
+         * would resume it: it reads on, for the client's close frame
+         */
+
+        ngx_ws_gateway_resume(s);
+    }
+
     if (ngx_ws_gateway_queue(s, NGX_WS_GATEWAY_OP_CLOSE, payload,
                              p - payload)
         != NGX_OK)

@@ -1192,6 +1192,77 @@ def test_exempt_runnable():
         ngx.stop()
 
 
+def test_waiting_close():
+    """
+    A client that does not read fills its queue to the worker's budget
+    (1 MB); another starts a message in fragments, goes an eighth over
+    the budget and waits for it.  Its idle timeout closes it: the close
+    frame goes out, and the client answers with its own, between two
+    fragments.  The session must read that answer and end, not stay
+    paused among the waiting until ws_gateway_close_timeout (8 s).
+    """
+    name = "waiting-close"
+    ngx = Nginx(name, http="""
+    ws_gateway_worker_outbound_limit 1m;
+""", location="""
+            ws_gateway_outbound_limit 4m;
+            ws_gateway_send_timeout 30s;
+            ws_gateway_close_timeout 8s;
+
+            location /ws/idle {
+                ws_gateway_pass echo;
+                ws_gateway_idle_timeout 1s;
+            }
+""").start()
+    socks = []
+    try:
+        slow = Flood(ngx.port, 1, frame(0x2, b"S" * 100 * KB))
+        socks.extend(slow.socks)
+        slow.run(1.5)
+        s = connect(ngx.port, path="/ws/idle")
+        socks.append(s)
+        s.setblocking(False)
+        data = frame(0x2, b"U" * 64 * KB, fin=False) \
+            + frame(0x0, b"U" * 64 * KB, fin=False) * 6
+        sent = 0
+        deadline = time.time() + 0.8
+        while sent < len(data) and time.time() < deadline:
+            try:
+                sent += s.send(data[sent:])
+            except BlockingIOError:
+                time.sleep(0.01)
+        paused = wait_for(
+            lambda: totals(ngx.status())["sessions"]["paused"] >= 2, 1, 0.05)
+        st = totals(ngx.status())
+        record("%s: the second waits for the budget" % name, bool(paused),
+               "paused %d, queued_bytes %d, assembling_bytes %d"
+               % (st["sessions"]["paused"], st["queued_bytes"],
+                  st["assembling_bytes"]))
+        answer = read_echo(s, 0, 5)
+        record("%s: closed for the idle timeout" % name,
+               answer == "close 1000", answer)
+        s.setblocking(True)
+        s.sendall(data[sent:] + frame(0x8, struct.pack("!H", 1000)))
+        t0 = time.time()
+        s.settimeout(10)
+        try:
+            eof = s.recv(4096) == b""
+        except OSError as e:
+            eof = "recv: %s" % e
+        took = time.time() - t0
+        record("%s: the client's close answered at once" % name,
+               eof is True and took < 4,
+               "eof %s after %.1f s (close timeout 8 s)" % (eof, took))
+        st = totals(ngx.status())
+        le("%s: no message counted as dropped for the overload" % name,
+           st["drops"].get("overload", 0), 0)
+        check_clean(ngx)
+    finally:
+        for s in socks:
+            s.close()
+        ngx.stop()
+
+
 def test_bulk_fairness():
     """
     300 clients send 4 KB messages as fast as they can and read their
@@ -1272,6 +1343,7 @@ TESTS = [
     ("exempt-stall", test_exempt_stall),
     ("exempt-turns", test_exempt_turns),
     ("exempt-runnable", test_exempt_runnable),
+    ("waiting-close", test_waiting_close),
     ("bulk-fairness", test_bulk_fairness),
 ]
 
