@@ -1164,18 +1164,20 @@ ngx_ws_gateway_close(ngx_ws_gateway_session_t *s, ngx_uint_t code,
     s->closing = fail || s->close_received;
     s->failed = fail;
 
-    if (s->message) {
-        ngx_ws_gateway_msg_free(s);
-    }
-
     if (s->waiting) {
 
         /*
-         * the message it waited for the budget with is gone, and no write
-         * would resume it: it reads on, for the client's close frame
+         * the message it waited for the budget with goes, and no write
+         * would resume it: it reads on, for the client's close frame;
+         * out of the waiting first, so that the memory going back does
+         * not give it a turn over the budget
          */
 
         ngx_ws_gateway_resume(s);
+    }
+
+    if (s->message) {
+        ngx_ws_gateway_msg_free(s);
     }
 
     if (ngx_ws_gateway_queue(s, NGX_WS_GATEWAY_OP_CLOSE, payload,
