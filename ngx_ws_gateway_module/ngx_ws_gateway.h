@@ -76,6 +76,9 @@ typedef struct {
 /* a message being reassembled from fragments */
 
 typedef struct {
+    ngx_queue_t                queue;            /* the worker's, by start */
+    ngx_connection_t          *connection;       /* of its session */
+    ngx_msec_t                 start;
     size_t                     size;             /* of data[] */
     size_t                     len;
     size_t                     held;             /* allocated, in all */

@@ -73,6 +73,7 @@ static void ngx_ws_gateway_wake(void);
 static void ngx_ws_gateway_turn(ngx_ws_gateway_session_t *s);
 static void ngx_ws_gateway_turn_end(ngx_event_t *ev);
 static void ngx_ws_gateway_unexempt(ngx_ws_gateway_session_t *s);
+static void ngx_ws_gateway_overload(ngx_event_t *ev);
 static void ngx_ws_gateway_unqueue(ngx_ws_gateway_session_t *s);
 static ngx_ws_gateway_msg_t *ngx_ws_gateway_msg_alloc(size_t size,
     ngx_log_t *log);
@@ -134,12 +135,22 @@ static ngx_msec_t                 ngx_ws_gateway_turn_start;
 static ngx_msec_t                 ngx_ws_gateway_turn_read;
 static size_t                     ngx_ws_gateway_over;
 
+/*
+ * the messages being received, in the order they began, and, while
+ * sessions wait for the budget, since when they have, and the timer of
+ * the first message's deadline
+ */
+static ngx_queue_t                ngx_ws_gateway_messages;
+static ngx_msec_t                 ngx_ws_gateway_overload_start;
+static ngx_event_t                ngx_ws_gateway_overload_event;
+
 
 void
 ngx_ws_gateway_session_init_process(ngx_cycle_t *cycle)
 {
     ngx_queue_init(&ngx_ws_gateway_run_queue);
     ngx_queue_init(&ngx_ws_gateway_waiting);
+    ngx_queue_init(&ngx_ws_gateway_messages);
 
     ngx_ws_gateway_run_event.handler = ngx_ws_gateway_run;
     ngx_ws_gateway_run_event.log = cycle->log;
@@ -147,6 +158,10 @@ ngx_ws_gateway_session_init_process(ngx_cycle_t *cycle)
     ngx_ws_gateway_turn_event.handler = ngx_ws_gateway_turn_end;
     ngx_ws_gateway_turn_event.log = cycle->log;
     ngx_ws_gateway_turn_event.cancelable = 1;
+
+    ngx_ws_gateway_overload_event.handler = ngx_ws_gateway_overload;
+    ngx_ws_gateway_overload_event.log = cycle->log;
+    ngx_ws_gateway_overload_event.cancelable = 1;
 }
 
 
@@ -471,31 +486,6 @@ ngx_ws_gateway_send_timeout(ngx_ws_gateway_session_t *s)
     ngx_connection_t  *c;
 
     c = s->connection;
-
-    if ((s->waiting || s == ngx_ws_gateway_exempt) && s->out.out == NULL) {
-
-        /*
-         * The worker stayed over its budget for all that time, and this
-         * session, holding much of it in a message not yet complete, did
-         * not get to read on, or, let go on over the budget, did not
-         * complete its message: the message is dropped (counted), and the
-         * session is closed with 1013 (try again later).
-         */
-
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "worker over ws_gateway_worker_outbound_limit, "
-                      "message of %uz bytes dropped, closing with 1013",
-                      s->message ? s->message->len : 0);
-
-        ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_OVERLOAD]);
-
-        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_OVERLOAD);
-        ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_TRY_AGAIN,
-                             "server overloaded", 1);
-
-        (void) ngx_ws_gateway_send(s);
-        return;
-    }
 
     if (s->close_sent) {
 
@@ -932,12 +922,22 @@ ngx_ws_gateway_append(ngx_ws_gateway_session_t *s, ngx_str_t *chunk)
             return NGX_ERROR;
         }
 
+        n->connection = s->connection;
+
         if (m) {
             ngx_memcpy(n->data, m->data, m->len);
             n->len = m->len;
             n->over = m->over;
+            n->start = m->start;
+
+            ngx_queue_insert_after(&m->queue, &n->queue);
+            ngx_queue_remove(&m->queue);
 
             ngx_ws_gateway_msg_free_mem(m);
+
+        } else {
+            n->start = ngx_current_msec;
+            ngx_queue_insert_tail(&ngx_ws_gateway_messages, &n->queue);
         }
 
         s->message = n;
@@ -1252,12 +1252,7 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
 
     } else {
 
-        /*
-         * a session waiting for the worker's budget, or let go on over
-         * it, keeps its deadline
-         */
-
-        if (wev->timer_set && !s->waiting && s != ngx_ws_gateway_exempt) {
+        if (wev->timer_set) {
             ngx_del_timer(wev);
         }
 
@@ -1445,21 +1440,9 @@ ngx_ws_gateway_pause(ngx_ws_gateway_session_t *s, ngx_uint_t reason)
 static void
 ngx_ws_gateway_resume(ngx_ws_gateway_session_t *s)
 {
-    ngx_event_t  *wev;
-
     /* the outbound queue, or the worker, has room again: reading goes on */
 
-    if (s->waiting) {
-        ngx_ws_gateway_unqueue(s);
-
-        wev = s->connection->write;
-
-        if (s->out.out == NULL && wev->timer_set
-            && s != ngx_ws_gateway_exempt)
-        {
-            ngx_del_timer(wev);
-        }
-    }
+    ngx_ws_gateway_unqueue(s);
 
     s->read_paused = 0;
     s->resumed = 1;
@@ -1552,18 +1535,18 @@ ngx_ws_gateway_wait(ngx_ws_gateway_session_t *s)
     /*
      * Paused for the worker's budget with nothing queued, so that no
      * write will resume it: memory going back to the worker will, and
-     * ws_gateway_send_timeout bounds the wait.
+     * ws_gateway_send_timeout bounds the wait (ngx_ws_gateway_overload()).
      */
+
+    if (ngx_queue_empty(&ngx_ws_gateway_waiting)) {
+        ngx_ws_gateway_overload_start = ngx_current_msec;
+
+        ngx_add_timer(&ngx_ws_gateway_overload_event, 0);
+    }
 
     s->waiting = 1;
     ngx_queue_insert_tail(&ngx_ws_gateway_waiting, &s->queue);
     ngx_ws_gateway_waiting_bytes += s->out.size + ngx_ws_gateway_msg_held(s);
-
-    /* one that waited before, and had its turn, keeps its deadline */
-
-    if (!s->connection->write->timer_set) {
-        ngx_add_timer(s->connection->write, s->conf->send_timeout);
-    }
 
     ngx_ws_gateway_wake();
 }
@@ -1713,11 +1696,6 @@ ngx_ws_gateway_turn_end(ngx_event_t *ev)
             return;
         }
 
-    } else if (s->out.out == NULL && s->connection->write->timer_set) {
-
-        /* the worker came back within its budget: no deadline to keep */
-
-        ngx_del_timer(s->connection->write);
     }
 
     ngx_ws_gateway_wake();
@@ -1727,8 +1705,6 @@ ngx_ws_gateway_turn_end(ngx_event_t *ev)
 static void
 ngx_ws_gateway_unexempt(ngx_ws_gateway_session_t *s)
 {
-    ngx_event_t  *wev;
-
     /* its message is complete, dropped, or its session ends */
 
     if (s != ngx_ws_gateway_exempt) {
@@ -1740,11 +1716,67 @@ ngx_ws_gateway_unexempt(ngx_ws_gateway_session_t *s)
     if (ngx_ws_gateway_turn_event.timer_set) {
         ngx_del_timer(&ngx_ws_gateway_turn_event);
     }
+}
 
-    wev = s->connection->write;
 
-    if (s->out.out == NULL && !s->waiting && wev->timer_set) {
-        ngx_del_timer(wev);
+static void
+ngx_ws_gateway_overload(ngx_event_t *ev)
+{
+    ngx_msec_t                 start, deadline;
+    ngx_queue_t               *q;
+    ngx_ws_gateway_msg_t      *m;
+    ngx_ws_gateway_session_t  *s;
+
+    /*
+     * While sessions wait for the worker's budget, every message being
+     * received has ws_gateway_send_timeout to be complete, from when it
+     * began or the waiting began, whichever is later: the waiting ones,
+     * and the others too, those whose clients stopped in the middle
+     * within the budget and would otherwise hold it for good.  Those
+     * that are not are dropped, in the order they began, and their
+     * sessions closed with 1013, until no session waits any more.
+     */
+
+    while (!ngx_queue_empty(&ngx_ws_gateway_waiting)
+           && !ngx_queue_empty(&ngx_ws_gateway_messages))
+    {
+        q = ngx_queue_head(&ngx_ws_gateway_messages);
+        m = ngx_queue_data(q, ngx_ws_gateway_msg_t, queue);
+        s = m->connection->data;
+
+        start = ngx_ws_gateway_overload_start;
+
+        if ((ngx_msec_int_t) (m->start - start) > 0) {
+            start = m->start;
+        }
+
+        deadline = start + s->conf->send_timeout;
+
+        if ((ngx_msec_int_t) (deadline - ngx_current_msec) > 0) {
+            ngx_add_timer(ev, deadline - ngx_current_msec);
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                      "worker over ws_gateway_worker_outbound_limit, "
+                      "message of %uz bytes dropped, closing with 1013",
+                      m->len);
+
+        ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_OVERLOAD]);
+
+        if (s->close_sent) {
+
+            /* closing already: the message goes, the closing goes on */
+
+            ngx_ws_gateway_msg_free(s);
+            continue;
+        }
+
+        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_OVERLOAD);
+        ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_TRY_AGAIN,
+                             "server overloaded", 1);
+
+        (void) ngx_ws_gateway_send(s);
     }
 }
 
@@ -1768,6 +1800,12 @@ ngx_ws_gateway_unqueue(ngx_ws_gateway_session_t *s)
 
         ngx_ws_gateway_waiting_bytes -= s->out.size
                                         + ngx_ws_gateway_msg_held(s);
+
+        if (ngx_queue_empty(&ngx_ws_gateway_waiting)
+            && ngx_ws_gateway_overload_event.timer_set)
+        {
+            ngx_del_timer(&ngx_ws_gateway_overload_event);
+        }
     }
 }
 
@@ -1826,6 +1864,8 @@ ngx_ws_gateway_msg_free(ngx_ws_gateway_session_t *s)
 
     old = s->message->held;
     ngx_ws_gateway_over -= s->message->over;
+
+    ngx_queue_remove(&s->message->queue);
 
     ngx_ws_gateway_msg_free_mem(s->message);
     s->message = NULL;

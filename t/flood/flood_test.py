@@ -1263,6 +1263,84 @@ def test_waiting_close():
         ngx.stop()
 
 
+def test_stalled_holders(trickle=False):
+    """
+    Four clients start 1 MB messages, send 950 KB of each, within the
+    worker's budget (4 MB), and stall: they are never paused, so they
+    are not among the waiting.  A fifth client then sends a whole 1 MB
+    message: it goes over the budget, is paused and waits, and what it
+    holds is too little for a turn over the budget.  The stalled
+    sessions, whose messages began first, must meet
+    ws_gateway_send_timeout, not the one that sends its message whole:
+    the fifth's message must be echoed.  With `trickle`, the four send
+    a byte of their messages every 0.3 s, which must not keep the fifth
+    from its message either.
+    """
+    name = "stalled-trickle" if trickle else "stalled-holders"
+    ngx = Nginx(name, http="""
+    ws_gateway_worker_outbound_limit 4m;
+""", location="""
+            ws_gateway_max_message_size 1m;
+            ws_gateway_send_timeout 2s;
+            ws_gateway_close_timeout 1s;
+""").start()
+    size = 1000 * 1000
+    socks = []
+    try:
+        for i in range(4):
+            s = connect(ngx.port)
+            s.sendall(big_frame(size)[:14 + 950 * 1000])
+            socks.append(s)
+        held = wait_for(lambda: totals(ngx.status())["assembling_bytes"]
+                        >= 4 * 950 * 1000, 5)
+        st = totals(ngx.status())
+        record("%s: four messages held within the budget" % name,
+               bool(held), "assembling_bytes %d, paused %d"
+               % (st["assembling_bytes"], st["sessions"]["paused"]))
+        stop = threading.Event()
+
+        def drip():
+            while not stop.wait(0.3):
+                for h in socks[:4]:
+                    try:
+                        h.send(b"\0")
+                    except OSError:
+                        pass
+
+        dripper = threading.Thread(target=drip)
+        if trickle:
+            dripper.start()
+        s = connect(ngx.port)
+        socks.append(s)
+        answer = [None]
+
+        def send_whole():
+            try:
+                s.sendall(big_frame(size))
+            except OSError as e:
+                answer[0] = "send: %s" % e
+
+        t = threading.Thread(target=send_whole)
+        t0 = time.time()
+        t.start()
+        got = read_echo(s, size, 12)
+        t.join(5)
+        took = time.time() - t0
+        stop.set()
+        if trickle:
+            dripper.join()
+        st = totals(ngx.status())
+        log("%s: the fifth: %s after %.1f s; ends %s, active %d"
+            % (name, got, took, st.get("ends"), st["sessions"]["active"]))
+        record("%s: the message sent whole is echoed" % name,
+               got == "echo", "%s after %.1f s" % (answer[0] or got, took))
+        check_clean(ngx)
+    finally:
+        for s in socks:
+            s.close()
+        ngx.stop()
+
+
 def test_bulk_fairness():
     """
     300 clients send 4 KB messages as fast as they can and read their
@@ -1344,6 +1422,8 @@ TESTS = [
     ("exempt-turns", test_exempt_turns),
     ("exempt-runnable", test_exempt_runnable),
     ("waiting-close", test_waiting_close),
+    ("stalled-holders", test_stalled_holders),
+    ("stalled-trickle", lambda: test_stalled_holders(trickle=True)),
     ("bulk-fairness", test_bulk_fairness),
 ]
 
