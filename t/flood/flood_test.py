@@ -885,17 +885,27 @@ def test_assembly_overload():
         ngx.stop()
 
 
-def test_assembly_reset():
+def test_assembly_reset(poll=False):
     """
     Four clients that do not read fill their queues (paused by their
     limit) beyond the worker's budget; then ten clients start messages
     and wait for the budget with them: nothing they hold could wake them,
     no write of theirs is pending, and their input is not read. They
     reset their connections: the sessions must end at once and give their
-    memory back, not hold it until ws_gateway_send_timeout.
+    memory back, not hold it until ws_gateway_send_timeout.  Under
+    "use poll;" too (poll=True).
     """
     name = "assembly-reset"
-    ngx = Nginx(name, http="""
+    kw = {}
+    if poll:
+        if not ARGS.poll_nginx:
+            record("poll: a poll-capable nginx", False,
+                   "none given (t/flood/run.sh builds one)")
+            return
+        name = "assembly-reset-poll"
+        kw = dict(events="    use poll;", binary=ARGS.poll_nginx,
+                  module=ARGS.poll_module)
+    ngx = Nginx(name, **kw, http="""
     ws_gateway_worker_outbound_limit 6m;
 """, location="""
             ws_gateway_outbound_limit 2m;
@@ -1418,6 +1428,7 @@ TESTS = [
     ("assembly-budget", test_assembly_budget),
     ("assembly-overload", test_assembly_overload),
     ("assembly-reset", test_assembly_reset),
+    ("assembly-reset-poll", lambda: test_assembly_reset(poll=True)),
     ("exempt-stall", test_exempt_stall),
     ("exempt-turns", test_exempt_turns),
     ("exempt-runnable", test_exempt_runnable),
