@@ -1351,6 +1351,73 @@ def test_stalled_holders(trickle=False):
         ngx.stop()
 
 
+def test_quit_states():
+    """
+    A graceful quit while the budget holds sessions back: one whose
+    client does not read (paused, its queue full), two waiting for the
+    budget with a message begun, and one sending a message as fast as
+    it can.  The worker must close them all and exit within
+    ws_gateway_close_timeout (1 s) and a margin, not crash, and not
+    wait for ws_gateway_send_timeout (30 s).
+    """
+    name = "quit-states"
+    ngx = Nginx(name, http="""
+    ws_gateway_worker_outbound_limit 1m;
+""", location="""
+            ws_gateway_outbound_limit 4m;
+            ws_gateway_max_message_size 16m;
+            ws_gateway_send_timeout 30s;
+            ws_gateway_close_timeout 1s;
+""").start()
+    socks = []
+    stop = threading.Event()
+    try:
+        slow = Flood(ngx.port, 1, frame(0x2, b"S" * 100 * KB))
+        socks.extend(slow.socks)
+        slow.run(1.0)
+        for i in range(2):
+            s = connect(ngx.port)
+            socks.append(s)
+            s.sendall(frame(0x2, b"U" * 64 * KB, fin=False) * 1)
+            s.sendall(frame(0x0, b"U" * 64 * KB, fin=False) * 3)
+        fast = connect(ngx.port)
+        socks.append(fast)
+
+        def pump():
+            chunk = frame(0x2, b"F" * 60 * KB, fin=False)
+            more = frame(0x0, b"F" * 60 * KB, fin=False)
+            try:
+                fast.sendall(chunk)
+                while not stop.is_set():
+                    fast.sendall(more)
+            except OSError:
+                pass
+
+        t = threading.Thread(target=pump)
+        t.start()
+        time.sleep(0.5)
+        st = totals(ngx.status())
+        log("%s: before the quit: %s, queued %d, assembling %d"
+            % (name, st["sessions"], st["queued_bytes"],
+               st["assembling_bytes"]))
+        workers = ngx.workers()
+        t0 = time.time()
+        os.kill(ngx.master, signal.SIGQUIT)
+        gone = wait_for(lambda: not any(os.path.exists("/proc/%d" % w)
+                                        for w in workers), 10, 0.05)
+        took = time.time() - t0
+        record("%s: the worker exits" % name, bool(gone) and took < 5,
+               "in %.1f s (close timeout 1 s, send timeout 30 s)" % took)
+        stop.set()
+        t.join(5)
+        check_clean(ngx)
+    finally:
+        stop.set()
+        for s in socks:
+            s.close()
+        ngx.stop()
+
+
 def test_bulk_fairness():
     """
     300 clients send 4 KB messages as fast as they can and read their
@@ -1435,6 +1502,7 @@ TESTS = [
     ("waiting-close", test_waiting_close),
     ("stalled-holders", test_stalled_holders),
     ("stalled-trickle", lambda: test_stalled_holders(trickle=True)),
+    ("quit-states", test_quit_states),
     ("bulk-fairness", test_bulk_fairness),
 ]
 
