@@ -1148,7 +1148,7 @@ def test_exempt_turns():
         ngx.stop()
 
 
-def test_exempt_runnable():
+def test_exempt_runnable(poll=False):
     """
     One client sends a large message as fast as it can, alone over the
     budget (1 MB): it waits, is let go on over the budget, and reads
@@ -1156,10 +1156,20 @@ def test_exempt_runnable():
     queue when its turn over the budget ends (a quarter of
     ws_gateway_send_timeout).  Passing the turn on must not put the
     session among the waiting while it is still in the run queue: the
-    worker must not crash or spin, and the session must end.
+    worker must not crash or spin, and the session must end.  Under
+    "use poll;" too (poll=True).
     """
     name = "exempt-runnable"
-    ngx = Nginx(name, http="""
+    kw = {}
+    if poll:
+        if not ARGS.poll_nginx:
+            record("poll: a poll-capable nginx", False,
+                   "none given (t/flood/run.sh builds one)")
+            return
+        name = "exempt-runnable-poll"
+        kw = dict(events="    use poll;", binary=ARGS.poll_nginx,
+                  module=ARGS.poll_module)
+    ngx = Nginx(name, **kw, http="""
     ws_gateway_worker_outbound_limit 1m;
 """, location="""
             ws_gateway_max_message_size 64m;
@@ -1499,6 +1509,7 @@ TESTS = [
     ("exempt-stall", test_exempt_stall),
     ("exempt-turns", test_exempt_turns),
     ("exempt-runnable", test_exempt_runnable),
+    ("exempt-runnable-poll", lambda: test_exempt_runnable(poll=True)),
     ("waiting-close", test_waiting_close),
     ("stalled-holders", test_stalled_holders),
     ("stalled-trickle", lambda: test_stalled_holders(trickle=True)),
