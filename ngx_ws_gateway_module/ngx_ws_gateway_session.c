@@ -27,6 +27,9 @@
 #define NGX_WS_GATEWAY_TURN_FRAMES       1024
 #define NGX_WS_GATEWAY_PASS_BYTES        (128 * 1024)
 
+/* how often, under poll or select, the waiting sessions are asked */
+#define NGX_WS_GATEWAY_PROBE_INTERVAL    1000
+
 /* a message being assembled takes pages of its own from this size on */
 #define NGX_WS_GATEWAY_MSG_MAP           (64 * 1024)
 
@@ -74,6 +77,7 @@ static void ngx_ws_gateway_turn(ngx_ws_gateway_session_t *s);
 static void ngx_ws_gateway_turn_end(ngx_event_t *ev);
 static void ngx_ws_gateway_unexempt(ngx_ws_gateway_session_t *s);
 static void ngx_ws_gateway_overload(ngx_event_t *ev);
+static ngx_uint_t ngx_ws_gateway_probe(void);
 static void ngx_ws_gateway_unqueue(ngx_ws_gateway_session_t *s);
 static ngx_ws_gateway_msg_t *ngx_ws_gateway_msg_alloc(size_t size,
     ngx_log_t *log);
@@ -1722,7 +1726,8 @@ ngx_ws_gateway_unexempt(ngx_ws_gateway_session_t *s)
 static void
 ngx_ws_gateway_overload(ngx_event_t *ev)
 {
-    ngx_msec_t                 start, deadline;
+    ngx_msec_t                 start, deadline, timer;
+    ngx_uint_t                 level;
     ngx_queue_t               *q;
     ngx_ws_gateway_msg_t      *m;
     ngx_ws_gateway_session_t  *s;
@@ -1736,6 +1741,16 @@ ngx_ws_gateway_overload(ngx_event_t *ev)
      * that are not are dropped, in the order they began, and their
      * sessions closed with 1013, until no session waits any more.
      */
+
+    level = ngx_event_flags & NGX_USE_LEVEL_EVENT;
+
+    if (level && ngx_ws_gateway_probe()) {
+
+        /* one ended: the waiting may have changed, the rest again */
+
+        ngx_post_event(ev, &ngx_posted_next_events);
+        return;
+    }
 
     while (!ngx_queue_empty(&ngx_ws_gateway_waiting)
            && !ngx_queue_empty(&ngx_ws_gateway_messages))
@@ -1753,7 +1768,13 @@ ngx_ws_gateway_overload(ngx_event_t *ev)
         deadline = start + s->conf->send_timeout;
 
         if ((ngx_msec_int_t) (deadline - ngx_current_msec) > 0) {
-            ngx_add_timer(ev, deadline - ngx_current_msec);
+            timer = deadline - ngx_current_msec;
+
+            if (level && timer > NGX_WS_GATEWAY_PROBE_INTERVAL) {
+                timer = NGX_WS_GATEWAY_PROBE_INTERVAL;
+            }
+
+            ngx_add_timer(ev, timer);
             return;
         }
 
@@ -1778,6 +1799,35 @@ ngx_ws_gateway_overload(ngx_event_t *ev)
 
         (void) ngx_ws_gateway_send(s);
     }
+}
+
+
+static ngx_uint_t
+ngx_ws_gateway_probe(void)
+{
+    ngx_queue_t               *q;
+    ngx_ws_gateway_session_t  *s;
+
+    /*
+     * Under a level-triggered method (poll, select) a paused session's
+     * read event leaves the set, or its unread input would be reported
+     * again and again; a reset is then not reported either, and the
+     * waiting sessions, with nothing queued, have no write to fail: they
+     * are asked for a pending socket error instead.
+     */
+
+    for (q = ngx_queue_head(&ngx_ws_gateway_waiting);
+         q != ngx_queue_sentinel(&ngx_ws_gateway_waiting);
+         q = ngx_queue_next(q))
+    {
+        s = ngx_queue_data(q, ngx_ws_gateway_session_t, queue);
+
+        if (ngx_ws_gateway_reset(s)) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
