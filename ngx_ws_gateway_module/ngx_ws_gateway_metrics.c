@@ -1148,6 +1148,13 @@ ngx_ws_gateway_metrics_touch(ngx_ws_gateway_session_t *s)
 void
 ngx_ws_gateway_metrics_forget(ngx_ws_gateway_session_t *s)
 {
+    /*
+     * Called for every session that ends, with a slot or not: a session
+     * stamped while the process had a slot may end after a reload took
+     * it (metrics off, or no free slot in a new zone), and the count of
+     * stamped sessions, which is the process's own, must follow it.
+     */
+
     if (s->stamped) {
         s->stamped = 0;
         ngx_ws_gateway_stamps--;
@@ -1437,28 +1444,31 @@ ngx_ws_gateway_hist_quantiles(ngx_ws_gateway_count_t *now,
 static ngx_uint_t
 ngx_ws_gateway_test_stamped(void)
 {
-    int                on;
-    socklen_t          len;
-    ngx_uint_t         i, n;
-    ngx_connection_t  *c;
+    int            on;
+    socklen_t      len;
+    ngx_uint_t     n;
+    ngx_socket_t   fd;
+    struct rlimit  rlmt;
 
-    /* sockets of this worker with SO_TIMESTAMP on, asked of the kernel */
+    /*
+     * sockets of this process with SO_TIMESTAMP on, asked of the kernel;
+     * every descriptor, not the cycle's connections: after a reload
+     * without a master process, ngx_cycle has none (the sessions are in
+     * the old cycle's)
+     */
+
+    if (getrlimit(RLIMIT_NOFILE, &rlmt) == -1) {
+        return 0;
+    }
 
     n = 0;
-    c = ngx_cycle->connections;
 
-    for (i = 0; i < ngx_cycle->connection_n; i++) {
-
-        if (c[i].fd == (ngx_socket_t) -1 || c[i].listening == NULL) {
-            continue;
-        }
+    for (fd = 0; (rlim_t) fd < rlmt.rlim_cur && fd < 1024 * 1024; fd++) {
 
         on = 0;
         len = sizeof(int);
 
-        if (getsockopt(c[i].fd, SOL_SOCKET, SO_TIMESTAMP, &on, &len) == 0
-            && on)
-        {
+        if (getsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &on, &len) == 0 && on) {
             n++;
         }
     }
@@ -1532,8 +1542,9 @@ ngx_ws_gateway_metrics_test_hook(u_char *data, size_t len)
         && ngx_strncmp(data, "ws-gateway-test-stamped", len) == 0)
     {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
-                      "ws gateway test: %ui sockets with SO_TIMESTAMP",
-                      ngx_ws_gateway_test_stamped());
+                      "ws gateway test: %ui sockets with SO_TIMESTAMP, "
+                      "%ui counted", ngx_ws_gateway_test_stamped(),
+                      ngx_ws_gateway_stamps);
         return;
     }
 

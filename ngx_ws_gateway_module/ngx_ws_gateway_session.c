@@ -2140,9 +2140,11 @@ ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
         } else {
             ngx_ws_gateway_count_add(&slot->codes[NGX_WS_GATEWAY_CODES], 1);
         }
-
-        ngx_ws_gateway_metrics_forget(s);
     }
+
+    /* with a slot or not: the slot may have gone since the session began */
+
+    ngx_ws_gateway_metrics_forget(s);
 
     if (s->control) {
         ngx_free(s->control);

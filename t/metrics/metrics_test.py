@@ -1430,6 +1430,50 @@ def test_timestamps():
     check_log(ngx)
 
 
+# --- 13. the SO_TIMESTAMP count after the slot is gone --------------------------------
+
+def stamp_report(ngx, c):
+    """(sockets with SO_TIMESTAMP, sessions the worker counts as stamped)."""
+    with open(ngx.error_log, errors="replace") as f:
+        seen = len(f.read())
+    c.send_frame(0x1, "ws-gateway-test-stamped")
+    c.recv_frame()
+    with open(ngx.error_log, errors="replace") as f:
+        m = re.findall(r"ws gateway test: (\d+) sockets with SO_TIMESTAMP, "
+                       r"(\d+) counted", f.read()[seen:])
+    return tuple(int(x) for x in m[-1]) if m else None
+
+
+def test_stamp_count():
+    """
+    master_process off, so that one process sees its slot go: three
+    stamped sessions, a reload that turns metrics off, two of the
+    sessions end.  The worker's count of stamped sessions (which decides
+    who gets SO_TIMESTAMP: the first 64, then one in 8) must follow the
+    sessions that end without a slot too, or it drifts up for good.
+    """
+    port = ARGS.port + 14
+    ngx = Nginx("stampcount", port, workers=1, master=False,
+                module=ARGS.test_module).start()
+    conns = []
+    try:
+        conns = open_sessions(port, 3)
+        eq("stampcount: before the reload, sockets and count",
+           stamp_report(ngx, conns[0]), (3, 3))
+        ngx.reload(1, http="    ws_gateway_metrics off;")
+        time.sleep(2.2)
+        for c in conns[1:]:
+            c.close()
+        time.sleep(0.5)
+        eq("stampcount: metrics off, two sessions ended: sockets and count",
+           stamp_report(ngx, conns[0]), (1, 1))
+    finally:
+        for c in conns:
+            c.close()
+        ngx.stop()
+    check_log(ngx)
+
+
 # --- main ------------------------------------------------------------------------
 
 
@@ -1476,7 +1520,8 @@ def main():
              ("dashboard", test_dashboard), ("workers", test_workers),
              ("reload", test_reload), ("single", test_single),
              ("liveness", test_liveness), ("seqlock", test_seqlock),
-             ("iterations", test_iterations), ("timestamps", test_timestamps)]
+             ("iterations", test_iterations), ("timestamps", test_timestamps),
+             ("stampcount", test_stamp_count)]
     t_start = time.time()
     try:
         run_tests(tests)
