@@ -32,6 +32,12 @@
 #define NGX_WS_GATEWAY_STAMP_ALWAYS 64
 #define NGX_WS_GATEWAY_STAMP_EVERY  8
 
+/*
+ * How many times in a pass the event that ends the batch goes back behind
+ * events posted after it; see ngx_ws_gateway_batch_handler()
+ */
+#define NGX_WS_GATEWAY_BATCH_DEFER  64
+
 /* slots when neither ws_gateway_metrics_slots nor the zone in use say */
 #define NGX_WS_GATEWAY_MIN_SLOTS    32
 
@@ -90,6 +96,8 @@ static char *ngx_ws_gateway_test_actions(void);
 static ngx_uint_t ngx_ws_gateway_test_stamped(void);
 #endif
 static ngx_event_t            ngx_ws_gateway_batch_event; /* ends one */
+static ngx_uint_t             ngx_ws_gateway_batch_defer; /* times it went
+                                                             to the back */
 
 /*
  * Idle sessions: sessions count in the ring slot of the second of their
@@ -940,6 +948,28 @@ ngx_ws_gateway_batch_handler(ngx_event_t *ev)
     ngx_uint_t              n, b;
     ngx_ws_gateway_slot_t  *slot;
 
+    /*
+     * The batch ends with the pass of the event loop, at the end of its
+     * posted events: NGINX runs them until none is left, and one posted
+     * after this event (a failed session reading on to its end, a
+     * session taking its connection over) may run module events in the
+     * same pass, which would start a second batch, and count a second
+     * iteration, in that pass.  While other events wait behind it, this
+     * one goes to the back again; the bound keeps it from passing the
+     * turn back and forth forever with another event that wants to be
+     * last too.
+     */
+
+    if (!ngx_queue_empty(&ngx_posted_events)
+        && ngx_ws_gateway_batch_defer < NGX_WS_GATEWAY_BATCH_DEFER)
+    {
+        ngx_ws_gateway_batch_defer++;
+        ngx_post_event(ev, &ngx_posted_events);
+        return;
+    }
+
+    ngx_ws_gateway_batch_defer = 0;
+
     /* the module events of the iteration that ends: a run-queue length */
 
     n = ngx_ws_gateway_batch;
@@ -997,8 +1027,8 @@ ngx_ws_gateway_metrics_event(ngx_connection_t *c)
     /*
      * Events per loop iteration, without wrapping the event module's
      * process_events: the first module event of an iteration posts an
-     * event that runs after the iteration's I/O handlers and timers, at
-     * the end of the posted events queued so far, and closes the batch.
+     * event that runs after the iteration's I/O handlers and timers, as
+     * the last of its posted events, and closes the batch.
      */
 
     if (ngx_ws_gateway_batch++ == 0) {

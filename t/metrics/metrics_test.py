@@ -1474,6 +1474,49 @@ def test_stamp_count():
     check_log(ngx)
 
 
+# --- 14. one loop iteration per pass of the event loop ------------------------------
+
+def test_passes():
+    """
+    Sessions whose client sends an unmasked frame (1002) and its FIN in
+    one segment (TCP_CORK, then shutdown): the worker reads the frame,
+    sends its close, half-closes and reads on to the EOF from a posted
+    event of the same pass, after the event that ends the pass's batch
+    (NGINX's posted events run until none is left).  One at a time, on
+    an otherwise idle worker: each close is one pass of the event loop
+    with module events, so the iterations must grow by exactly one per
+    session (not two, the batch being closed twice in one pass).
+    """
+    n = 20
+    port = ARGS.port + 15
+    ngx = Nginx("passes", port, workers=1).start()
+    conns = []
+    try:
+        conns = open_sessions(port, n)
+        time.sleep(0.3)
+        w0 = ngx.status()["workers"][0]["counters"]
+        closed = 0
+        for c in conns:
+            c.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+            c.send_frame(0x1, "unmasked", masked=False)
+            c.s.shutdown(socket.SHUT_WR)
+            if c.eof():
+                closed += 1
+        eq("passes: sessions closed by the server", closed, n)
+        time.sleep(0.3)
+        w1 = ngx.status()["workers"][0]["counters"]
+        it = w1["iterations"] - w0["iterations"]
+        ev = w1["events"] - w0["events"]
+        log("passes: %d closes, %d events, %d iterations" % (n, ev, it))
+        ge("passes: events of the closes", ev, n)
+        eq("passes: iterations, one per close", it, n)
+    finally:
+        for c in conns:
+            c.close()
+        ngx.stop()
+    check_log(ngx)
+
+
 # --- main ------------------------------------------------------------------------
 
 
@@ -1521,7 +1564,7 @@ def main():
              ("reload", test_reload), ("single", test_single),
              ("liveness", test_liveness), ("seqlock", test_seqlock),
              ("iterations", test_iterations), ("timestamps", test_timestamps),
-             ("stampcount", test_stamp_count)]
+             ("stampcount", test_stamp_count), ("passes", test_passes)]
     t_start = time.time()
     try:
         run_tests(tests)
