@@ -139,8 +139,12 @@ ngx_ws_gateway_metrics_init_conf(ngx_conf_t *cf)
      * NGINX keeps a zone over a reload only if its size is the same, so
      * the size must not follow worker_processes: without
      * ws_gateway_metrics_slots, the zone has slots for four generations
-     * of workers (the current one and those draining after reloads), at
-     * least 32, and never fewer than the zone in use has.
+     * of workers (the current one and those draining after reloads),
+     * rounded up to a power of two, at least 32.  A reload keeps the zone
+     * in use as long as it has slots for two generations of the new
+     * count (the new workers, and as many draining), so that a few more
+     * workers (16 -> 17: 64 slots, not 68) do not cost every running
+     * worker its metrics; the default never shrinks the zone.
      */
 
     old = ngx_ws_gateway_zone_slots(cf->cycle->old_cycle);
@@ -155,8 +159,16 @@ ngx_ws_gateway_metrics_init_conf(ngx_conf_t *cf)
                                "will not be reported", nslots, n);
         }
 
+    } else if (old >= 2 * (ngx_uint_t) n) {
+        nslots = old;
+
     } else {
-        nslots = ngx_max(4 * (ngx_uint_t) n, NGX_WS_GATEWAY_MIN_SLOTS);
+        nslots = NGX_WS_GATEWAY_MIN_SLOTS;
+
+        while (nslots < 4 * (ngx_uint_t) n) {
+            nslots *= 2;
+        }
+
         nslots = ngx_max(nslots, old);
     }
 

@@ -1124,7 +1124,7 @@ def test_single():
            st1["totals"]["counters"]["messages_in"], 3)
 
         for step, (workers, extra) in enumerate((
-                (16, ""),                                  # the zone grows
+                (17, ""),                                  # the zone grows
                 (2, ""),                                   # kept
                 (2, "    ws_gateway_metrics_slots 40;"),   # resized
                 (2, "    ws_gateway_metrics off;")), 1):   # gone
@@ -1517,6 +1517,48 @@ def test_passes():
     check_log(ngx)
 
 
+# --- 15. a reload that adds a worker keeps the zone ------------------------------------
+
+def test_grow():
+    """
+    16 -> 17 workers without ws_gateway_metrics_slots, sessions open on
+    the old workers whose clients never answer the close: the zone must
+    be kept (its size rounded up, so that a few more workers fit), or
+    the new workers get a new zone and the old workers' counters, still
+    draining, leave the status output and the totals.
+    """
+    port = ARGS.port + 16
+    loc = "            ws_gateway_close_timeout 4s;"
+    ngx = Nginx("grow", port, workers=16, location=loc,
+                worker_connections=256).start()
+    conns = []
+    try:
+        conns += open_sessions(port, 20)
+        st1 = wait_for(lambda: (lambda s: s if s["totals"]["sessions"]["active"] == 20
+                                else None)(ngx.status()), 3) or ngx.status()
+        acc1 = st1["totals"]["counters"]["accepts"]
+        eq("grow: 20 sessions before the reload", acc1, 20)
+        old = sorted(p for p, w in by_pid(st1).items() if w["sessions"]["active"])
+
+        ngx.reload(17, location=loc)
+        gen = st1["generation"] + 1
+        st2 = wait_for(lambda: (lambda s: s if len(
+            [w for w in s["workers"] if w["generation"] == gen]) == 17 else None)(
+                ngx.status()), 5) or ngx.status()
+        eq("grow 16->17: the zone is kept (nslots)", st2["nslots"], st1["nslots"])
+        eq("grow 16->17: generation + 1", st2["generation"], gen)
+        listed = set(by_pid(st2))
+        eq("grow 16->17: the draining old workers still listed",
+           [p for p in old if p not in listed], [])
+        eq("grow 16->17: totals.accepts did not restart",
+           st2["totals"]["counters"]["accepts"], acc1)
+    finally:
+        for c in conns:
+            c.close()
+        ngx.stop()
+    check_log(ngx)
+
+
 # --- main ------------------------------------------------------------------------
 
 
@@ -1564,7 +1606,8 @@ def main():
              ("reload", test_reload), ("single", test_single),
              ("liveness", test_liveness), ("seqlock", test_seqlock),
              ("iterations", test_iterations), ("timestamps", test_timestamps),
-             ("stampcount", test_stamp_count), ("passes", test_passes)]
+             ("stampcount", test_stamp_count), ("passes", test_passes),
+             ("grow", test_grow)]
     t_start = time.time()
     try:
         run_tests(tests)
