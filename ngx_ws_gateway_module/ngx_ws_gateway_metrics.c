@@ -65,8 +65,8 @@ static void ngx_ws_gateway_batch_handler(ngx_event_t *ev);
 static ngx_uint_t ngx_ws_gateway_hist_bucket(uint64_t us);
 static ngx_int_t ngx_ws_gateway_second_read(ngx_ws_gateway_slot_t *slot,
     time_t t, ngx_ws_gateway_second_t *copy, size_t size);
-static void ngx_ws_gateway_hist_quantiles(ngx_ws_gateway_count_t *now,
-    ngx_ws_gateway_count_t *then, uint64_t *count, uint64_t *q);
+static void ngx_ws_gateway_hist_quantiles(ngx_ws_gateway_count32_t *now,
+    ngx_ws_gateway_count32_t *then, uint64_t *count, uint64_t *q);
 static void ngx_ws_gateway_log_line(time_t now);
 
 
@@ -170,6 +170,7 @@ ngx_ws_gateway_metrics_init_conf(ngx_conf_t *cf)
         }
 
         nslots = ngx_max(nslots, old);
+        nslots = ngx_min(nslots, NGX_WS_GATEWAY_MAX_SLOTS);
     }
 
     if (old && old != nslots) {
@@ -907,8 +908,8 @@ ngx_ws_gateway_snapshot(time_t t)
 #endif
 
     for (i = 0; i < NGX_WS_GATEWAY_HIST_BUCKETS; i++) {
-        sec->event[i] = slot->event.bucket[i];
-        sec->lag[i] = slot->lag.bucket[i];
+        sec->event[i] = (uint32_t) slot->event.bucket[i];
+        sec->lag[i] = (uint32_t) slot->lag.bucket[i];
     }
 
     sec->sec = t;
@@ -1443,8 +1444,8 @@ ngx_ws_gateway_second_read(ngx_ws_gateway_slot_t *slot, time_t t,
 
 
 static void
-ngx_ws_gateway_hist_quantiles(ngx_ws_gateway_count_t *now,
-    ngx_ws_gateway_count_t *then, uint64_t *count, uint64_t *q)
+ngx_ws_gateway_hist_quantiles(ngx_ws_gateway_count32_t *now,
+    ngx_ws_gateway_count32_t *then, uint64_t *count, uint64_t *q)
 {
     uint64_t    total, seen, target, d[NGX_WS_GATEWAY_HIST_BUCKETS];
     ngx_uint_t  i, j;
@@ -1454,7 +1455,10 @@ ngx_ws_gateway_hist_quantiles(ngx_ws_gateway_count_t *now,
     total = 0;
 
     for (i = 0; i < NGX_WS_GATEWAY_HIST_BUCKETS; i++) {
-        d[i] = now[i] - then[i];
+
+        /* the low 32 bits of two counts: their difference modulo 2^32 */
+
+        d[i] = (uint32_t) (now[i] - then[i]);
         total += d[i];
     }
 

@@ -121,6 +121,30 @@ typedef uint64_t  ngx_ws_gateway_count_t __attribute__((aligned(8)));
     ngx_ws_gateway_count_set(p, *(p) + (n))
 
 
+/*
+ * The per-second ring keeps the histograms' buckets as their low 32 bits,
+ * which halves a slot (the ring is most of it): a window's count in a
+ * bucket is the difference of two of them modulo 2^32, exact as long as
+ * a bucket gains fewer than 2^32 samples in the 60 s of the ring (a
+ * worker samples one read event in eight, and ten lag probes a second).
+ * A 32-bit value is stored and loaded whole on every platform.
+ */
+
+typedef uint32_t  ngx_ws_gateway_count32_t;
+
+
+/*
+ * ws_gateway_metrics_slots at most: with a slot of about 125 KB, a zone
+ * of at most 64 MB on 64-bit platforms, 16 MB on 32-bit ones (of an
+ * address space of 4 GB at most); the default is bounded by it too
+ */
+#if (NGX_PTR_SIZE == 8)
+#define NGX_WS_GATEWAY_MAX_SLOTS          512
+#else
+#define NGX_WS_GATEWAY_MAX_SLOTS          128
+#endif
+
+
 typedef struct {
     ngx_ws_gateway_count_t      count;
     ngx_ws_gateway_count_t      sum;          /* us */
@@ -155,8 +179,8 @@ typedef struct {
     ngx_ws_gateway_count_t      event_max;    /* us, in that second */
     ngx_ws_gateway_count_t      lag_max;
     ngx_ws_gateway_counters_t   counters;
-    ngx_ws_gateway_count_t      event[NGX_WS_GATEWAY_HIST_BUCKETS];
-    ngx_ws_gateway_count_t      lag[NGX_WS_GATEWAY_HIST_BUCKETS];
+    ngx_ws_gateway_count32_t    event[NGX_WS_GATEWAY_HIST_BUCKETS];
+    ngx_ws_gateway_count32_t    lag[NGX_WS_GATEWAY_HIST_BUCKETS];
 } ngx_ws_gateway_second_t;
 
 

@@ -29,6 +29,8 @@ static char *ngx_ws_gateway_worker_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ws_gateway_check_size(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_ws_gateway_check_slots(ngx_conf_t *cf, void *post,
+    void *data);
 static char *ngx_ws_gateway_check_window(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_ws_gateway_check_msec(ngx_conf_t *cf, void *post,
@@ -91,9 +93,8 @@ static ngx_ws_gateway_msec_bounds_t  ngx_ws_gateway_log_bounds = {
     ngx_ws_gateway_check_msec, 1000, NGX_WS_GATEWAY_MSEC_MAX, 1
 };
 
-static ngx_conf_num_bounds_t  ngx_ws_gateway_slots_bounds = {
-    ngx_conf_check_num_bounds, 1, 4096
-};
+static ngx_conf_post_handler_pt  ngx_ws_gateway_slots_post =
+    ngx_ws_gateway_check_slots;
 
 
 static ngx_conf_post_handler_pt  ngx_ws_gateway_window_post =
@@ -114,7 +115,7 @@ static ngx_command_t  ngx_ws_gateway_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_ws_gateway_main_conf_t, slots),
-      &ngx_ws_gateway_slots_bounds },
+      &ngx_ws_gateway_slots_post },
 
     { ngx_string("ws_gateway_idle_window"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -707,6 +708,33 @@ ngx_ws_gateway_worker_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     wmcf->worker_outbound_limit = (size_t) size;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_gateway_check_slots(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_int_t  *np = data;
+
+    ngx_str_t  *value;
+
+    /*
+     * a slot is about 125 KB: the bound keeps the zone within 64 MB
+     * (16 MB on 32-bit platforms), whatever the value
+     */
+
+    if (*np < 1 || *np > NGX_WS_GATEWAY_MAX_SLOTS) {
+        value = cf->args->elts;
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V %V\": the number of slots must be from 1 "
+                           "to %d (a slot is %uz bytes)",
+                           &value[0], &value[1], NGX_WS_GATEWAY_MAX_SLOTS,
+                           sizeof(ngx_ws_gateway_slot_t));
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

@@ -1559,6 +1559,46 @@ def test_grow():
     check_log(ngx)
 
 
+# --- 16. ws_gateway_metrics_slots is bounded ---------------------------------------------
+
+def test_slot_bound():
+    """
+    A slot is about 125 KB: ws_gateway_metrics_slots 4096 would make a
+    zone of half a gigabyte.  nginx -t must refuse a value past the bound
+    (512 on 64-bit platforms), naming the directive, the value and
+    file:line; the bound itself is accepted and the zone has that many
+    slots.
+    """
+    port = ARGS.port + 17
+    for n, ok in ((4096, False), (513, False), (0, False), (512, True)):
+        ngx = Nginx("slotbound", port, workers=1,
+                    http="    ws_gateway_metrics_slots %d;" % n)
+        with open(ngx.conf) as f:
+            line = [i for i, l in enumerate(f.read().splitlines(), 1)
+                    if "ws_gateway_metrics_slots" in l][0]
+        r = subprocess.run([ARGS.nginx, "-t", "-p", ngx.prefix, "-c", ngx.conf],
+                           capture_output=True, text=True)
+        err = r.stderr.strip()
+        if ok:
+            true("slotbound %d: nginx -t passes" % n, r.returncode == 0,
+                 "exit %d %s" % (r.returncode, err.splitlines()[-1:]))
+            try:
+                ngx.start()
+                eq("slotbound %d: the zone has that many slots" % n,
+                   ngx.status()["nslots"], n)
+            finally:
+                ngx.stop()
+            check_log(ngx)
+            continue
+        emerg = [l for l in err.splitlines() if "[emerg]" in l]
+        true("slotbound %d: nginx -t fails" % n, r.returncode != 0,
+             "exit %d" % r.returncode)
+        true("slotbound %d: the error names directive, value and file:line" % n,
+             emerg and "ws_gateway_metrics_slots %d" % n in emerg[0]
+             and "%s:%d" % (ngx.conf, line) in emerg[0],
+             emerg[0] if emerg else err)
+
+
 # --- main ------------------------------------------------------------------------
 
 
@@ -1607,7 +1647,7 @@ def main():
              ("liveness", test_liveness), ("seqlock", test_seqlock),
              ("iterations", test_iterations), ("timestamps", test_timestamps),
              ("stampcount", test_stamp_count), ("passes", test_passes),
-             ("grow", test_grow)]
+             ("grow", test_grow), ("slotbound", test_slot_bound)]
     t_start = time.time()
     try:
         run_tests(tests)

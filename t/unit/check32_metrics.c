@@ -48,7 +48,17 @@ check(drops, field_size(ngx_ws_gateway_slot_t, drops[0]) == 8);
 check(pauses, field_size(ngx_ws_gateway_slot_t, pauses[0]) == 8);
 check(auth, field_size(ngx_ws_gateway_slot_t, auth[0]) == 8);
 check(batch, field_size(ngx_ws_gateway_slot_t, batch[0]) == 8);
-check(second_event, field_size(ngx_ws_gateway_second_t, event[0]) == 8);
+
+/* the ring's buckets: their low 32 bits, stored and loaded whole */
+
+check(second_event, field_size(ngx_ws_gateway_second_t, event[0]) == 4);
+check(second_lag, field_size(ngx_ws_gateway_second_t, lag[0]) == 4);
+check(second_size, sizeof(ngx_ws_gateway_second_t) % 8 == 0);
+
+/* the largest zone ws_gateway_metrics_slots allows: 16 MB on 32 bits */
+
+check(zone_bound, (unsigned long long) NGX_WS_GATEWAY_MAX_SLOTS
+                  * sizeof(ngx_ws_gateway_slot_t) <= 16 * 1024 * 1024);
 
 /* every slot of the zone's array starts on 8 bytes */
 

@@ -78,6 +78,7 @@ static ngx_cycle_t        test_cycle;
 
 static void test_proc_failures(void);
 static void test_release(void);
+static void test_ring(void);
 static ngx_ws_gateway_shm_t *test_shm(ngx_uint_t nslots);
 static void test_reset(ngx_pid_t pid);
 
@@ -97,6 +98,7 @@ main(void)
 
     test_proc_failures();
     test_release();
+    test_ring();
 
     return unit_done("metrics");
 }
@@ -272,6 +274,77 @@ test_release(void)
     unit_check(ngx_ws_gateway_claim_slot(shm) == NGX_OK
                && ngx_ws_gateway_slot == &shm->slots[0],
                "release: the released slot was not claimed");
+
+    ngx_free(shm);
+    ngx_ws_gateway_slot = NULL;
+}
+
+
+static void
+test_ring(void)
+{
+    time_t                  t;
+    uint64_t                base;
+    ngx_ws_gateway_shm_t   *shm;
+    ngx_ws_gateway_slot_t  *slot;
+    ngx_ws_gateway_window_t w;
+
+    /*
+     * A slot, of which the 61-second ring is most, is about 125 KB: the
+     * largest zone ws_gateway_metrics_slots allows stays within 64 MB
+     * (16 MB on 32-bit platforms).
+     */
+
+    unit_check(sizeof(ngx_ws_gateway_slot_t) <= 128 * 1024,
+               "ring: a slot is %zu bytes, more than 128 KB",
+               sizeof(ngx_ws_gateway_slot_t));
+
+    unit_check((uint64_t) NGX_WS_GATEWAY_MAX_SLOTS
+               * sizeof(ngx_ws_gateway_slot_t)
+               <= (NGX_PTR_SIZE == 8 ? 64 : 16) * 1024 * 1024,
+               "ring: %d slots of %zu bytes are more than the zone's bound",
+               NGX_WS_GATEWAY_MAX_SLOTS, sizeof(ngx_ws_gateway_slot_t));
+
+    /*
+     * The ring keeps the low 32 bits of the histograms' buckets: a window
+     * across a bucket's 2^32 boundary still counts what it gained.
+     */
+
+    shm = test_shm(1);
+    slot = &shm->slots[0];
+    ngx_ws_gateway_slot = slot;
+
+    t = test_time.sec;
+    base = ((uint64_t) 1 << 32) - 3;
+
+    slot->event.bucket[40] = base;
+    slot->lag.bucket[20] = 7;
+    ngx_ws_gateway_snapshot(t - 1);
+
+    slot->event.bucket[40] = base + 10;
+    slot->event.bucket[41] = 5;
+    slot->lag.bucket[20] = 9;
+    ngx_ws_gateway_snapshot(t);
+
+    slot->seconds[(t - 1) % NGX_WS_GATEWAY_SECONDS].event_max = 1000000;
+    slot->seconds[(t - 1) % NGX_WS_GATEWAY_SECONDS].lag_max = 1000000;
+    slot->started = t - 1;
+    slot->updated = t;
+
+    ngx_ws_gateway_metrics_window(slot, 1, &w);
+
+    unit_check(w.event_count == 15, "ring: %llu event samples in the "
+               "window across 2^32, want 15",
+               (unsigned long long) w.event_count);
+    unit_check(w.event_us[0] == ngx_ws_gateway_hist_value(40)
+               && w.event_us[2] == ngx_ws_gateway_hist_value(41),
+               "ring: event p50 %llu, p99 %llu, want %llu, %llu",
+               (unsigned long long) w.event_us[0],
+               (unsigned long long) w.event_us[2],
+               (unsigned long long) ngx_ws_gateway_hist_value(40),
+               (unsigned long long) ngx_ws_gateway_hist_value(41));
+    unit_check(w.lag_count == 2, "ring: %llu lag samples, want 2",
+               (unsigned long long) w.lag_count);
 
     ngx_free(shm);
     ngx_ws_gateway_slot = NULL;
