@@ -90,6 +90,8 @@ static ngx_uint_t             ngx_ws_gateway_armed;       /* a sample is
 static ngx_uint_t             ngx_ws_gateway_stamps;      /* sessions with
                                                              SO_TIMESTAMP */
 static ngx_uint_t             ngx_ws_gateway_stamp_seq;
+static ngx_atomic_uint_t      ngx_ws_gateway_generation;  /* this process
+                                                             started with */
 #if (NGX_WS_GATEWAY_TEST_HOOKS)
 static ngx_msec_t             ngx_ws_gateway_test_slow;   /* ms */
 static char *ngx_ws_gateway_test_actions(void);
@@ -111,6 +113,9 @@ static ngx_uint_t             ngx_ws_gateway_idle_count;
 
 
 static ngx_str_t  ngx_ws_gateway_zone_name = ngx_string("ws_gateway_metrics");
+
+/* the configuration being read warned of too few slots already */
+static ngx_uint_t  ngx_ws_gateway_slots_warned;
 
 
 ngx_int_t
@@ -149,6 +154,8 @@ ngx_ws_gateway_metrics_init_conf(ngx_conf_t *cf)
 
     old = ngx_ws_gateway_zone_slots(cf->cycle->old_cycle);
 
+    ngx_ws_gateway_slots_warned = 0;
+
     if (wmcf->slots != NGX_CONF_UNSET_UINT) {
         nslots = wmcf->slots;
 
@@ -157,6 +164,8 @@ ngx_ws_gateway_metrics_init_conf(ngx_conf_t *cf)
                                "ws_gateway_metrics_slots %ui is fewer than "
                                "the %i worker processes: some workers "
                                "will not be reported", nslots, n);
+
+            ngx_ws_gateway_slots_warned = 1;
         }
 
     } else if (old >= 2 * (ngx_uint_t) n) {
@@ -356,9 +365,39 @@ ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle)
 ngx_int_t
 ngx_ws_gateway_metrics_init_module(ngx_cycle_t *cycle)
 {
+    ngx_int_t                    n;
+    ngx_core_conf_t             *ccf;
     ngx_ws_gateway_shm_t        *shm;
     ngx_ws_gateway_slot_t       *old;
     ngx_ws_gateway_main_conf_t  *wmcf;
+
+    wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_gateway_module);
+
+    /*
+     * The zone was sized when the http block was read; worker_processes,
+     * a main-level directive, may come after it, when the CPU count stood
+     * in for it.  Now the whole configuration is known: a warning, once,
+     * if the workers outnumber the slots (those without one serve, and
+     * are not reported; the status output counts them as unmetered).
+     */
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    n = ccf->master ? ccf->worker_processes : 1;
+
+    if (wmcf && wmcf->metrics && wmcf->zone
+        && wmcf->nslots < (ngx_uint_t) n && !ngx_ws_gateway_slots_warned)
+    {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "ws gateway: %i worker processes and %ui metrics "
+                      "slots, %i workers will not be reported (the zone is "
+                      "sized by ws_gateway_metrics_slots, or by "
+                      "worker_processes if it comes before the http "
+                      "block)",
+                      n, wmcf->nslots, n - (ngx_int_t) wmcf->nslots);
+    }
+
+    ngx_ws_gateway_slots_warned = 0;
 
     /*
      * Without a master process, a reload runs in the process that serves:
@@ -371,8 +410,6 @@ ngx_ws_gateway_metrics_init_module(ngx_cycle_t *cycle)
     if (!ngx_ws_gateway_running) {
         return NGX_OK;
     }
-
-    wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_gateway_module);
 
     shm = NULL;
 
@@ -423,6 +460,7 @@ ngx_ws_gateway_metrics_init_module(ngx_cycle_t *cycle)
                sizeof(ngx_ws_gateway_slot_t) - sizeof(ngx_atomic_t));
 
     ngx_ws_gateway_slot->generation = shm->generation;
+    ngx_ws_gateway_generation = shm->generation;
 
     return NGX_OK;
 }
@@ -436,6 +474,7 @@ ngx_ws_gateway_metrics_start(ngx_cycle_t *cycle, ngx_ws_gateway_shm_t *shm)
     /* the other workers' metrics are readable even without a slot */
 
     ngx_ws_gateway_shm = shm;
+    ngx_ws_gateway_generation = shm->generation;
 
     if (ngx_ws_gateway_claim_slot(shm) != NGX_OK) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
@@ -582,6 +621,42 @@ ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm)
     }
 
     return NGX_DECLINED;
+}
+
+
+ngx_uint_t
+ngx_ws_gateway_metrics_unmetered(void)
+{
+    ngx_uint_t              i, n, want;
+    ngx_core_conf_t        *ccf;
+    ngx_ws_gateway_slot_t  *slot;
+
+    /*
+     * Worker processes of this process's generation that have no slot:
+     * as many as the configuration starts, less the live slots of that
+     * generation (a worker that found no free slot, or started when
+     * worker_processes, after the http block, outnumbered the slots)
+     */
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
+                                           ngx_core_module);
+
+    want = (ngx_process == NGX_PROCESS_SINGLE)
+           ? 1 : (ngx_uint_t) ccf->worker_processes;
+
+    n = 0;
+
+    for (i = 0; i < ngx_ws_gateway_shm->nslots; i++) {
+        slot = &ngx_ws_gateway_shm->slots[i];
+
+        if (slot->generation == ngx_ws_gateway_generation
+            && ngx_ws_gateway_slot_live(slot))
+        {
+            n++;
+        }
+    }
+
+    return want > n ? want - n : 0;
 }
 
 

@@ -76,6 +76,8 @@ typedef struct {
 typedef struct {
     ngx_uint_t                       format;
     ngx_uint_t                       nworkers;
+    ngx_uint_t                       unmetered;  /* workers without a
+                                                    slot */
     ngx_ws_gateway_status_worker_t  *workers;
     ngx_ws_gateway_status_worker_t   total;
 } ngx_ws_gateway_status_t;
@@ -669,6 +671,7 @@ ngx_ws_gateway_status_collect(ngx_ws_gateway_status_t *st)
     }
 
     st->nworkers = n;
+    st->unmetered = ngx_ws_gateway_metrics_unmetered();
 
     ngx_ws_gateway_status_sum(st);
 }
@@ -866,10 +869,11 @@ ngx_ws_gateway_status_json(ngx_ws_gateway_status_out_t *o,
 
     ngx_ws_gateway_status_print(o,
         "{\"version\":1,\"time\":%T,\"nslots\":%uA,\"generation\":%uA,"
-        "\"idle_window\":%uA,\"totals\":{\"workers\":%ui",
+        "\"idle_window\":%uA,\"unmetered_workers\":%ui,"
+        "\"totals\":{\"workers\":%ui",
         ngx_time(), ngx_ws_gateway_shm->nslots,
         ngx_ws_gateway_shm->generation, ngx_ws_gateway_shm->idle_window,
-        st->nworkers);
+        st->unmetered, st->nworkers);
 
     ngx_ws_gateway_status_json_worker(o, &st->total, 1);
 
@@ -1047,6 +1051,11 @@ ngx_ws_gateway_status_prometheus(ngx_ws_gateway_status_out_t *o,
     ngx_ws_gateway_status_prom_head(o, "workers", "gauge",
         "Worker processes with a metrics slot, exiting ones included.");
     ngx_ws_gateway_status_print(o, "ws_gateway_workers %ui\n", st->nworkers);
+
+    ngx_ws_gateway_status_prom_head(o, "unmetered_workers", "gauge",
+        "Worker processes of this configuration without a metrics slot.");
+    ngx_ws_gateway_status_print(o, "ws_gateway_unmetered_workers %ui\n",
+                                st->unmetered);
 
     ngx_ws_gateway_status_prom_values(o, st, "worker_generation", "gauge",
         "Configuration generation the worker was started with.",

@@ -171,7 +171,8 @@ http {
         self.write_conf(workers, http, location)
         os.kill(self.master, signal.SIGHUP)
 
-    def start(self):
+    def start(self, listed=None):
+        """listed: the workers the status must list (default: all)."""
         r = subprocess.run([ARGS.nginx, "-p", self.prefix, "-c", self.conf],
                            capture_output=True, text=True)
         if r.returncode != 0:
@@ -195,7 +196,7 @@ http {
             if not self.master_process or len(self.workers()) == want:
                 try:
                     st = self.status()
-                    if st is not None and len(st["workers"]) == want:
+                    if st is not None and len(st["workers"]) == (listed or want):
                         return self
                 except OSError:
                     pass
@@ -1599,6 +1600,64 @@ def test_slot_bound():
              emerg[0] if emerg else err)
 
 
+# --- 17. worker_processes after the http block ---------------------------------------------
+
+def test_late_workers():
+    """
+    worker_processes written after http{} (a main-level directive may
+    come anywhere): the zone was sized when http{} was read, for the CPU
+    count, and has fewer slots than the workers.  NGINX must warn once,
+    naming ws_gateway_metrics_slots; the workers without a slot must
+    still serve; the status must say how many workers are unmetered.
+    """
+    ncpu = os.sysconf("SC_NPROCESSORS_ONLN")
+    nslots = 32
+    while nslots < 4 * ncpu:
+        nslots *= 2
+    workers = nslots + 3
+    port = ARGS.port + 18
+    ngx = Nginx("lateworkers", port, workers=workers, worker_connections=256)
+    with open(ngx.conf) as f:
+        conf = f.read()
+    conf = conf.replace("worker_processes %d;\n" % workers, "")
+    conf += "\nworker_processes %d;\n" % workers
+    with open(ngx.conf, "w") as f:
+        f.write(conf)
+    conns = []
+    try:
+        ngx.start(listed=nslots)
+        st = ngx.status()
+        eq("lateworkers: the zone was sized for the CPU count (nslots)",
+           st["nslots"], nslots)
+        eq("lateworkers: %d workers run" % workers, len(ngx.workers()), workers)
+        eq("lateworkers: status lists the workers with a slot",
+           len(st["workers"]), nslots)
+        eq("lateworkers: status says how many workers are unmetered",
+           st.get("unmetered_workers"), workers - nslots)
+        _, _, body = ngx.get("/status?format=prometheus")
+        m = re.search(rb"^ws_gateway_unmetered_workers (\d+)$", body, re.M)
+        eq("lateworkers: prometheus ws_gateway_unmetered_workers",
+           int(m.group(1)) if m else None, workers - nslots)
+        with open(ngx.error_log, errors="replace") as f:
+            warned = re.findall(r"\[warn\].*ws_gateway_metrics_slots.*", f.read())
+        eq("lateworkers: one warning naming ws_gateway_metrics_slots",
+           len(warned), 1)
+        log("lateworkers: %s" % (warned[:1],))
+        # every worker serves, with a slot or not
+        conns = open_sessions(port, 3 * workers)
+        by, _ = established_by_pid(port)
+        listed = set(by_pid(ngx.status()))
+        unlisted = sum(n for p, n in by.items() if p not in listed)
+        log("lateworkers: %d sessions, %d of them on workers without a slot"
+            % (len(conns), unlisted))
+        eq("lateworkers: every session echoes", len(conns), 3 * workers)
+    finally:
+        for c in conns:
+            c.close()
+        ngx.stop()
+    check_log(ngx)
+
+
 # --- main ------------------------------------------------------------------------
 
 
@@ -1647,7 +1706,8 @@ def main():
              ("liveness", test_liveness), ("seqlock", test_seqlock),
              ("iterations", test_iterations), ("timestamps", test_timestamps),
              ("stampcount", test_stamp_count), ("passes", test_passes),
-             ("grow", test_grow), ("slotbound", test_slot_bound)]
+             ("grow", test_grow), ("slotbound", test_slot_bound),
+             ("lateworkers", test_late_workers)]
     t_start = time.time()
     try:
         run_tests(tests)
