@@ -12,17 +12,20 @@
 # scripts/deps.sh, playwright-core into t/metrics/node_modules with npm
 # ci).  Starts its own NGINX instances (master process on, error_log at
 # info) under build/metrics-test/, on 127.0.0.1 ports METRICS_PORT+1 to
-# +6 (default 2500), stops them on exit.  The dashboard screenshot is
+# +18 (default 2500), stops them on exit.  The dashboard screenshot is
 # build/metrics-test/dashboard.png.
 #
 # Closes with "metrics: N passed, M failed" and exits nonzero when a
-# check failed.  About 60 s.
+# check failed.  About 2 minutes.
 #
 # Environment:
 #   METRICS_PORT=2500        base port
 #   METRICS_ONLY=substring   run only the tests whose name has it
 #                            (sessions, rates, stall, drops, prometheus,
-#                            dashboard; prometheus needs drops)
+#                            dashboard, workers, reload, single, liveness,
+#                            seqlock, iterations, timestamps, stampcount,
+#                            passes, grow, slotbound, lateworkers;
+#                            prometheus needs drops)
 #   METRICS_BREAK=substring  give the checks whose name has it a wrong
 #                            expectation, to see them fail
 #   METRICS_NO_BUILD=1       use the .so files and ws-load as they are
