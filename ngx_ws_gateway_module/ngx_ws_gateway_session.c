@@ -1589,6 +1589,19 @@ ngx_ws_gateway_wake(void)
     if (budget == 0
         || ngx_ws_gateway_queued + ngx_ws_gateway_assembling <= room)
     {
+        s = ngx_ws_gateway_exempt;
+
+        if (s && s->waiting) {
+
+            /*
+             * the one let go on over the budget waits for earlier
+             * turns, its turn's timer stopped: it reads again as the
+             * others do, with no deadline to keep
+             */
+
+            ngx_ws_gateway_unexempt(s);
+        }
+
         while (!ngx_queue_empty(&ngx_ws_gateway_waiting)) {
             q = ngx_queue_head(&ngx_ws_gateway_waiting);
             s = ngx_queue_data(q, ngx_ws_gateway_session_t, queue);

@@ -1428,6 +1428,104 @@ def test_quit_states():
         ngx.stop()
 
 
+def test_exempt_room():
+    """
+    The session let go on over the budget waits, exempt, while earlier
+    turns hold a message over it: six clients fill the budget (4 MB)
+    with messages begun, two more (x, then y) start theirs and wait,
+    the first four wait too; the turns go to the fifth and sixth (which
+    stall), to x (which reads 990 KB over the budget and stalls) and to
+    y, which stops at once, the turns holding a message over the
+    budget.  Then four of the six reset their connections: the worker
+    is back within its budget and every waiting session reads again, y
+    too.  y must not keep its overload deadline (8 s from when it began
+    waiting): its client sends the rest of its message slowly and must
+    get its echo, not a 1013 ("server overloaded").
+    """
+    name = "exempt-room"
+    ngx = Nginx(name, http="""
+    ws_gateway_worker_outbound_limit 4m;
+""", location="""
+            ws_gateway_max_message_size 1m;
+            ws_gateway_send_timeout 8s;
+            ws_gateway_close_timeout 1s;
+""").start()
+    size = 1000 * 1000
+    socks = []
+
+    def st():
+        return totals(ngx.status())
+
+    try:
+        fill = []
+        for i in range(6):
+            c = connect(ngx.port)
+            c.sendall(big_frame(size)[:14 + (900 if i < 4 else 520) * 1000])
+            fill.append(c)
+            socks.append(c)
+            time.sleep(0.1)
+        time.sleep(0.3)
+        x = connect(ngx.port)
+        socks.append(x)
+        x.setblocking(False)
+        xm = big_frame(size)[:14 + 990 * 1000]
+        y = connect(ngx.port)
+        socks.append(y)
+        ym = big_frame(size)
+        xs = 0
+        deadline = time.time() + 1
+        while xs < len(xm) and time.time() < deadline:
+            try:
+                xs += x.send(xm[xs:])
+            except BlockingIOError:
+                time.sleep(0.01)
+        time.sleep(0.3)
+        y.setblocking(False)
+        ys = 0
+        deadline = time.time() + 1
+        while ys < 14 + 700 * 1000 and time.time() < deadline:
+            try:
+                ys += y.send(ym[ys:14 + 700 * 1000])
+            except BlockingIOError:
+                time.sleep(0.01)
+        time.sleep(0.3)
+        log("%s: before the turns: %s, assembling %d"
+            % (name, st()["sessions"], st()["assembling_bytes"]))
+        # the four first push a little more, so that they wait too
+        for c in fill[:4]:
+            c.sendall(big_frame(size)[14:14 + 10 * 1000])
+        time.sleep(5)
+        log("%s: after the turns: %s, assembling %d"
+            % (name, st()["sessions"], st()["assembling_bytes"]))
+        for c in fill[:4]:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                         struct.pack("ii", 1, 0))
+            c.close()
+        time.sleep(0.5)
+        log("%s: after the closes: %s, assembling %d, queued %d"
+            % (name, st()["sessions"], st()["assembling_bytes"],
+               st()["queued_bytes"]))
+        y.setblocking(True)
+        rest = ym[ys:]
+        t0 = time.time()
+        try:
+            for i in range(0, len(rest), 20 * 1000):
+                y.sendall(rest[i:i + 20 * 1000])
+                time.sleep(0.5)
+        except OSError as e:
+            log("%s: send: %s" % (name, e))
+        got = read_echo(y, size, 5)
+        log("%s: %s after %.1f s; ends %s" % (name, got, time.time() - t0,
+                                             st().get("ends")))
+        record("%s: the slow sender within the budget gets its echo" % name,
+               got == "echo", got)
+        check_clean(ngx)
+    finally:
+        for c in socks:
+            c.close()
+        ngx.stop()
+
+
 def test_bulk_fairness():
     """
     300 clients send 4 KB messages as fast as they can and read their
@@ -1514,6 +1612,7 @@ TESTS = [
     ("stalled-holders", test_stalled_holders),
     ("stalled-trickle", lambda: test_stalled_holders(trickle=True)),
     ("quit-states", test_quit_states),
+    ("exempt-room", test_exempt_room),
     ("bulk-fairness", test_bulk_fairness),
 ]
 
