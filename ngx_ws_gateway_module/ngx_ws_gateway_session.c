@@ -148,6 +148,9 @@ static ngx_queue_t                ngx_ws_gateway_messages;
 static ngx_msec_t                 ngx_ws_gateway_overload_start;
 static ngx_event_t                ngx_ws_gateway_overload_event;
 
+/* the shortest ws_gateway_send_timeout of the messages ever begun */
+static ngx_msec_t                 ngx_ws_gateway_overload_min;
+
 
 void
 ngx_ws_gateway_session_init_process(ngx_cycle_t *cycle)
@@ -942,6 +945,12 @@ ngx_ws_gateway_append(ngx_ws_gateway_session_t *s, ngx_str_t *chunk)
         } else {
             n->start = ngx_current_msec;
             ngx_queue_insert_tail(&ngx_ws_gateway_messages, &n->queue);
+
+            if (ngx_ws_gateway_overload_min == 0
+                || s->conf->send_timeout < ngx_ws_gateway_overload_min)
+            {
+                ngx_ws_gateway_overload_min = s->conf->send_timeout;
+            }
         }
 
         s->message = n;
@@ -1768,21 +1777,56 @@ ngx_ws_gateway_overload(ngx_event_t *ev)
     while (!ngx_queue_empty(&ngx_ws_gateway_waiting)
            && !ngx_queue_empty(&ngx_ws_gateway_messages))
     {
-        q = ngx_queue_head(&ngx_ws_gateway_messages);
-        m = ngx_queue_data(q, ngx_ws_gateway_msg_t, queue);
-        s = m->connection->data;
+        /*
+         * The messages are in the order they began, but their sessions
+         * may have different send timeouts (per location): the first
+         * that is expired is looked for from the head on, as far as
+         * the shortest timeout lets any expire; the timer is set for
+         * the nearest deadline of those looked at, or for the earliest
+         * one the others can have.
+         */
 
-        start = ngx_ws_gateway_overload_start;
+        m = NULL;
+        s = NULL;
+        timer = NGX_TIMER_INFINITE;
 
-        if ((ngx_msec_int_t) (m->start - start) > 0) {
-            start = m->start;
+        for (q = ngx_queue_head(&ngx_ws_gateway_messages);
+             q != ngx_queue_sentinel(&ngx_ws_gateway_messages);
+             q = ngx_queue_next(q))
+        {
+            m = ngx_queue_data(q, ngx_ws_gateway_msg_t, queue);
+            s = m->connection->data;
+
+            start = ngx_ws_gateway_overload_start;
+
+            if ((ngx_msec_int_t) (m->start - start) > 0) {
+                start = m->start;
+            }
+
+            deadline = start + ngx_ws_gateway_overload_min;
+
+            if ((ngx_msec_int_t) (deadline - ngx_current_msec) > 0) {
+
+                /* neither this one nor any after it is expired */
+
+                timer = ngx_min(timer, deadline - ngx_current_msec);
+
+                m = NULL;
+                break;
+            }
+
+            deadline = start + s->conf->send_timeout;
+
+            if ((ngx_msec_int_t) (deadline - ngx_current_msec) <= 0) {
+                break;
+            }
+
+            timer = ngx_min(timer, deadline - ngx_current_msec);
+
+            m = NULL;
         }
 
-        deadline = start + s->conf->send_timeout;
-
-        if ((ngx_msec_int_t) (deadline - ngx_current_msec) > 0) {
-            timer = deadline - ngx_current_msec;
-
+        if (m == NULL) {
             if (level && timer > NGX_WS_GATEWAY_PROBE_INTERVAL) {
                 timer = NGX_WS_GATEWAY_PROBE_INTERVAL;
             }

@@ -1361,6 +1361,71 @@ def test_stalled_holders(trickle=False):
         ngx.stop()
 
 
+def test_stalled_mixed():
+    """
+    As stalled-holders, with the first holder in a location whose
+    ws_gateway_send_timeout is long (30 s): its message began first, and
+    the three after it, in /ws (2 s), must still meet their own deadline
+    while the fifth waits: its message must be echoed well before the
+    first holder's deadline.
+    """
+    name = "stalled-mixed"
+    ngx = Nginx(name, http="""
+    ws_gateway_worker_outbound_limit 4m;
+""", location="""
+            ws_gateway_max_message_size 1m;
+            ws_gateway_send_timeout 2s;
+            ws_gateway_close_timeout 1s;
+        }
+
+        location /wslong {
+            ws_gateway_pass echo;
+            ws_gateway_max_message_size 1m;
+            ws_gateway_send_timeout 30s;
+            ws_gateway_close_timeout 1s;
+""").start()
+    size = 1000 * 1000
+    socks = []
+    try:
+        for i in range(4):
+            s = connect(ngx.port, path="/wslong" if i == 0 else "/ws")
+            s.sendall(big_frame(size)[:14 + 950 * 1000])
+            socks.append(s)
+            wait_for(lambda: totals(ngx.status())["assembling_bytes"]
+                     >= (i + 1) * 950 * 1000, 5)
+        held = totals(ngx.status())["assembling_bytes"] >= 4 * 950 * 1000
+        record("%s: four messages held within the budget" % name,
+               held, "assembling_bytes %d"
+               % totals(ngx.status())["assembling_bytes"])
+        s = connect(ngx.port)
+        socks.append(s)
+        answer = [None]
+
+        def send_whole():
+            try:
+                s.sendall(big_frame(size))
+            except OSError as e:
+                answer[0] = "send: %s" % e
+
+        t = threading.Thread(target=send_whole)
+        t0 = time.time()
+        t.start()
+        got = read_echo(s, size, 12)
+        t.join(5)
+        took = time.time() - t0
+        st = totals(ngx.status())
+        log("%s: the fifth: %s after %.1f s; ends %s, active %d"
+            % (name, got, took, st.get("ends"), st["sessions"]["active"]))
+        record("%s: the message sent whole is echoed" % name,
+               got == "echo" and took < 10,
+               "%s after %.1f s" % (answer[0] or got, took))
+        check_clean(ngx)
+    finally:
+        for s in socks:
+            s.close()
+        ngx.stop()
+
+
 def test_quit_states():
     """
     A graceful quit while the budget holds sessions back: one whose
@@ -1673,6 +1738,7 @@ TESTS = [
     ("waiting-close", test_waiting_close),
     ("stalled-holders", test_stalled_holders),
     ("stalled-trickle", lambda: test_stalled_holders(trickle=True)),
+    ("stalled-mixed", test_stalled_mixed),
     ("quit-states", test_quit_states),
     ("reset-unread", test_reset_unread),
     ("exempt-room", test_exempt_room),
