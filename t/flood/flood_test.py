@@ -1361,16 +1361,26 @@ def test_stalled_holders(trickle=False):
         ngx.stop()
 
 
-def test_stalled_mixed():
+def test_stalled_mixed(poll=False):
     """
     As stalled-holders, with the first holder in a location whose
     ws_gateway_send_timeout is long (30 s): its message began first, and
     the three after it, in /ws (2 s), must still meet their own deadline
     while the fifth waits: its message must be echoed well before the
-    first holder's deadline.
+    first holder's deadline.  Under "use poll;" too (poll=True), where
+    the overload timer also probes the waiting once a second.
     """
     name = "stalled-mixed"
-    ngx = Nginx(name, http="""
+    kw = {}
+    if poll:
+        if not ARGS.poll_nginx:
+            record("poll: a poll-capable nginx", False,
+                   "none given (t/flood/run.sh builds one)")
+            return
+        name = "stalled-mixed-poll"
+        kw = dict(events="    use poll;", binary=ARGS.poll_nginx,
+                  module=ARGS.poll_module)
+    ngx = Nginx(name, **kw, http="""
     ws_gateway_worker_outbound_limit 4m;
 """, location="""
             ws_gateway_max_message_size 1m;
@@ -1739,6 +1749,7 @@ TESTS = [
     ("stalled-holders", test_stalled_holders),
     ("stalled-trickle", lambda: test_stalled_holders(trickle=True)),
     ("stalled-mixed", test_stalled_mixed),
+    ("stalled-mixed-poll", lambda: test_stalled_mixed(poll=True)),
     ("quit-states", test_quit_states),
     ("reset-unread", test_reset_unread),
     ("exempt-room", test_exempt_room),
