@@ -1554,6 +1554,9 @@ ngx_ws_gateway_wait(ngx_ws_gateway_session_t *s)
     if (ngx_queue_empty(&ngx_ws_gateway_waiting)) {
         ngx_ws_gateway_overload_start = ngx_current_msec;
 
+        /* the cycle's log: a reload without a master frees the old one */
+
+        ngx_ws_gateway_overload_event.log = ngx_cycle->log;
         ngx_add_timer(&ngx_ws_gateway_overload_event, 0);
     }
 
@@ -1656,6 +1659,7 @@ ngx_ws_gateway_turn(ngx_ws_gateway_session_t *s)
 {
     ngx_ws_gateway_turn_read = ngx_current_msec;
 
+    ngx_ws_gateway_turn_event.log = ngx_cycle->log;
     ngx_add_timer(&ngx_ws_gateway_turn_event,
                   ngx_max(s->conf->send_timeout / 8, 1));
 
