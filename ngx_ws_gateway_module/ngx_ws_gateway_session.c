@@ -321,11 +321,11 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
         return;
     }
 
-    if (rev->pending_eof && ngx_ws_gateway_reset(s)) {
-        return;
-    }
-
     if (s->read_paused) {
+
+        if (rev->pending_eof && ngx_ws_gateway_reset(s)) {
+            return;
+        }
 
         /* a level-triggered event method must stop reporting input */
 
@@ -2009,13 +2009,12 @@ ngx_ws_gateway_reset(ngx_ws_gateway_session_t *s)
     ngx_connection_t  *c;
 
     /*
-     * The client closed its end.  Were the connection reset, a paused
-     * session, its input not read and nothing queued to write, would
-     * not notice it before a timeout, and would hold its memory until
-     * then; one that reads would first read, assemble and echo what the
-     * socket still holds, for nobody.  A reset (a pending socket error)
-     * ends the session now; a plain half-close does not, as what the
-     * client sent before it is still to be read.
+     * The client of a paused session closed its end.  Its input is not
+     * read, and a session with nothing queued does not write: were the
+     * connection reset, nothing would notice it before a timeout, and
+     * the session would hold its memory until then.  A reset (a pending
+     * socket error) ends the session now; a plain half-close does not,
+     * as what the client sent before it is still to be read.
      */
 
     c = s->connection;
@@ -2030,8 +2029,8 @@ ngx_ws_gateway_reset(ngx_ws_gateway_session_t *s)
         return 0;
     }
 
-    ngx_log_error(NGX_LOG_INFO, c->log, err, "client reset the connection%s",
-                  s->read_paused ? " while its reads were paused" : "");
+    ngx_log_error(NGX_LOG_INFO, c->log, err,
+                  "client reset the connection while its reads were paused");
 
     c->error = 1;
     ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_ERROR);
