@@ -54,6 +54,14 @@ typedef struct {
 
     /* this location's ngx_ws_gateway_auth_module configuration */
     void                      *auth;
+
+    /*
+     * in a worker: its messages being received, in the order they
+     * began (one send_timeout, so in the order of their deadlines), and
+     * the link among the locations that have any
+     */
+    ngx_queue_t                messages;
+    ngx_queue_t                receiving;
 } ngx_ws_gateway_loc_conf_t;
 
 

@@ -140,16 +140,13 @@ static ngx_msec_t                 ngx_ws_gateway_turn_read;
 static size_t                     ngx_ws_gateway_over;
 
 /*
- * the messages being received, in the order they began, and, while
- * sessions wait for the budget, since when they have, and the timer of
- * the first message's deadline
+ * the locations with messages being received (each keeps its own in the
+ * order they began), and, while sessions wait for the budget, since
+ * when they have, and the timer of the nearest message deadline
  */
-static ngx_queue_t                ngx_ws_gateway_messages;
+static ngx_queue_t                ngx_ws_gateway_receiving;
 static ngx_msec_t                 ngx_ws_gateway_overload_start;
 static ngx_event_t                ngx_ws_gateway_overload_event;
-
-/* the shortest ws_gateway_send_timeout of the messages ever begun */
-static ngx_msec_t                 ngx_ws_gateway_overload_min;
 
 
 void
@@ -157,7 +154,7 @@ ngx_ws_gateway_session_init_process(ngx_cycle_t *cycle)
 {
     ngx_queue_init(&ngx_ws_gateway_run_queue);
     ngx_queue_init(&ngx_ws_gateway_waiting);
-    ngx_queue_init(&ngx_ws_gateway_messages);
+    ngx_queue_init(&ngx_ws_gateway_receiving);
 
     ngx_ws_gateway_run_event.handler = ngx_ws_gateway_run;
     ngx_ws_gateway_run_event.log = cycle->log;
@@ -944,13 +941,17 @@ ngx_ws_gateway_append(ngx_ws_gateway_session_t *s, ngx_str_t *chunk)
 
         } else {
             n->start = ngx_current_msec;
-            ngx_queue_insert_tail(&ngx_ws_gateway_messages, &n->queue);
 
-            if (ngx_ws_gateway_overload_min == 0
-                || s->conf->send_timeout < ngx_ws_gateway_overload_min)
-            {
-                ngx_ws_gateway_overload_min = s->conf->send_timeout;
+            if (s->conf->messages.next == NULL) {
+                ngx_queue_init(&s->conf->messages);
             }
+
+            if (ngx_queue_empty(&s->conf->messages)) {
+                ngx_queue_insert_tail(&ngx_ws_gateway_receiving,
+                                      &s->conf->receiving);
+            }
+
+            ngx_queue_insert_tail(&s->conf->messages, &n->queue);
         }
 
         s->message = n;
@@ -1752,11 +1753,12 @@ ngx_ws_gateway_unexempt(ngx_ws_gateway_session_t *s)
 static void
 ngx_ws_gateway_overload(ngx_event_t *ev)
 {
-    ngx_msec_t                 start, deadline, timer;
-    ngx_uint_t                 level;
-    ngx_queue_t               *q;
-    ngx_ws_gateway_msg_t      *m;
-    ngx_ws_gateway_session_t  *s;
+    ngx_msec_t                  start, due, deadline, timer;
+    ngx_uint_t                  level;
+    ngx_queue_t                *q;
+    ngx_ws_gateway_msg_t       *m, *first;
+    ngx_ws_gateway_session_t   *s;
+    ngx_ws_gateway_loc_conf_t  *wlcf;
 
     /*
      * While sessions wait for the worker's budget, every message being
@@ -1764,8 +1766,9 @@ ngx_ws_gateway_overload(ngx_event_t *ev)
      * began or the waiting began, whichever is later: the waiting ones,
      * and the others too, those whose clients stopped in the middle
      * within the budget and would otherwise hold it for good.  Those
-     * that are not are dropped, in the order they began, and their
-     * sessions closed with 1013, until no session waits any more.
+     * that are not are dropped, in the order of their deadlines (each
+     * its location's send timeout), and their sessions closed with
+     * 1013, until no session waits any more.
      */
 
     level = ngx_event_flags & NGX_USE_LEVEL_EVENT;
@@ -1779,58 +1782,43 @@ ngx_ws_gateway_overload(ngx_event_t *ev)
     }
 
     while (!ngx_queue_empty(&ngx_ws_gateway_waiting)
-           && !ngx_queue_empty(&ngx_ws_gateway_messages))
+           && !ngx_queue_empty(&ngx_ws_gateway_receiving))
     {
         /*
-         * The messages are in the order they began, but their sessions
-         * may have different send timeouts (per location): the first
-         * that is expired is looked for from the head on, as far as
-         * the shortest timeout lets any expire; the timer is set for
-         * the nearest deadline of those looked at, or for the earliest
-         * one the others can have.
+         * A location's messages are in the order they began, and have
+         * its send timeout: its first has its nearest deadline.  The
+         * nearest of the locations' first ones is dropped when it is
+         * due, or the timer is set for it.
          */
 
         m = NULL;
-        s = NULL;
-        timer = NGX_TIMER_INFINITE;
+        deadline = 0;
 
-        for (q = ngx_queue_head(&ngx_ws_gateway_messages);
-             q != ngx_queue_sentinel(&ngx_ws_gateway_messages);
+        for (q = ngx_queue_head(&ngx_ws_gateway_receiving);
+             q != ngx_queue_sentinel(&ngx_ws_gateway_receiving);
              q = ngx_queue_next(q))
         {
-            m = ngx_queue_data(q, ngx_ws_gateway_msg_t, queue);
-            s = m->connection->data;
+            wlcf = ngx_queue_data(q, ngx_ws_gateway_loc_conf_t, receiving);
+            first = ngx_queue_data(ngx_queue_head(&wlcf->messages),
+                                   ngx_ws_gateway_msg_t, queue);
 
             start = ngx_ws_gateway_overload_start;
 
-            if ((ngx_msec_int_t) (m->start - start) > 0) {
-                start = m->start;
+            if ((ngx_msec_int_t) (first->start - start) > 0) {
+                start = first->start;
             }
 
-            deadline = start + ngx_ws_gateway_overload_min;
+            due = start + wlcf->send_timeout;
 
-            if ((ngx_msec_int_t) (deadline - ngx_current_msec) > 0) {
-
-                /* neither this one nor any after it is expired */
-
-                timer = ngx_min(timer, deadline - ngx_current_msec);
-
-                m = NULL;
-                break;
+            if (m == NULL || (ngx_msec_int_t) (due - deadline) < 0) {
+                m = first;
+                deadline = due;
             }
-
-            deadline = start + s->conf->send_timeout;
-
-            if ((ngx_msec_int_t) (deadline - ngx_current_msec) <= 0) {
-                break;
-            }
-
-            timer = ngx_min(timer, deadline - ngx_current_msec);
-
-            m = NULL;
         }
 
-        if (m == NULL) {
+        if ((ngx_msec_int_t) (deadline - ngx_current_msec) > 0) {
+            timer = deadline - ngx_current_msec;
+
             if (level && timer > NGX_WS_GATEWAY_PROBE_INTERVAL) {
                 timer = NGX_WS_GATEWAY_PROBE_INTERVAL;
             }
@@ -1838,6 +1826,8 @@ ngx_ws_gateway_overload(ngx_event_t *ev)
             ngx_add_timer(ev, timer);
             return;
         }
+
+        s = m->connection->data;
 
         ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
                       "worker over ws_gateway_worker_outbound_limit, "
@@ -1977,6 +1967,10 @@ ngx_ws_gateway_msg_free(ngx_ws_gateway_session_t *s)
     ngx_ws_gateway_over -= s->message->over;
 
     ngx_queue_remove(&s->message->queue);
+
+    if (ngx_queue_empty(&s->conf->messages)) {
+        ngx_queue_remove(&s->conf->receiving);
+    }
 
     ngx_ws_gateway_msg_free_mem(s->message);
     s->message = NULL;
