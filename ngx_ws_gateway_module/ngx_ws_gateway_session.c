@@ -1698,6 +1698,7 @@ ngx_ws_gateway_turn_end(ngx_event_t *ev)
     held = ngx_current_msec - ngx_ws_gateway_turn_start;
 
     if (idle < slice && held < 2 * slice) {
+        ev->log = ngx_cycle->log;
         ngx_add_timer(ev, ngx_min(slice - idle, 2 * slice - held));
         return;
     }
@@ -1771,6 +1772,7 @@ ngx_ws_gateway_overload(ngx_event_t *ev)
      * 1013, until no session waits any more.
      */
 
+    ev->log = ngx_cycle->log;
     level = ngx_event_flags & NGX_USE_LEVEL_EVENT;
 
     if (level && ngx_ws_gateway_probe()) {
