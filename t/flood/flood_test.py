@@ -215,6 +215,23 @@ class Nginx:
         self.master = None
 
 
+def variant(name, poll):
+    """
+    A test's name and the Nginx() arguments for it, or for its variant
+    under "use poll;" (an NGINX built with the poll module): (None, None)
+    when none was given, which is recorded as a failure.
+    """
+    if not poll:
+        return name, {}
+    if not ARGS.poll_nginx:
+        record("poll: a poll-capable nginx", False,
+               "none given (t/flood/run.sh builds one)")
+        return None, None
+    return name + "-poll", dict(events="    use poll;",
+                                binary=ARGS.poll_nginx,
+                                module=ARGS.poll_module)
+
+
 def totals(st):
     return st["totals"]
 
@@ -895,16 +912,9 @@ def test_assembly_reset(poll=False):
     memory back, not hold it until ws_gateway_send_timeout.  Under
     "use poll;" too (poll=True).
     """
-    name = "assembly-reset"
-    kw = {}
-    if poll:
-        if not ARGS.poll_nginx:
-            record("poll: a poll-capable nginx", False,
-                   "none given (t/flood/run.sh builds one)")
-            return
-        name = "assembly-reset-poll"
-        kw = dict(events="    use poll;", binary=ARGS.poll_nginx,
-                  module=ARGS.poll_module)
+    name, kw = variant("assembly-reset", poll)
+    if name is None:
+        return
     ngx = Nginx(name, **kw, http="""
     ws_gateway_worker_outbound_limit 6m;
 """, location="""
@@ -1159,16 +1169,9 @@ def test_exempt_runnable(poll=False):
     worker must not crash or spin, and the session must end.  Under
     "use poll;" too (poll=True).
     """
-    name = "exempt-runnable"
-    kw = {}
-    if poll:
-        if not ARGS.poll_nginx:
-            record("poll: a poll-capable nginx", False,
-                   "none given (t/flood/run.sh builds one)")
-            return
-        name = "exempt-runnable-poll"
-        kw = dict(events="    use poll;", binary=ARGS.poll_nginx,
-                  module=ARGS.poll_module)
+    name, kw = variant("exempt-runnable", poll)
+    if name is None:
+        return
     ngx = Nginx(name, **kw, http="""
     ws_gateway_worker_outbound_limit 1m;
 """, location="""
@@ -1370,16 +1373,9 @@ def test_stalled_mixed(poll=False):
     first holder's deadline.  Under "use poll;" too (poll=True), where
     the overload timer also probes the waiting once a second.
     """
-    name = "stalled-mixed"
-    kw = {}
-    if poll:
-        if not ARGS.poll_nginx:
-            record("poll: a poll-capable nginx", False,
-                   "none given (t/flood/run.sh builds one)")
-            return
-        name = "stalled-mixed-poll"
-        kw = dict(events="    use poll;", binary=ARGS.poll_nginx,
-                  module=ARGS.poll_module)
+    name, kw = variant("stalled-mixed", poll)
+    if name is None:
+        return
     ngx = Nginx(name, **kw, http="""
     ws_gateway_worker_outbound_limit 4m;
 """, location="""
