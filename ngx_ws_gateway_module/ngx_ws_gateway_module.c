@@ -468,6 +468,9 @@ ngx_ws_gateway_create_loc_conf(ngx_conf_t *cf)
     conf->send_timeout = NGX_CONF_UNSET_MSEC;
     conf->close_timeout = NGX_CONF_UNSET_MSEC;
 
+    /* the worker's messages of this location being received */
+    ngx_queue_init(&conf->messages);
+
     return conf;
 }
 

@@ -942,10 +942,6 @@ ngx_ws_gateway_append(ngx_ws_gateway_session_t *s, ngx_str_t *chunk)
         } else {
             n->start = ngx_current_msec;
 
-            if (s->conf->messages.next == NULL) {
-                ngx_queue_init(&s->conf->messages);
-            }
-
             if (ngx_queue_empty(&s->conf->messages)) {
                 ngx_queue_insert_tail(&ngx_ws_gateway_receiving,
                                       &s->conf->receiving);
