@@ -624,18 +624,25 @@ ngx_ws_gateway_claim_slot(ngx_ws_gateway_shm_t *shm)
 }
 
 
-ngx_uint_t
-ngx_ws_gateway_metrics_unmetered(void)
+uint64_t
+ngx_ws_gateway_metrics_generation(void)
 {
-    ngx_uint_t              i, n, want;
-    ngx_core_conf_t        *ccf;
-    ngx_ws_gateway_slot_t  *slot;
+    return ngx_ws_gateway_generation;
+}
+
+
+ngx_uint_t
+ngx_ws_gateway_metrics_unmetered(ngx_uint_t live)
+{
+    ngx_uint_t        want;
+    ngx_core_conf_t  *ccf;
 
     /*
      * Worker processes of this process's generation that have no slot:
-     * as many as the configuration starts, less the live slots of that
-     * generation (a worker that found no free slot, or started when
-     * worker_processes, after the http block, outnumbered the slots)
+     * as many as the configuration starts, less the "live" slots of that
+     * generation a reader found (a worker that found no free slot, or
+     * started when worker_processes, after the http block, outnumbered
+     * the slots)
      */
 
     ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
@@ -644,19 +651,7 @@ ngx_ws_gateway_metrics_unmetered(void)
     want = (ngx_process == NGX_PROCESS_SINGLE)
            ? 1 : (ngx_uint_t) ccf->worker_processes;
 
-    n = 0;
-
-    for (i = 0; i < ngx_ws_gateway_shm->nslots; i++) {
-        slot = &ngx_ws_gateway_shm->slots[i];
-
-        if (slot->generation == ngx_ws_gateway_generation
-            && ngx_ws_gateway_slot_live(slot))
-        {
-            n++;
-        }
-    }
-
-    return want > n ? want - n : 0;
+    return want > live ? want - live : 0;
 }
 
 

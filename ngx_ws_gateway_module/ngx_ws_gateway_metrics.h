@@ -270,7 +270,8 @@ ngx_int_t ngx_ws_gateway_metrics_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_ws_gateway_metrics_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_gateway_metrics_init_process(ngx_cycle_t *cycle);
 void ngx_ws_gateway_metrics_exit_process(ngx_cycle_t *cycle);
-ngx_uint_t ngx_ws_gateway_metrics_unmetered(void);
+uint64_t ngx_ws_gateway_metrics_generation(void);
+ngx_uint_t ngx_ws_gateway_metrics_unmetered(ngx_uint_t live);
 
 void ngx_ws_gateway_metrics_window(ngx_ws_gateway_slot_t *slot,
     ngx_uint_t seconds, ngx_ws_gateway_window_t *w);

@@ -640,13 +640,15 @@ ngx_ws_gateway_status_accept(ngx_http_request_t *r)
 static void
 ngx_ws_gateway_status_collect(ngx_ws_gateway_status_t *st)
 {
-    ngx_uint_t                       i, n, nslots;
-    uint64_t                         pid;
+    ngx_uint_t                       i, n, nslots, live;
+    uint64_t                         pid, generation;
     ngx_ws_gateway_slot_t           *slot;
     ngx_ws_gateway_status_worker_t  *w;
 
     nslots = ngx_ws_gateway_shm->nslots;
+    generation = ngx_ws_gateway_metrics_generation();
     n = 0;
+    live = 0;
 
     for (i = 0; i < nslots; i++) {
         slot = &ngx_ws_gateway_shm->slots[i];
@@ -668,10 +670,14 @@ ngx_ws_gateway_status_collect(ngx_ws_gateway_status_t *st)
 
         w->pid = pid;
         n++;
+
+        if (w->generation == generation) {
+            live++;
+        }
     }
 
     st->nworkers = n;
-    st->unmetered = ngx_ws_gateway_metrics_unmetered();
+    st->unmetered = ngx_ws_gateway_metrics_unmetered(live);
 
     ngx_ws_gateway_status_sum(st);
 }
