@@ -27,6 +27,13 @@
  * by byte if it comes so, and then hands out the rest of the body as
  * chunks of the buffer: records may be split at any byte, and the buffer
  * may be released or replaced between any two calls.
+ *
+ * The codec checks a record's framing and its fixed fields (section 8 of
+ * docs/protocol.md), not its meaning: UTF-8 is not checked here (the
+ * caller checks text bodies: a text SEND, close reasons), nor the
+ * version of a HELLO, capabilities, ERROR codes, whether a type is
+ * allowed at this point of the link (before HELLO, channels without
+ * CHANNELS) or whether a session is known.
  */
 
 
@@ -69,6 +76,14 @@
 #define NGX_WS_GATEWAY_BY_GATEWAY           1
 #define NGX_WS_GATEWAY_BY_BACKEND           2
 
+/* ERROR codes (docs/protocol.md, section 8) */
+#define NGX_WS_GATEWAY_LINK_ERR_MALFORMED   1
+#define NGX_WS_GATEWAY_LINK_ERR_VERSION     2
+#define NGX_WS_GATEWAY_LINK_ERR_TOO_LARGE   3
+#define NGX_WS_GATEWAY_LINK_ERR_UNKNOWN     4
+#define NGX_WS_GATEWAY_LINK_ERR_NOT_NOW     5
+#define NGX_WS_GATEWAY_LINK_ERR_GOING_AWAY  6
+
 /* fields of HELLO and OPEN: type u8, length u16, value */
 #define NGX_WS_GATEWAY_FIELD_NAME           0x01   /* HELLO */
 #define NGX_WS_GATEWAY_FIELD_SOFTWARE       0x02   /* HELLO */
@@ -90,6 +105,9 @@
 #define NGX_WS_GATEWAY_REASON_MAX           123    /* close reasons */
 #define NGX_WS_GATEWAY_ERROR_TEXT_MAX       1024
 #define NGX_WS_GATEWAY_CHANNEL_MAX          255
+
+/* the smallest max_record a backend may announce in its HELLO */
+#define NGX_WS_GATEWAY_MAX_RECORD_MIN       1024
 
 /* the largest record head: length, type, flags, fixed body part */
 #define NGX_WS_GATEWAY_REC_HEAD_MAX         (NGX_WS_GATEWAY_REC_MIN + 12)
@@ -118,8 +136,9 @@ typedef struct {
     /*
      * by type: HELLO: version, capabilities, max_record; PING, PONG:
      * opaque; ERROR: code; CLOSE event: code, by; CLOSE command: code;
-     * REJECT: code (an HTTP status); PUBLISH: channel_len; GONE: code
-     * (the type of the command answered)
+     * REJECT: code (an HTTP status); PUBLISH: channel_len; SUBSCRIBE,
+     * UNSUBSCRIBE: channel_len (the whole rest); GONE: code (the type of
+     * the command answered); all others 0
      */
     ngx_uint_t                version;
     uint32_t                  capabilities;
@@ -132,8 +151,15 @@ typedef struct {
     /* the rest of the body, to be taken with record_body() */
     uint32_t                  left;
 
-    /* set on NGX_ERROR: a static reason */
+    /*
+     * set on NGX_ERROR: a static reason and the code of the ERROR record
+     * to answer with (NGX_WS_GATEWAY_LINK_ERR_*): TOO_LARGE (3) for a
+     * length above max_record, UNKNOWN (4) for a type that is unknown or
+     * of the other direction, MALFORMED (1) for everything else; codes 2
+     * and 5 are the caller's to find
+     */
     const char               *error;
+    ngx_uint_t                error_code;
 } ngx_ws_gateway_record_parser_t;
 
 
@@ -145,11 +171,23 @@ typedef struct {
  *            direction, flags defined for the type, length within
  *            max_record and within the type's bounds, the fixed fields'
  *            values): the rest of the body (p->left bytes) follows;
- * NGX_ERROR  a malformed record: p->error says what.
+ * NGX_ERROR  a malformed record: p->error and p->error_code say what.
  *
  * After NGX_OK the caller takes the body with record_body() until it
  * returns NGX_OK (for an empty body too) before calling record_parse()
- * again.  After NGX_ERROR the parser is not to be used again.
+ * again.  After NGX_ERROR the parser is not to be used again: an error
+ * is sticky, every later call returns NGX_ERROR and takes no byte.
+ *
+ * Checked at the head: length 2 or more and at most max_record; the type
+ * known in this direction; flags defined for the type (BINARY for
+ * MESSAGE, SEND, PUBLISH, BROADCAST; REANNOUNCE and APPROVE for OPEN;
+ * none otherwise); length exact (PING, PONG, GONE, ACCEPT) or at least
+ * the fixed part, reasons at most NGX_WS_GATEWAY_REASON_MAX, ERROR and
+ * REJECT texts at most NGX_WS_GATEWAY_ERROR_TEXT_MAX, channels 1 to
+ * NGX_WS_GATEWAY_CHANNEL_MAX bytes and within the body; a session id
+ * not 0; a CLOSE command's code in the list of docs/protocol.md 6.2; a
+ * REJECT status 400 to 599; a CLOSE event's "by" 0 to 2; a backend's
+ * HELLO max_record (commands set) at least NGX_WS_GATEWAY_MAX_RECORD_MIN.
  */
 ngx_int_t ngx_ws_gateway_record_parse(ngx_ws_gateway_record_parser_t *p,
     ngx_buf_t *b);
