@@ -594,6 +594,107 @@ def test_chat(port):
     a.close()
     c.close()
 
+# --- the library in process: codec and command checks ----------------
+
+def test_library():
+    sys.path.insert(0, BACKEND)
+    import random
+    import gwlink
+
+    # the page's command examples, from the library's encoder
+    sid = u64(SID)
+    check(gwlink.encode(gwlink.CLOSE, 0, sid + struct.pack(">H", 4000)
+                        + b"kicked") == h(
+        "00 00 00 12 21 00 00 00 d2 a5 c3 00 00 01 0f a0"
+        " 6b 69 63 6b 65 64"), "encode: CLOSE command 4000 kicked (page)")
+    check(gwlink.encode(gwlink.REJECT, 0, sid + struct.pack(">H", 403)
+                        + b"banned") == h(
+        "00 00 00 12 23 00 00 00 d2 a5 c3 00 00 01 01 93"
+        " 62 61 6e 6e 65 64"), "encode: REJECT 403 banned (page)")
+    check(gwlink.encode(gwlink.ERROR, 0, struct.pack(">H", 1) + b"bad")
+          == ERROR_EX, "encode: ERROR 1 bad (page)")
+
+    # the decoder: many records cut into random pieces
+    rng = random.Random(7)
+    recs = [rec(rng.choice([0x02, 0x11, 0x12]), 0,
+                os.urandom(rng.randrange(8, 300))) for _ in range(500)]
+    stream = b"".join(recs)
+    d = gwlink.Decoder(4096)
+    out = []
+    pos = 0
+    while pos < len(stream):
+        n = rng.choice([1, 2, 3, 5, 7, 64, 1000, 5000])
+        out += d.feed(stream[pos:pos + n])
+        pos += n
+    check([rec(t, f, b) for t, f, b in out] == recs and not d.buf,
+          "decoder: 500 records cut at random, all back, in order")
+    for data, code in ((b"\x00\x00\x00\x01", 1),
+                       (struct.pack(">I", 4097), 3)):
+        try:
+            gwlink.Decoder(4096).feed(data)
+            got = None
+        except gwlink.ProtocolError as e:
+            got = e.code
+        check(got == code, "decoder: header %s -> %r (got %r)"
+              % (data.hex(), code, got))
+    try:
+        gwlink.decode_fields(b"\x01\x00\x02a", 0)
+        got = None
+    except gwlink.ProtocolError as e:
+        got = e.code
+    check(got == 1, "decode_fields: a value past the end is malformed")
+    check(gwlink.decode_fields(field(1, b"gw1") + field(0x99, b""), 0)
+          == [(1, b"gw1"), (0x99, b"")], "decode_fields")
+
+    # close codes of section 6.2
+    ok = [c for c in range(0, 6000) if gwlink.valid_close_code(c)]
+    want = ([1000, 1001, 1003] + list(range(1007, 1015))
+            + list(range(3000, 5000)))
+    check(ok == want, "close codes: 1000 1001 1003 1007-1014 3000-4999")
+
+    # commands refuse what the page forbids, before anything is written
+    class FakeServer:
+        service = object()
+        max_record = 1 << 16
+        dirty = set()
+
+    class FakeWriter:
+        def get_extra_info(self, name):
+            return None
+
+    link = gwlink.Link(FakeServer(), None, FakeWriter())
+    link.max_record = 1024
+    s = gwlink.Session(link, SID)
+    link.sessions[SID] = s
+    link._write = lambda r: link._out.append(r) or True
+
+    def raises(fn, what):
+        try:
+            fn()
+        except (ValueError, RuntimeError):
+            check(True, what)
+            return
+        check(False, what)
+
+    raises(lambda: s.send(b"\xff"), "send: text bytes not UTF-8 refused")
+    raises(lambda: s.send(b"x" * 1015, True),
+           "send: a record above the gateway's max_record refused")
+    check(s.send(b"x" * 1014, True), "send: exactly the gateway's max_record")
+    raises(lambda: s.close(1005), "close: 1005 refused")
+    raises(lambda: s.close(1000, "r" * 124), "close: reason of 124 refused")
+    raises(lambda: s.accept(), "accept: not waiting for a verdict")
+    check(s.close(4000, "kicked") and link._out[-1] == h(
+        "00 00 00 12 21 00 00 00 d2 a5 c3 00 00 01 0f a0"
+        " 6b 69 63 6b 65 64"), "close: CLOSE command bytes")
+    n = len(link._out)
+    check(s.send("late") is False and len(link._out) == n,
+          "send after close(): dropped, nothing written")
+    a = gwlink.Session(link, SID + 1)
+    a.state = "approving"
+    raises(lambda: a.send("early"), "send before ACCEPT refused")
+    raises(lambda: a.reject(399), "reject: status 399 refused")
+    raises(lambda: a.reject(403, "t" * 1025), "reject: text over 1024")
+
 
 def main():
     signal.alarm(60)        # the whole run is bounded
@@ -614,6 +715,7 @@ def main():
             test_chat(CHAT_PORT)
             check(chat.poll() is None, "chat.py is still running")
             test_shutdown(echo, ECHO_PORT)
+            test_library()
         except Exception as e:
             import traceback
             traceback.print_exc()
