@@ -15,10 +15,15 @@
 #include "ngx_ws_gateway_parse.h"
 #include "ngx_ws_gateway_out.h"
 #include "ngx_ws_gateway_metrics.h"
+#include "ngx_ws_gateway_link.h"
+
+
+#define NGX_WS_GATEWAY_VERSION           "0.10"
 
 
 #define NGX_WS_GATEWAY_TARGET_UNSET      0
 #define NGX_WS_GATEWAY_TARGET_ECHO       1
+#define NGX_WS_GATEWAY_TARGET_UPSTREAM   2
 
 
 typedef struct {
@@ -29,11 +34,18 @@ typedef struct {
     ngx_uint_t                 slots;            /* the directive */
     ngx_uint_t                 nslots;
     ngx_shm_zone_t            *zone;
+
+    /* of ngx_ws_gateway_lupstream_t: the upstreams ws_gateway_pass names */
+    ngx_array_t               *upstreams;
 } ngx_ws_gateway_main_conf_t;
 
 
 typedef struct {
     ngx_uint_t                 target;
+    ngx_ws_gateway_lupstream_t *upstream;        /* TARGET_UPSTREAM */
+    ngx_uint_t                 upstream_index;   /* in the main conf's */
+    ngx_array_t               *params;           /* of ngx_ws_gateway_
+                                                    param_t */
     ngx_array_t               *subprotocols;     /* of ngx_str_t */
 
     /* where ws_gateway_pass is, for errors found when merging */
@@ -108,6 +120,8 @@ typedef struct {
 
     ngx_ws_gateway_out_t       out;              /* frames to send */
 
+    ngx_ws_gateway_link_t     *link;             /* to its backend */
+
     /* in the worker's run queue, or among the sessions waiting for room */
     ngx_queue_t                queue;
 
@@ -139,6 +153,7 @@ typedef struct {
     unsigned                   ended:1;          /* end reason is set */
     unsigned                   stamped:1;        /* SO_TIMESTAMP is on */
     unsigned                   runnable:1;       /* in the run queue */
+    unsigned                   by_backend:1;     /* its CLOSE command */
     unsigned                   waiting:1;        /* paused, nothing queued:
                                                     waits for the worker's
                                                     budget */
@@ -162,7 +177,20 @@ ngx_int_t ngx_ws_gateway_status_handler(ngx_http_request_t *r);
 
 void ngx_ws_gateway_session_init(ngx_connection_t *c,
     ngx_ws_gateway_loc_conf_t *wlcf, time_t expires, u_char *pipelined,
-    size_t len);
+    size_t len, ngx_ws_gateway_link_t *link, uint64_t id);
+uint64_t ngx_ws_gateway_session_id(void);
+void ngx_ws_gateway_session_deliver(ngx_ws_gateway_session_t *s,
+    ngx_uint_t opcode, u_char *data, size_t len);
+void ngx_ws_gateway_session_end(ngx_ws_gateway_session_t *s,
+    ngx_uint_t code, ngx_str_t *reason, ngx_uint_t backend);
+void ngx_ws_gateway_session_lost(ngx_ws_gateway_session_t *s);
+
+ngx_int_t ngx_ws_gateway_link_attach(ngx_ws_gateway_session_t *s,
+    ngx_ws_gateway_link_t *link);
+ngx_int_t ngx_ws_gateway_link_message(ngx_ws_gateway_session_t *s,
+    ngx_uint_t opcode, u_char *data, size_t len);
+void ngx_ws_gateway_link_closed(ngx_ws_gateway_session_t *s,
+    ngx_uint_t code, ngx_uint_t by, u_char *reason, size_t len);
 
 void ngx_ws_gateway_session_init_process(ngx_cycle_t *cycle);
 void ngx_ws_gateway_session_exit_process(void);

@@ -18,6 +18,9 @@
 
 #define NGX_WS_GATEWAY_UPGRADE_REQUIRED  426
 
+/* no link to a backend: a 503, counted where it is refused */
+#define NGX_WS_GATEWAY_UNAVAILABLE       1503
+
 
 typedef struct {
     ngx_str_t                  key;
@@ -95,6 +98,12 @@ ngx_ws_gateway_handshake(ngx_http_request_t *r)
         result = NGX_WS_GATEWAY_HS_BAD_REQUEST;
         break;
 
+    case NGX_WS_GATEWAY_UNAVAILABLE:
+
+        /* counted where it is refused */
+
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+
     default:
 
         /* a 426 is counted where it is sent */
@@ -128,6 +137,7 @@ ngx_ws_gateway_check(ngx_http_request_t *r)
     ngx_sha1_t                  sha1;
     ngx_connection_t           *c;
     ngx_http_core_loc_conf_t   *clcf;
+    ngx_ws_gateway_loc_conf_t  *wlcf;
     ngx_ws_gateway_handshake_t  hs;
 
     c = r->connection;
@@ -245,6 +255,29 @@ ngx_ws_gateway_check(ngx_http_request_t *r)
         }
 
         return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_gateway_module);
+
+    if (wlcf->target == NGX_WS_GATEWAY_TARGET_UPSTREAM
+        && ngx_ws_gateway_link_pick(wlcf->upstream) == NULL)
+    {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "no live ws gateway links in upstream \"%V\"",
+                      &wlcf->upstream->upstream->host);
+
+        ngx_ws_gateway_metric_inc(handshakes[NGX_WS_GATEWAY_HS_UNAVAILABLE]);
+
+        ngx_str_set(&value, "1");
+
+        if (ngx_ws_gateway_add_header(r, "Retry-After",
+                                      sizeof("Retry-After") - 1, &value)
+            == NULL)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return NGX_WS_GATEWAY_UNAVAILABLE;
     }
 
     /* Sec-WebSocket-Accept: base64(SHA-1(key + GUID)) */
@@ -790,6 +823,8 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
     u_char                     *data;
     size_t                      len;
     time_t                      expires;
+    uint64_t                    id;
+    ngx_ws_gateway_link_t      *link;
     ngx_buf_t                  *b;
     ngx_chain_t                *cl, *ln;
     ngx_connection_t           *c;
@@ -863,6 +898,29 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
 
     expires = ngx_ws_gateway_auth_expires(r);
 
+    /* its backend's OPEN, while the request is here to say what it holds */
+
+    link = NULL;
+    id = 0;
+
+    if (wlcf->target == NGX_WS_GATEWAY_TARGET_UPSTREAM) {
+        link = ngx_ws_gateway_link_pick(wlcf->upstream);
+
+        if (link) {
+            id = ngx_ws_gateway_session_id();
+
+            if (ngx_ws_gateway_link_open(r, link, id, wlcf->params)
+                != NGX_OK)
+            {
+                if (data) {
+                    ngx_free(data);
+                }
+
+                goto failed;
+            }
+        }
+    }
+
     r->keepalive = 0;
 
     ngx_http_free_request(r, 0);
@@ -907,7 +965,7 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
 
 #endif
 
-    ngx_ws_gateway_session_init(c, wlcf, expires, data, len);
+    ngx_ws_gateway_session_init(c, wlcf, expires, data, len, link, id);
 
     if (data) {
         ngx_free(data);

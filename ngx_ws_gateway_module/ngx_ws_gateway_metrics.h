@@ -59,6 +59,8 @@ enum {
     NGX_WS_GATEWAY_END_TOKEN_EXPIRED,      /* the token's exp passed */
     NGX_WS_GATEWAY_END_OVERLOAD,           /* waited for the worker's
                                               budget too long, 1013 */
+    NGX_WS_GATEWAY_END_BACKEND_CLOSE,      /* the backend's CLOSE */
+    NGX_WS_GATEWAY_END_LINK_LOST,          /* its link went, 1011 */
     NGX_WS_GATEWAY_END_LAST
 };
 
@@ -71,6 +73,10 @@ enum {
     NGX_WS_GATEWAY_DROP_OVERLOAD,          /* being received when the
                                               worker's budget closed its
                                               session */
+    NGX_WS_GATEWAY_DROP_LINK,              /* a client's message that its
+                                              link could not take (too
+                                              large for the backend, the
+                                              link's buffer full) */
     NGX_WS_GATEWAY_DROP_LAST
 };
 
@@ -91,6 +97,7 @@ enum {
     NGX_WS_GATEWAY_HS_FAILED,              /* 5xx, or the 101 not sent */
     NGX_WS_GATEWAY_HS_UNAUTHORIZED,        /* 401, token refused */
     NGX_WS_GATEWAY_HS_FORBIDDEN,           /* 403, origin refused */
+    NGX_WS_GATEWAY_HS_UNAVAILABLE,         /* 503, no backend link */
     NGX_WS_GATEWAY_HS_LAST
 };
 

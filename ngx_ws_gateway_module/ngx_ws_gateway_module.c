@@ -23,6 +23,8 @@ static char *ngx_ws_gateway_pass(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ws_gateway_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_ws_gateway_link_param(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_ws_gateway_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ws_gateway_worker_limit(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -99,6 +101,18 @@ static ngx_conf_post_handler_pt  ngx_ws_gateway_slots_post =
 
 static ngx_conf_post_handler_pt  ngx_ws_gateway_window_post =
     ngx_ws_gateway_check_window;
+
+static ngx_conf_num_bounds_t  ngx_ws_gateway_links_bounds = {
+    ngx_conf_check_num_bounds, 1, 64
+};
+
+static ngx_ws_gateway_size_bounds_t  ngx_ws_gateway_link_message_bounds = {
+    ngx_ws_gateway_check_size, 1024, 1024 * 1024 * 1024
+};
+
+static ngx_ws_gateway_size_bounds_t  ngx_ws_gateway_link_buffer_bounds = {
+    ngx_ws_gateway_check_size, 64 * 1024, NGX_MAX_SIZE_T_VALUE / 2
+};
 
 
 static ngx_command_t  ngx_ws_gateway_commands[] = {
@@ -222,6 +236,69 @@ static ngx_command_t  ngx_ws_gateway_commands[] = {
       offsetof(ngx_ws_gateway_loc_conf_t, close_timeout),
       &ngx_ws_gateway_timer_bounds },
 
+    { ngx_string("ws_gateway_link_param"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_ws_gateway_link_param,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_gateway_links"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_link_conf_t, links),
+      &ngx_ws_gateway_links_bounds },
+
+    { ngx_string("ws_gateway_link_connect_timeout"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_link_conf_t, connect_timeout),
+      &ngx_ws_gateway_timer_bounds },
+
+    { ngx_string("ws_gateway_link_send_timeout"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_link_conf_t, send_timeout),
+      &ngx_ws_gateway_timer_bounds },
+
+    { ngx_string("ws_gateway_link_read_timeout"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_link_conf_t, read_timeout),
+      &ngx_ws_gateway_timer_bounds },
+
+    { ngx_string("ws_gateway_link_heartbeat"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_link_conf_t, heartbeat),
+      &ngx_ws_gateway_timer_bounds },
+
+    { ngx_string("ws_gateway_link_backoff"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_TAKE12,
+      ngx_ws_gateway_link_backoff,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_gateway_link_max_message"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_link_conf_t, max_message),
+      &ngx_ws_gateway_link_message_bounds },
+
+    { ngx_string("ws_gateway_link_buffer"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_link_conf_t, buffer),
+      &ngx_ws_gateway_link_buffer_bounds },
+
       ngx_null_command
 };
 
@@ -233,7 +310,7 @@ static ngx_http_module_t  ngx_ws_gateway_module_ctx = {
     ngx_ws_gateway_create_main_conf,       /* create main configuration */
     ngx_ws_gateway_init_main_conf,         /* init main configuration */
 
-    NULL,                                  /* create server configuration */
+    ngx_ws_gateway_link_create_conf,       /* create server configuration */
     NULL,                                  /* merge server configuration */
 
     ngx_ws_gateway_create_loc_conf,        /* create location configuration */
@@ -363,6 +440,10 @@ ngx_ws_gateway_postconfiguration(ngx_conf_t *cf)
 
     wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_ws_gateway_module);
 
+    if (ngx_ws_gateway_link_init_conf(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (!wmcf->metrics) {
         return NGX_OK;
     }
@@ -425,13 +506,18 @@ ngx_ws_gateway_init_process(ngx_cycle_t *cycle)
 {
     ngx_ws_gateway_session_init_process(cycle);
 
-    return ngx_ws_gateway_metrics_init_process(cycle);
+    if (ngx_ws_gateway_metrics_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_ws_gateway_link_init_process(cycle);
 }
 
 
 static void
 ngx_ws_gateway_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_ws_gateway_link_exit_process();
     ngx_ws_gateway_metrics_exit_process(cycle);
     ngx_ws_gateway_session_exit_process();
 }
@@ -456,6 +542,7 @@ ngx_ws_gateway_create_loc_conf(ngx_conf_t *cf)
      */
 
     conf->subprotocols = NGX_CONF_UNSET_PTR;
+    conf->params = NGX_CONF_UNSET_PTR;
 
     conf->max_frame_conf = NGX_CONF_UNSET_SIZE;
     conf->max_message_size = NGX_CONF_UNSET_SIZE;
@@ -506,6 +593,14 @@ ngx_ws_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->subprotocols, prev->subprotocols, NULL);
+    ngx_conf_merge_ptr_value(conf->params, prev->params, NULL);
+
+    if (conf->target == NGX_WS_GATEWAY_TARGET_UPSTREAM
+        && conf->upstream == NULL)
+    {
+        conf->upstream = ngx_ws_gateway_link_upstream(cf,
+                                                      conf->upstream_index);
+    }
 
     /*
      * the auth module's configuration of the same location, where a
@@ -575,21 +670,101 @@ ngx_ws_gateway_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_strcmp(value[1].data, "echo") == 0) {
+    /*
+     * "builtin:echo" cannot be the name of an upstream: an upstream{}
+     * block's name with a colon is an address, and "echo" is no port
+     */
+
+    if (ngx_strcmp(value[1].data, "builtin:echo") == 0) {
         wlcf->target = NGX_WS_GATEWAY_TARGET_ECHO;
 
-    } else {
+    } else if (ngx_strncmp(value[1].data, "builtin:", 8) == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid target \"%V\" in \"%V\" directive, "
-                           "only \"echo\" is supported",
+                           "unknown built-in target \"%V\" in \"%V\" "
+                           "directive, only \"builtin:echo\" exists",
                            &value[1], &value[0]);
         return NGX_CONF_ERROR;
+
+    } else {
+        if (ngx_ws_gateway_link_pass(cf, &value[1], &wlcf->upstream_index)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        wlcf->target = NGX_WS_GATEWAY_TARGET_UPSTREAM;
     }
 
     wlcf->pass_file = cf->conf_file->file.name;
     wlcf->pass_line = cf->conf_file->line;
 
     clcf->handler = ngx_ws_gateway_content_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_gateway_link_param(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_gateway_loc_conf_t *wlcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_uint_t                         i;
+    ngx_ws_gateway_param_t            *param;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > 255) {
+        return "has a name that is empty or longer than 255 bytes";
+    }
+
+    for (i = 0; i < value[1].len; i++) {
+        if (value[1].data[i] <= 0x20 || value[1].data[i] >= 0x7f) {
+            return "has a name with a space, a control character or a byte "
+                   "that is not ASCII";
+        }
+    }
+
+    if (wlcf->params == NGX_CONF_UNSET_PTR) {
+        wlcf->params = ngx_array_create(cf->pool, 4,
+                                        sizeof(ngx_ws_gateway_param_t));
+        if (wlcf->params == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    param = wlcf->params->elts;
+
+    for (i = 0; i < wlcf->params->nelts; i++) {
+        if (param[i].name.len == value[1].len
+            && ngx_strncmp(param[i].name.data, value[1].data, value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate \"%V\" parameter \"%V\"",
+                               &value[0], &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    param = ngx_array_push(wlcf->params);
+    if (param == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    param->name = value[1];
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[2];
+    ccv.complex_value = &param->value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

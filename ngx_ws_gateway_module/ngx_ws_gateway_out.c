@@ -91,6 +91,8 @@ typedef struct {
 
 static ngx_int_t ngx_ws_gateway_out_pong(ngx_ws_gateway_out_t *q,
     u_char *hdr, size_t hlen, u_char *data, size_t len);
+static ngx_int_t ngx_ws_gateway_out_write(ngx_ws_gateway_out_t *q,
+    u_char *hdr, size_t hlen, u_char *data, size_t len, ngx_uint_t is_data);
 static void ngx_ws_gateway_out_append(ngx_ws_gateway_out_t *q,
     ngx_ws_gateway_block_t *b);
 static ngx_int_t ngx_ws_gateway_out_header(ngx_ws_gateway_pos_t *pos,
@@ -114,17 +116,37 @@ ngx_int_t
 ngx_ws_gateway_out_frame(ngx_ws_gateway_out_t *q, ngx_uint_t opcode,
     ngx_uint_t flags, u_char *data, size_t len)
 {
-    u_char                  hdr[NGX_WS_GATEWAY_SERVER_HEADER_MAX], *src;
-    size_t                  hlen, room, left, part;
-    uint64_t                total;
-    ngx_uint_t              nblocks, i, is_data;
-    ngx_ws_gateway_block_t  *b, *nb, *first, *last;
+    u_char  hdr[NGX_WS_GATEWAY_SERVER_HEADER_MAX];
+    size_t  hlen;
 
     hlen = ngx_ws_gateway_write_frame_header(hdr, opcode, flags, len) - hdr;
 
     if (opcode == NGX_WS_GATEWAY_OP_PONG) {
         return ngx_ws_gateway_out_pong(q, hdr, hlen, data, len);
     }
+
+    return ngx_ws_gateway_out_write(q, hdr, hlen, data, len,
+                                    !ngx_ws_gateway_op_is_control(opcode));
+}
+
+
+ngx_int_t
+ngx_ws_gateway_out_record(ngx_ws_gateway_out_t *q, u_char *head,
+    size_t hlen, u_char *data, size_t len)
+{
+    return ngx_ws_gateway_out_write(q, head, hlen, data, len, 0);
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_out_write(ngx_ws_gateway_out_t *q, u_char *hdr, size_t hlen,
+    u_char *data, size_t len, ngx_uint_t is_data)
+{
+    u_char                  *src;
+    size_t                   room, left, part;
+    uint64_t                 total;
+    ngx_uint_t               nblocks, i;
+    ngx_ws_gateway_block_t  *b, *nb, *first, *last;
 
     /* the frame goes on in the last block, then in as many as it needs */
 
@@ -182,8 +204,6 @@ ngx_ws_gateway_out_frame(ngx_ws_gateway_out_t *q, ngx_uint_t opcode,
     if (b->first == NGX_WS_GATEWAY_NO_FRAME) {
         b->first = (uint16_t) (b->buf.last - b->buf.start);
     }
-
-    is_data = !ngx_ws_gateway_op_is_control(opcode);
 
     /* the header, then the payload, across blocks */
 

@@ -94,6 +94,13 @@ ngx_int_t ngx_ws_gateway_out_frame(ngx_ws_gateway_out_t *q,
     ngx_uint_t opcode, ngx_uint_t flags, u_char *data, size_t len);
 
 /*
+ * Appends bytes that are not a WebSocket frame (a link record: its head,
+ * then its data) to a queue that holds no frames; as out_frame().
+ */
+ngx_int_t ngx_ws_gateway_out_record(ngx_ws_gateway_out_t *q, u_char *head,
+    size_t hlen, u_char *data, size_t len);
+
+/*
  * After c->send_chain(c, q->out, ...) returned cl (not NGX_CHAIN_ERROR):
  * frees the blocks sent and notes what the transport holds of the first
  * one left.

@@ -549,6 +549,13 @@ ngx_ws_gateway_record_write_field(u_char *dst, ngx_uint_t type,
     *dst++ = (u_char) type;
     dst = ngx_ws_gateway_write_uint16(dst, len);
 
+    if (value == NULL) {
+
+        /* the caller writes the value */
+
+        return dst;
+    }
+
     return ngx_cpymem(dst, value, len);
 }
 

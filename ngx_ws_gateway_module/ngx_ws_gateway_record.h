@@ -215,7 +215,10 @@ ngx_int_t ngx_ws_gateway_record_field(u_char **pos, u_char *end,
 u_char *ngx_ws_gateway_record_write(u_char *dst, ngx_uint_t type,
     ngx_uint_t flags, size_t body_len);
 
-/* writes a field's head and value and returns the end */
+/*
+ * writes a field's head and value and returns the end; with value NULL,
+ * the head only, for a value of len bytes that the caller writes
+ */
 u_char *ngx_ws_gateway_record_write_field(u_char *dst, ngx_uint_t type,
     u_char *value, size_t len);
 

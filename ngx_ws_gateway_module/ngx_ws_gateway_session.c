@@ -105,7 +105,8 @@ static void ngx_ws_gateway_test_hook(ngx_ws_gateway_session_t *s,
 
 static u_char      *ngx_ws_gateway_rbuf;
 static size_t       ngx_ws_gateway_rbuf_size;
-static uint64_t     ngx_ws_gateway_next_id;
+static uint64_t     ngx_ws_gateway_last_ms;
+static ngx_uint_t   ngx_ws_gateway_id_seq;
 static ngx_uint_t   ngx_ws_gateway_turn_frames;
 
 /*
@@ -172,7 +173,7 @@ ngx_ws_gateway_session_init_process(ngx_cycle_t *cycle)
 void
 ngx_ws_gateway_session_init(ngx_connection_t *c,
     ngx_ws_gateway_loc_conf_t *wlcf, time_t expires, u_char *pipelined,
-    size_t len)
+    size_t len, ngx_ws_gateway_link_t *link, uint64_t id)
 {
     ngx_buf_t                  b;
     ngx_ws_gateway_session_t  *s;
@@ -189,6 +190,8 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
         return;
     }
 
+    s->id = id ? id : ngx_ws_gateway_session_id();
+
     s->connection = c;
     s->conf = wlcf;
 
@@ -200,13 +203,6 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
     s->last_message = ngx_current_msec;
 
     s->expires = ngx_ws_gateway_jwt_expiry32(expires);
-
-    if (ngx_ws_gateway_next_id == 0) {
-        ngx_ws_gateway_next_id = ((uint64_t) ngx_pid << 40)
-                                 ^ ((uint64_t) ngx_time() << 8);
-    }
-
-    s->id = ++ngx_ws_gateway_next_id;
 
     c->data = s;
     c->read->handler = ngx_ws_gateway_read_handler;
@@ -241,6 +237,21 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
 
     ngx_ws_gateway_set_timer(s);
 
+    if (link && ngx_ws_gateway_link_attach(s, link) != NGX_OK) {
+        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_ERROR);
+        ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_INTERNAL, NULL, 1);
+        (void) ngx_ws_gateway_send(s);
+        return;
+    }
+
+    if (wlcf->target == NGX_WS_GATEWAY_TARGET_UPSTREAM && s->link == NULL) {
+
+        /* its link went between the handshake and now */
+
+        ngx_ws_gateway_session_lost(s);
+        return;
+    }
+
     if (len) {
         ngx_memzero(&b, sizeof(ngx_buf_t));
         b.pos = pipelined;
@@ -267,6 +278,154 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
     }
 
     ngx_ws_gateway_read_handler(c->read);
+}
+
+
+/*
+ * Session ids (docs/protocol.md, 4): the milliseconds since 2026-01-01
+ * (41 bits), the worker's process slot (10 bits) and a counter within
+ * the millisecond (13 bits); the clock a worker uses never goes back,
+ * and a millisecond whose counter is spent borrows the next one.
+ */
+
+#define NGX_WS_GATEWAY_ID_EPOCH          1767225600000ULL
+#define NGX_WS_GATEWAY_ID_SEQ_BITS       13
+#define NGX_WS_GATEWAY_ID_SLOT_BITS      10
+
+
+uint64_t
+ngx_ws_gateway_session_id(void)
+{
+    uint64_t     ms;
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+    ms = (uint64_t) tp->sec * 1000 + tp->msec;
+    ms = (ms > NGX_WS_GATEWAY_ID_EPOCH) ? ms - NGX_WS_GATEWAY_ID_EPOCH : 0;
+
+    if (ms > ngx_ws_gateway_last_ms) {
+        ngx_ws_gateway_last_ms = ms;
+        ngx_ws_gateway_id_seq = 0;
+
+    } else if (++ngx_ws_gateway_id_seq
+               >= (1 << NGX_WS_GATEWAY_ID_SEQ_BITS))
+    {
+        ngx_ws_gateway_last_ms++;
+        ngx_ws_gateway_id_seq = 0;
+    }
+
+    return (ngx_ws_gateway_last_ms
+            << (NGX_WS_GATEWAY_ID_SEQ_BITS + NGX_WS_GATEWAY_ID_SLOT_BITS))
+           | ((uint64_t) (ngx_process_slot
+                          & ((1 << NGX_WS_GATEWAY_ID_SLOT_BITS) - 1))
+              << NGX_WS_GATEWAY_ID_SEQ_BITS)
+           | ngx_ws_gateway_id_seq
+           | (ngx_ws_gateway_last_ms == 0 && ngx_ws_gateway_id_seq == 0);
+}
+
+
+/* a backend's SEND: queued, and written from the session's write event */
+
+void
+ngx_ws_gateway_session_deliver(ngx_ws_gateway_session_t *s,
+    ngx_uint_t opcode, u_char *data, size_t len)
+{
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    if (s->close_sent) {
+        ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_CLOSING]);
+        return;
+    }
+
+    if (s->out.size >= s->conf->outbound_limit) {
+
+        /*
+         * the client does not read what the backend sends: the message
+         * is dropped and the session closed, as for a slow consumer
+         */
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "client does not read: %uz bytes queued, closing "
+                      "with 1013", s->out.size);
+
+        ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_SLOW]);
+
+        s->slow = 1;
+        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_SEND_TIMEOUT);
+        ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_TRY_AGAIN,
+                             "slow consumer", 1);
+
+    } else if (ngx_ws_gateway_queue(s, opcode, data, len) != NGX_OK) {
+        c->error = 1;
+
+    } else {
+        s->last_message = ngx_current_msec;
+
+        if (ngx_ws_gateway_slot) {
+            ngx_ws_gateway_metric_inc(total.messages_out);
+            ngx_ws_gateway_metric_add(total.bytes_out, len);
+            ngx_ws_gateway_metrics_touch(s);
+        }
+    }
+
+    if (!c->write->posted) {
+        ngx_post_event(c->write, &ngx_posted_events);
+    }
+}
+
+
+/* a backend's CLOSE */
+
+void
+ngx_ws_gateway_session_end(ngx_ws_gateway_session_t *s, ngx_uint_t code,
+    ngx_str_t *reason, ngx_uint_t backend)
+{
+    u_char             text[NGX_WS_GATEWAY_REASON_MAX + 1];
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    ngx_memcpy(text, reason->data, ngx_min(reason->len, sizeof(text) - 1));
+    text[ngx_min(reason->len, sizeof(text) - 1)] = '\0';
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "ws gateway backend closes the session: %ui \"%s\"",
+                   code, text);
+
+    if (backend) {
+        s->by_backend = 1;
+        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_BACKEND_CLOSE);
+    }
+
+    ngx_ws_gateway_close(s, code, (char *) text, 0);
+
+    if (!c->write->posted) {
+        ngx_post_event(c->write, &ngx_posted_events);
+    }
+}
+
+
+/* the session's link went: closed with 1011 */
+
+void
+ngx_ws_gateway_session_lost(ngx_ws_gateway_session_t *s)
+{
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "session closed with 1011: its backend link was lost");
+
+    ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_LINK_LOST);
+    ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_INTERNAL,
+                         "backend unavailable", 0);
+
+    if (!c->write->posted) {
+        ngx_post_event(c->write, &ngx_posted_events);
+    }
 }
 
 
@@ -1054,6 +1213,11 @@ ngx_ws_gateway_control(ngx_ws_gateway_session_t *s, ngx_str_t *chunk,
                        "ws gateway close received: %ui \"%V\"",
                        code, &reason);
 
+        if (s->link) {
+            ngx_ws_gateway_link_closed(s, code, NGX_WS_GATEWAY_BY_CLIENT,
+                                       reason.data, reason.len);
+        }
+
         /* answer with the same code; no code is answered with none */
 
         ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_CLIENT_CLOSE);
@@ -1078,6 +1242,8 @@ static ngx_int_t
 ngx_ws_gateway_message(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
     u_char *data, size_t len)
 {
+    ngx_int_t  rc;
+
     s->last_message = ngx_current_msec;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
@@ -1092,6 +1258,49 @@ ngx_ws_gateway_message(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
 #if (NGX_WS_GATEWAY_TEST_HOOKS)
     ngx_ws_gateway_test_hook(s, data, len);
 #endif
+
+    if (s->link) {
+        rc = ngx_ws_gateway_link_message(s, opcode, data, len);
+
+        if (rc == NGX_OK) {
+            return NGX_OK;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_ERROR);
+            ngx_ws_gateway_finalize(s);
+            return NGX_DONE;
+        }
+
+        ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_LINK]);
+
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                          "client sent a message of %uz bytes, larger than "
+                          "the backend takes", len);
+            ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_TOO_BIG);
+            ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_TOO_BIG,
+                                 "message too big for the backend", 1);
+
+        } else {
+            ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                          "backend link buffer is full, closing the "
+                          "session with 1013");
+            ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_OVERLOAD);
+            ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_TRY_AGAIN,
+                                 "backend busy", 1);
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (s->conf->target == NGX_WS_GATEWAY_TARGET_UPSTREAM) {
+
+        /* its link is gone: the session is closing */
+
+        ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_LINK]);
+        return NGX_OK;
+    }
 
     /* NGX_WS_GATEWAY_TARGET_ECHO: the message goes back as it came */
 
@@ -1168,6 +1377,14 @@ ngx_ws_gateway_close(ngx_ws_gateway_session_t *s, ngx_uint_t code,
 
     s->close_sent = 1;
     s->close_code = code;
+
+    if (s->link) {
+        ngx_ws_gateway_link_closed(s, code, s->by_backend
+                                            ? NGX_WS_GATEWAY_BY_BACKEND
+                                            : NGX_WS_GATEWAY_BY_GATEWAY,
+                                   (u_char *) reason,
+                                   reason ? ngx_strlen(reason) : 0);
+    }
 
     ngx_ws_gateway_metric_inc(draining);
     s->close_started = ngx_current_msec;
@@ -2153,6 +2370,27 @@ ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
 
     ngx_ws_gateway_unqueue(s);
     ngx_ws_gateway_unexempt(s);
+
+    if (s->link) {
+
+        /* no close frame either way */
+
+        if (s->ended && s->end == NGX_WS_GATEWAY_END_PING_TIMEOUT) {
+            ngx_ws_gateway_link_closed(s, NGX_WS_GATEWAY_CLOSE_ABNORMAL,
+                                       NGX_WS_GATEWAY_BY_GATEWAY,
+                                       (u_char *) "ping timeout", 12);
+
+        } else if (s->ended && s->end == NGX_WS_GATEWAY_END_SEND_TIMEOUT) {
+            ngx_ws_gateway_link_closed(s, NGX_WS_GATEWAY_CLOSE_ABNORMAL,
+                                       NGX_WS_GATEWAY_BY_GATEWAY,
+                                       (u_char *) "send timeout", 12);
+
+        } else {
+            ngx_ws_gateway_link_closed(s, NGX_WS_GATEWAY_CLOSE_ABNORMAL,
+                                       NGX_WS_GATEWAY_BY_CLIENT,
+                                       (u_char *) "connection lost", 15);
+        }
+    }
 
     if (s->message) {
         ngx_ws_gateway_msg_free(s);

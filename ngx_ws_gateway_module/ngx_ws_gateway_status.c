@@ -163,14 +163,14 @@ static char  *ngx_ws_gateway_status_counters[] = {
 
 static char  *ngx_ws_gateway_status_handshakes[] = {
     "accepted", "not_websocket", "bad_version", "bad_request",
-    "bad_method", "failed", "unauthorized", "forbidden"
+    "bad_method", "failed", "unauthorized", "forbidden", "unavailable"
 };
 
 static char  *ngx_ws_gateway_status_ends[] = {
     "client_close", "server_close", "protocol_error", "invalid_data",
     "too_big", "idle_timeout", "ping_timeout", "send_timeout",
     "close_timeout", "shutdown", "eof", "error", "token_expired",
-    "overload"
+    "overload", "backend_close", "link_lost"
 };
 
 static char  *ngx_ws_gateway_status_codes[] = {
@@ -180,7 +180,7 @@ static char  *ngx_ws_gateway_status_codes[] = {
 };
 
 static char  *ngx_ws_gateway_status_drops[] = {
-    "closing", "unsent", "slow", "overload"
+    "closing", "unsent", "slow", "overload", "link"
 };
 
 static char  *ngx_ws_gateway_status_pauses[] = {

@@ -76,7 +76,7 @@ http {
         }
 
         location = /echo {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
             ws_gateway_subprotocols echo.v1;
 
             # room for the large messages conformance suites send
@@ -85,7 +85,7 @@ http {
         }
 
         location = /secure {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
             ws_gateway_subprotocols echo.v1;
 
             ws_gateway_auth_jwt demo token=\$ws_gateway_protocol_token;

@@ -15,7 +15,7 @@ __DATA__
 === TEST 1: the module loads and the location answers a plain request
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
     }
 --- request
 GET /ws
@@ -31,7 +31,7 @@ Upgrade: websocket
 === TEST 2: a WebSocket handshake gets 101 and the RFC 6455 accept key
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
     }
 --- raw_request eval
 ::ws_handshake('/ws') . ::ws_close_frame(1000)
@@ -58,7 +58,7 @@ qr/\[emerg\] .*invalid number of arguments in "ws_gateway_pass" directive in \S+
 
 
 
-=== TEST 4: ws_gateway_pass rejects an unknown target
+=== TEST 4: ws_gateway_pass of an upstream that does not exist fails as proxy_pass does
 --- config
     location /ws {
         ws_gateway_pass nowhere;
@@ -66,15 +66,27 @@ qr/\[emerg\] .*invalid number of arguments in "ws_gateway_pass" directive in \S+
 --- must_die
 --- suppress_stderr
 --- error_log eval
-qr/\[emerg\] .*invalid target "nowhere" in "ws_gateway_pass" directive.* in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*no port in upstream "nowhere" in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 5: ws_gateway_pass twice is a duplicate
+=== TEST 5: ws_gateway_pass rejects an unknown built-in target
 --- config
     location /ws {
-        ws_gateway_pass echo;
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:nope;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] .*unknown built-in target "builtin:nope" in "ws_gateway_pass" directive, only "builtin:echo" exists in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 6: ws_gateway_pass twice is a duplicate
+--- config
+    location /ws {
+        ws_gateway_pass builtin:echo;
+        ws_gateway_pass builtin:echo;
     }
 --- must_die
 --- suppress_stderr
@@ -83,9 +95,9 @@ qr/\[emerg\] .*"ws_gateway_pass" directive is duplicate in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 6: ws_gateway_pass is not allowed at server level
+=== TEST 7: ws_gateway_pass is not allowed at server level
 --- config
-    ws_gateway_pass echo;
+    ws_gateway_pass builtin:echo;
 --- must_die
 --- suppress_stderr
 --- error_log eval
@@ -93,10 +105,10 @@ qr/\[emerg\] .*"ws_gateway_pass" directive is not allowed here in \S+nginx\.conf
 
 
 
-=== TEST 7: sizes must be sizes
+=== TEST 8: sizes must be sizes
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_max_frame_size lots;
     }
 --- must_die
@@ -106,10 +118,10 @@ qr/\[emerg\] .*"ws_gateway_max_frame_size" directive invalid value in \S+nginx\.
 
 
 
-=== TEST 8: sizes have bounds
+=== TEST 9: sizes have bounds
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_buffer_size 100;
     }
 --- must_die
@@ -119,10 +131,10 @@ qr/\[emerg\] .*"ws_gateway_buffer_size" must be between 256 and \d+ in \S+nginx\
 
 
 
-=== TEST 9: a frame may not be larger than a message
+=== TEST 10: a frame may not be larger than a message
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_max_frame_size 2m;
         ws_gateway_max_message_size 1m;
     }
@@ -133,10 +145,10 @@ qr/\[emerg\] .*"ws_gateway_max_frame_size" 2097152 must not be greater than "ws_
 
 
 
-=== TEST 10: times must be times
+=== TEST 11: times must be times
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_ping_interval soon;
     }
 --- must_die
@@ -146,10 +158,10 @@ qr/\[emerg\] .*"ws_gateway_ping_interval" directive invalid value in \S+nginx\.c
 
 
 
-=== TEST 11: subprotocols are HTTP tokens
+=== TEST 12: subprotocols are HTTP tokens
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_subprotocols "chat/v1";
     }
 --- must_die
@@ -159,10 +171,10 @@ qr/\[emerg\] .*invalid subprotocol "chat\/v1" in "ws_gateway_subprotocols" direc
 
 
 
-=== TEST 12: subprotocols are listed once
+=== TEST 13: subprotocols are listed once
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_subprotocols chat chat;
     }
 --- must_die
@@ -172,10 +184,10 @@ qr/\[emerg\] .*duplicate subprotocol "chat" in "ws_gateway_subprotocols" directi
 
 
 
-=== TEST 13: every timeout directive takes one time value
+=== TEST 14: every timeout directive takes one time value
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_pong_timeout 1s 2s;
     }
 --- must_die
@@ -185,10 +197,10 @@ qr/\[emerg\] .*invalid number of arguments in "ws_gateway_pong_timeout" directiv
 
 
 
-=== TEST 14: a send deadline of 0 would end every session at once
+=== TEST 15: a send deadline of 0 would end every session at once
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_send_timeout 0;
     }
 --- must_die

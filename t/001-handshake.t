@@ -11,12 +11,12 @@ plan tests => repeat_each() * ::ws_count_checks(blocks());
 
 our $Config = <<'_EOC_';
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_subprotocols chat superchat v2.json;
     }
 
     location /plain {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
     }
 _EOC_
 
@@ -635,7 +635,7 @@ close: 1000
 === TEST 39: proxy_pass after ws_gateway_pass in the same location fails the configuration
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         proxy_pass http://127.0.0.1:1;
     }
 --- must_die
@@ -649,7 +649,7 @@ qr/\[emerg\] .*"ws_gateway_pass" conflicts with another content handler .* in th
 --- config
     location /ws {
         proxy_pass http://127.0.0.1:1;
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
     }
 --- must_die
 --- suppress_stderr
@@ -662,7 +662,7 @@ qr/\[emerg\] .*"ws_gateway_pass" directive conflicts with another content handle
 --- config
     location /ws {
         ws_gateway_status;
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
     }
 --- must_die
 --- suppress_stderr
@@ -674,7 +674,7 @@ qr/\[emerg\] .*"ws_gateway_pass" directive conflicts with another content handle
 === TEST 42: ws_gateway_pass and ws_gateway_status in one location fail the configuration
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_status;
     }
 --- must_die
@@ -687,7 +687,7 @@ qr/\[emerg\] .*"ws_gateway_status" directive conflicts with another content hand
 === TEST 43: fastcgi_pass after ws_gateway_pass fails too
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         fastcgi_pass 127.0.0.1:1;
     }
 --- must_die
@@ -704,7 +704,7 @@ qr/\[emerg\] .*"ws_gateway_pass" conflicts with another content handler .* in \S
             return 403;
         }
 
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
     }
 --- raw_request eval
 ::ws_handshake('/ws?deny=1', 'Connection: Upgrade, close')
@@ -721,7 +721,7 @@ qr/\[emerg\] .*"ws_gateway_pass" conflicts with another content handler .* in \S
             return 403;
         }
 
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
     }
 --- raw_request eval
 ::ws_handshake('/ws') . ::ws_close_frame(1000)
@@ -739,7 +739,7 @@ close: 1000
 --- config
     location /ws {
         tcp_nodelay off;
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
     }
 --- raw_request eval
 ::ws_handshake('/ws') . ::ws_frame('text', 'hi') . ::ws_close_frame(1000)
@@ -758,7 +758,7 @@ tcp_nodelay
 === TEST 47: tcp_nodelay on (NGINX's default): the session socket gets TCP_NODELAY
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
     }
 --- raw_request eval
 ::ws_handshake('/ws') . ::ws_frame('text', 'hi') . ::ws_close_frame(1000)

@@ -10,22 +10,22 @@ plan tests => repeat_each() * ::ws_count_checks(blocks());
 
 our $Config = <<'_EOC_';
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
     }
 
     location /small {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_max_frame_size 1k;
         ws_gateway_max_message_size 4k;
     }
 
     location /tiny {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_buffer_size 256;
     }
 
     location /frame16 {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_max_frame_size 16;
     }
 _EOC_
@@ -1531,11 +1531,11 @@ close: 1009
     ws_gateway_max_message_size 512k;
 
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
     }
 
     location /m16 {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_max_message_size 16;
     }
 --- raw_request eval
@@ -1557,7 +1557,7 @@ close: 1009
     ws_gateway_max_frame_size 64k;
 
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_max_message_size 32k;
     }
 --- must_die
@@ -1570,7 +1570,7 @@ qr/\[emerg\] .*"ws_gateway_max_frame_size" 65536 must not be greater than "ws_ga
 === TEST 90: ws_gateway_ping_interval 1ms is refused
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_ping_interval 1ms;
     }
 --- must_die
@@ -1583,7 +1583,7 @@ qr/\[emerg\] .*"ws_gateway_ping_interval" must be 0 \(off\) or from 100ms to 604
 === TEST 91: every session timer has the lower bound
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_close_timeout 99ms;
     }
 --- must_die
@@ -1598,7 +1598,7 @@ qr/\[emerg\] .*"ws_gateway_close_timeout" must be from 100ms to 604800000ms in \
     ws_gateway_status_log 10ms;
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
     }
 --- must_die
 --- suppress_stderr

@@ -16,7 +16,7 @@ __DATA__
 === TEST 1: an idle client gets a ping after ws_gateway_ping_interval, and is closed when it does not answer
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_ping_interval 200ms;
         ws_gateway_pong_timeout 300ms;
     }
@@ -37,7 +37,7 @@ client timed out answering ping
 === TEST 2: a client that answers the ping keeps its session, and is pinged again
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_ping_interval 300ms;
         ws_gateway_pong_timeout 1s;
     }
@@ -60,7 +60,7 @@ client timed out answering ping
 === TEST 3: a pong within ws_gateway_pong_timeout (shorter than the interval) keeps the session
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_ping_interval 400ms;
         ws_gateway_pong_timeout 350ms;
     }
@@ -83,7 +83,7 @@ client timed out answering ping
 === TEST 4: a client that keeps sending is not pinged
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_ping_interval 400ms;
         ws_gateway_pong_timeout 200ms;
     }
@@ -108,7 +108,7 @@ client timed out answering ping
 === TEST 5: ws_gateway_idle_timeout: close 1000 "idle timeout", then the close timeout ends a client that does not answer
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_idle_timeout 300ms;
         ws_gateway_close_timeout 300ms;
     }
@@ -130,7 +130,7 @@ client timed out in the closing handshake
 === TEST 6: the idle timeout's close answered by the client ends the connection at once
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_idle_timeout 300ms;
         ws_gateway_close_timeout 10s;
     }
@@ -154,7 +154,7 @@ client timed out in the closing handshake
 === TEST 7: messages reset the idle timeout
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_idle_timeout 600ms;
     }
 --- raw_request eval
@@ -177,7 +177,7 @@ session idle timeout
 === TEST 8: pings do not reset the idle timeout; a ping after the server's close is not answered
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_idle_timeout 600ms;
         ws_gateway_close_timeout 300ms;
     }
@@ -201,7 +201,7 @@ client timed out in the closing handshake
 === TEST 9: a client that closes TCP without a close frame
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
     }
 --- raw_request eval
 ::ws_handshake('/ws') . ::ws_frame('text', 'bye')
@@ -221,7 +221,7 @@ client closed connection without a close frame
 === TEST 10: after a protocol error, ws_gateway_close_timeout ends a client that keeps the connection open
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_close_timeout 300ms;
     }
 --- init
@@ -249,7 +249,7 @@ client timed out in the closing handshake
 === TEST 11: ws_gateway_send_timeout ends a client that sends echoed messages but does not read
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_send_timeout 500ms;
         ws_gateway_outbound_limit 64k;
     }
@@ -275,7 +275,7 @@ qr/client timed out reading, \d+ messages dropped, closing with 1013/
 === TEST 12: ws_gateway_send_timeout ends a client that sends pings but does not read the pongs
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_send_timeout 500ms;
         ws_gateway_outbound_limit 1k;
     }
@@ -302,7 +302,7 @@ qr/client timed out reading, \d+ messages dropped, closing with 1013/
 === TEST 13: ws_gateway_send_timeout runs from the last write that made progress, not from the client's last frame
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_send_timeout 500ms;
         ws_gateway_outbound_limit 64m;
     }

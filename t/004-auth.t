@@ -70,7 +70,7 @@ $t::WsJwt::KEYS{rsa4100} = {
                  ::jwks_json({ key => 'rsa1', extra => { use => 'enc' } }));
 ::jwt_write_file('noalg.conf', <<"_EOC_");
 location /ws {
-    ws_gateway_pass echo;
+    ws_gateway_pass builtin:echo;
     ws_gateway_auth_jwt ws;
     ws_gateway_auth_jwt_key_file ${\ ::jwt_dir()}/hs1.secret hmac;
 }
@@ -88,14 +88,14 @@ _EOC_
 
 our $Config = <<'_EOC_';
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
     }
 
     location /all {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt all;
         ws_gateway_auth_jwt_alg HS256 HS384 HS512 RS256 RS384 RS512
                                 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA;
@@ -108,21 +108,21 @@ our $Config = <<'_EOC_';
     }
 
     location /jwks-all {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt jwks;
         ws_gateway_auth_jwt_alg HS256 RS256 PS256 ES256 ES384 ES512 EdDSA;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/jwks-all.json;
     }
 
     location /rotation {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt rotation;
         ws_gateway_auth_jwt_alg RS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/jwks-rot.json jwks;
     }
 
     location /rotation-mixed {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt mixed;
         ws_gateway_auth_jwt_alg RS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/rsa1.pem kid=k1;
@@ -130,7 +130,7 @@ our $Config = <<'_EOC_';
     }
 
     location /pem-kid {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt pem;
         ws_gateway_auth_jwt_alg RS256 HS512;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/rsa1.pem kid=k1;
@@ -139,28 +139,28 @@ our $Config = <<'_EOC_';
     }
 
     location /one-jwk {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt one;
         ws_gateway_auth_jwt_alg ES256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/jwk-one.json;
     }
 
     location /cert {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt cert;
         ws_gateway_auth_jwt_alg RS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/rsa1.crt;
     }
 
     location /narrow {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt narrow;
         ws_gateway_auth_jwt_alg RS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/rsa1.pem;
     }
 
     location /confusion {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt confusion;
         ws_gateway_auth_jwt_alg HS256 RS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/rsa1.pem kid=rsa;
@@ -168,7 +168,7 @@ our $Config = <<'_EOC_';
     }
 
     location /leeway {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -176,7 +176,7 @@ our $Config = <<'_EOC_';
     }
 
     location /max-age {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -184,7 +184,7 @@ our $Config = <<'_EOC_';
     }
 
     location /iss {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -192,7 +192,7 @@ our $Config = <<'_EOC_';
     }
 
     location /aud {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -200,7 +200,7 @@ our $Config = <<'_EOC_';
     }
 
     location /claim {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -211,7 +211,7 @@ our $Config = <<'_EOC_';
     }
 
     location /small {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -219,28 +219,28 @@ our $Config = <<'_EOC_';
     }
 
     location /arg {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt arg token=$arg_access_token;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
     }
 
     location /cookie {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt "cookie jar" token=$cookie_token;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
     }
 
     location /header {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt header token=$http_x_token;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
     }
 
     location /proto {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_subprotocols chat superchat;
         ws_gateway_auth_jwt proto token=$ws_gateway_protocol_token;
         ws_gateway_auth_jwt_protocol_prefix access_token.;
@@ -249,7 +249,7 @@ our $Config = <<'_EOC_';
     }
 
     location /proto-named {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_subprotocols access_token. chat;
         ws_gateway_auth_jwt proto token=$ws_gateway_protocol_token;
         ws_gateway_auth_jwt_protocol_prefix access_token.;
@@ -259,7 +259,7 @@ our $Config = <<'_EOC_';
     }
 
     location /vars {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -278,27 +278,27 @@ our $Config = <<'_EOC_';
     }
 
     location /hs32 {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs32.secret hmac;
     }
 
     location /jwk-alg {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg RS256 PS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/jwks-alg.json;
     }
 
     location /redact {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_redact_args one two;
         access_log logs/access.log jwtlog;
     }
 
     location /log {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt log token=$arg_access_token;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -307,7 +307,7 @@ our $Config = <<'_EOC_';
     }
 
     location /any {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         satisfy any;
         allow 127.0.0.1;
         deny all;
@@ -317,7 +317,7 @@ our $Config = <<'_EOC_';
     }
 
     location /any-deny {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         satisfy any;
         deny all;
         ws_gateway_auth_jwt any;
@@ -326,7 +326,7 @@ our $Config = <<'_EOC_';
     }
 
     location /deny {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         deny all;
         ws_gateway_auth_jwt deny;
         ws_gateway_auth_jwt_alg HS256;
@@ -334,7 +334,7 @@ our $Config = <<'_EOC_';
     }
 
     location /authreq-ok {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         auth_request /authz-yes;
         ws_gateway_auth_jwt areq;
         ws_gateway_auth_jwt_alg HS256;
@@ -342,7 +342,7 @@ our $Config = <<'_EOC_';
     }
 
     location /authreq-no {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         auth_request /authz-no;
         ws_gateway_auth_jwt areq;
         ws_gateway_auth_jwt_alg HS256;
@@ -360,7 +360,7 @@ our $Config = <<'_EOC_';
     }
 
     location /expiry {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -369,7 +369,7 @@ our $Config = <<'_EOC_';
     }
 
     location /expiry-on {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -378,7 +378,7 @@ our $Config = <<'_EOC_';
     }
 
     location /expiry-off {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -386,7 +386,7 @@ our $Config = <<'_EOC_';
     }
 
     location /log2 {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt log "token=${arg_access_token}";
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -394,7 +394,7 @@ our $Config = <<'_EOC_';
     }
 
     location /ep {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ep token=$arg_access_token;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -406,7 +406,7 @@ our $Config = <<'_EOC_';
     }
 
     location /argcase {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt log token=$ARG_access_token;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -415,7 +415,7 @@ our $Config = <<'_EOC_';
 
     location /early {
         set $early "[$jwt_tenant]";
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -2482,7 +2482,7 @@ token expired, closing WebSocket session
     ws_gateway_auth_jwt_audience chat;
 
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
     }
 --- raw_request eval
 ::ws_session('/ws', ::bearer(::jwt_token(alg => 'ES256', key => 'ec256',
@@ -2505,7 +2505,7 @@ close: 1000
     ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
 
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt off;
     }
 --- raw_request eval
@@ -2524,7 +2524,7 @@ close: 1000
 === TEST 133: config: auth on without ws_gateway_auth_jwt_alg
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
     }
@@ -2538,7 +2538,7 @@ qr/\[emerg\] (?=.*"ws_gateway_auth_jwt")(?=.*"ws_gateway_auth_jwt_alg").* in \S+
 === TEST 134: config: alg "none" is refused
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256 none;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -2553,7 +2553,7 @@ qr/\[emerg\] (?=.*"ws_gateway_auth_jwt_alg")(?=.*\bnone\b).* in \S+nginx\.conf:\
 === TEST 135: config: an unknown alg name
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256 RS257;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -2568,7 +2568,7 @@ qr/\[emerg\] (?=.*"ws_gateway_auth_jwt_alg")(?=.*RS257).* in \S+nginx\.conf:\d+/
 === TEST 136: config: a key file that does not exist
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg RS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/nope.pem;
@@ -2583,7 +2583,7 @@ qr/\[emerg\] (?=.*ws_gateway_auth_jwt_key_file)(?=.*\Q$ENV{TEST_NGINX_JWT_DIR}\E
 === TEST 137: config: a PEM that does not parse
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg RS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/bad.pem;
@@ -2598,7 +2598,7 @@ qr/\[emerg\] (?=.*"?ws_gateway_auth_jwt_key_file"?)(?=.*"\Q$ENV{TEST_NGINX_JWT_D
 === TEST 138: config: an RSA key of 1024 bits
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg RS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/rsa1024.pem;
@@ -2613,7 +2613,7 @@ qr/\[emerg\] (?=.*"?ws_gateway_auth_jwt_key_file"?)(?=.*"\Q$ENV{TEST_NGINX_JWT_D
 === TEST 139: config: an HMAC secret shorter than 32 bytes
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/short.secret hmac;
@@ -2628,7 +2628,7 @@ qr/\[emerg\] (?=.*"?ws_gateway_auth_jwt_key_file"?)(?=.*"\Q$ENV{TEST_NGINX_JWT_D
 === TEST 140: config: a raw secret without "hmac" is not a known format
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret;
@@ -2643,7 +2643,7 @@ qr/\[emerg\] (?=.*"?ws_gateway_auth_jwt_key_file"?)(?=.*"\Q$ENV{TEST_NGINX_JWT_D
 === TEST 141: config: a JWKS that is not valid JSON
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg RS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/jwks-bad.json;
@@ -2658,7 +2658,7 @@ qr/\[emerg\] (?=.*"?ws_gateway_auth_jwt_key_file"?)(?=.*"\Q$ENV{TEST_NGINX_JWT_D
 === TEST 142: config: a JWKS with a private key ("d") is refused
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg RS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/jwks-private.json;
@@ -2673,7 +2673,7 @@ qr/\[emerg\] (?=.*"?ws_gateway_auth_jwt_key_file"?)(?=.*"\Q$ENV{TEST_NGINX_JWT_D
 === TEST 143: config: a private PEM key is refused
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg ES256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/ec256.key;
@@ -2688,7 +2688,7 @@ qr/\[emerg\] (?=.*"?ws_gateway_auth_jwt_key_file"?)(?=.*"\Q$ENV{TEST_NGINX_JWT_D
 === TEST 144: config: an allowed alg without any key that can verify it
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256 RS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/rsa1.pem;
@@ -2703,7 +2703,7 @@ qr/\[emerg\] (?=.*"ws_gateway_auth_jwt_alg")(?=.*"HS256").* in \S+nginx\.conf:\d
 === TEST 145: config: a session expiry code that may not be sent
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -2719,7 +2719,7 @@ qr/\[emerg\] (?=.*"ws_gateway_auth_jwt_session_expiry")(?=.*1005).* in \S+nginx\
 === TEST 146: config: a session expiry reason longer than 123 bytes
 --- config eval
 "    location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file \$TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -2736,7 +2736,7 @@ qr/\[emerg\] .*"ws_gateway_auth_jwt_session_expiry".* in \S+nginx\.conf:\d+/
 === TEST 147: config: ws_gateway_auth_jwt_max_size above 64k
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -2752,7 +2752,7 @@ qr/\[emerg\] .*"ws_gateway_auth_jwt_max_size".* in \S+nginx\.conf:\d+/
 === TEST 148: config: a secret too short for an allowed HS384 (RFC 7518: at least the hash size)
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256 HS384;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs32.secret hmac;
@@ -2767,7 +2767,7 @@ qr/\[emerg\] (?=.*"ws_gateway_auth_jwt_alg")(?=.*"HS384").* in \S+nginx\.conf:\d
 === TEST 149: config: a JWKS key for encryption ("use": "enc") is skipped, and a JWKS without a signing key is an error
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg RS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/jwks-enc.json;
@@ -2783,7 +2783,7 @@ qr/\[emerg\] (?=.*"ws_gateway_auth_jwt_alg")(?=.*"HS384").* in \S+nginx\.conf:\d
 === TEST 150: config: a JWK EC point that is not on its curve
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg ES256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/jwks-offcurve.json;
@@ -2798,7 +2798,7 @@ qr/\[emerg\] (?=.*"?ws_gateway_auth_jwt_key_file"?)(?=.*"\Q$ENV{TEST_NGINX_JWT_D
 === TEST 151: config: a realm with a quote
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt 'a"b';
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/hs1.secret hmac;
@@ -2859,7 +2859,7 @@ early=[] late=[acme] err=[]
 === TEST 155: config: a PEM public key given as a raw HMAC secret is refused (algorithm confusion)
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/rsa1.pem hmac;
@@ -2888,7 +2888,7 @@ qr/\[emerg\] .*"ws_gateway_auth_jwt_alg".* in \S+\/noalg\.conf:3$/m
 === TEST 157: config: a leeway of more than 10 years
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
         ws_gateway_auth_jwt_leeway 3651d;
@@ -2904,7 +2904,7 @@ qr/\[emerg\] (?=.*"ws_gateway_auth_jwt_leeway")(?=.*10 years).* in \S+nginx\.con
 === TEST 158: config: a JWK for encryption that holds a private key is refused, not skipped
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg RS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/jwks-enc-private.json;
@@ -3016,7 +3016,7 @@ WWW-Authenticate: Bearer realm="mixed", error="invalid_token", error_description
 === TEST 165: an RSA key over 4096 bits fails the configuration by default
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt big;
         ws_gateway_auth_jwt_alg RS256;
         ws_gateway_auth_jwt_key_file $TEST_NGINX_JWT_DIR/rsa4100.pem kid=big;
@@ -3031,7 +3031,7 @@ qr/\[emerg\] .*"ws_gateway_auth_jwt_key_file" RSA key "big" of 4100 bits is long
 === TEST 166: ws_gateway_auth_jwt_max_rsa_bits raises the bound: the same key verifies
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt big;
         ws_gateway_auth_jwt_alg RS256;
         ws_gateway_auth_jwt_max_rsa_bits 8192;
@@ -3053,7 +3053,7 @@ close: 1000
 === TEST 167: ws_gateway_auth_jwt_max_rsa_bits is from 2048 to 16384
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_auth_jwt_max_rsa_bits 32768;
     }
 --- must_die

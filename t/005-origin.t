@@ -20,7 +20,7 @@ sub ws_session {
 
 our $Config = <<'_EOC_';
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_allow_origin https://app.example.com
                                 ~^https://[a-z]+\.example\.org$
                                 ~*^https://[a-z]+\.example\.net$;
@@ -28,14 +28,14 @@ our $Config = <<'_EOC_';
     }
 
     location /strict {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_allow_origin https://app.example.com;
         ws_gateway_origin_missing deny;
         add_header X-Auth-Error $ws_gateway_auth_error always;
     }
 
     location /auth {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_allow_origin https://app.example.com;
         ws_gateway_auth_jwt ws;
         ws_gateway_auth_jwt_alg HS256;
@@ -43,7 +43,7 @@ our $Config = <<'_EOC_';
     }
 
     location /any {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_allow_origin https://app.example.com;
         satisfy any;
         allow all;
@@ -53,7 +53,7 @@ our $Config = <<'_EOC_';
     }
 
     location /open {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
     }
 
     location = /status {
@@ -422,11 +422,11 @@ handshakes.forbidden=2
     ws_gateway_allow_origin https://app.example.com;
 
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
     }
 
     location /other {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_allow_origin https://other.example.com;
     }
 --- raw_request eval
@@ -445,7 +445,7 @@ WebSocket origin refused: "https://other.example.com"
     ws_gateway_allow_origin https://app.example.com;
 
     location /other {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_allow_origin https://other.example.com;
     }
 --- raw_request eval
@@ -464,7 +464,7 @@ close: 1000
 === TEST 26: config: a regex that does not compile
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_allow_origin ~^https://(app\.example\.com$;
     }
 --- must_die
@@ -477,7 +477,7 @@ qr/\[emerg\] .*https:\/\/\(app.* in \S+nginx\.conf:\d+/
 === TEST 27: config: ws_gateway_origin_missing takes allow or deny
 --- config
     location /ws {
-        ws_gateway_pass echo;
+        ws_gateway_pass builtin:echo;
         ws_gateway_allow_origin https://app.example.com;
         ws_gateway_origin_missing maybe;
     }

@@ -3,7 +3,7 @@
 # Side-by-side WebSocket echo benchmark, loopback only:
 #
 #   A  NGINX + ngx_ws_gateway_module terminating WebSockets
-#      (location /echo { ws_gateway_pass echo; })
+#      (location /echo { ws_gateway_pass builtin:echo; })
 #   B  stock NGINX (no module loaded) proxying WebSocket (proxy_pass,
 #      proxy_http_version 1.1, Upgrade/Connection headers) to a second
 #      NGINX that runs the module's echo: "stock NGINX proxy in front of
@@ -842,7 +842,7 @@ done
         echo "ngx_ws_gateway_module echo benchmark ($mode, $rounds round(s)," \
              "medians; ${elapsed}s)"
         echo "  A = NGINX + ngx_ws_gateway_module terminating WebSockets" \
-             "(ws_gateway_pass echo)"
+             "(ws_gateway_pass builtin:echo)"
         echo "  B = stock NGINX proxy_pass (HTTP/1.1 Upgrade) in front of" \
              "the same echo (a second NGINX with the module);"
         echo "      B's rates and latencies include the backend hop; B's" \
@@ -981,7 +981,7 @@ if [ "$bench" = metrics ]; then
     done
     j+='}'
 else
-    j+=',"a":"nginx + ngx_ws_gateway_module (ws_gateway_pass echo)"'
+    j+=',"a":"nginx + ngx_ws_gateway_module (ws_gateway_pass builtin:echo)"'
     j+=',"b":"stock nginx proxy_pass -> nginx + module echo'
     j+=' (includes the backend hop; memory: proxy workers only)"'
 fi

@@ -3,7 +3,7 @@
 # WebSocket handshakes per second through ngx_ws_gateway_module with
 # JWT token auth at the handshake, side by side in one run, loopback
 # only.  One NGINX, one server, four locations, each
-# "ws_gateway_pass echo;":
+# "ws_gateway_pass builtin:echo;":
 #
 #   /none    no auth
 #   /hs256   ws_gateway_auth_jwt bench; ws_gateway_auth_jwt_alg HS256;
@@ -425,14 +425,14 @@ prefix=$out/nginx
         listen 127.0.0.1:$port backlog=4096$(listen_opts "$workers");
 
         location = /none {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
         }
 CONF
     for loc in hs256 rs256 es256; do
         cat <<CONF
 
         location = /$loc {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
             ws_gateway_auth_jwt $realm;
             ws_gateway_auth_jwt_alg ${alg_of[$loc]};
             ws_gateway_auth_jwt_key_file ${key_of[$loc]};

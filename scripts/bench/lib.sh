@@ -336,7 +336,7 @@ write_echo_conf() {
         done
         cat <<CONF
         location /echo {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
         }
 CONF
         [ "$status" = 1 ] && cat <<CONF

@@ -175,34 +175,34 @@ http {
         listen 127.0.0.1:$tls_port ssl;
 
         location = /echo {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
         }
 
         location = /proto {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
             ws_gateway_subprotocols chat.v2 chat.v1;
         }
 
         location = /small {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
             ws_gateway_max_frame_size 16k;
             ws_gateway_max_message_size 64k;
         }
 
         location = /tiny {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
             ws_gateway_buffer_size 256;
             ws_gateway_outbound_limit 1k;
         }
 
         location = /idle {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
             ws_gateway_idle_timeout 700ms;
             ws_gateway_ping_interval 0;
         }
 
         location = /ping {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
             ws_gateway_ping_interval 300ms;
             ws_gateway_pong_timeout 500ms;
         }
@@ -211,14 +211,14 @@ http {
         # EC P-256 key signs ES256 tokens, the certificate verifies them
 
         location = /auth-hs {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
             ws_gateway_auth_jwt e2e;
             ws_gateway_auth_jwt_alg HS256;
             ws_gateway_auth_jwt_key_file $work/conf/hs256.key hmac;
         }
 
         location = /auth-es {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
             ws_gateway_auth_jwt e2e token=\$arg_access_token;
             ws_gateway_auth_jwt_alg ES256;
             ws_gateway_auth_jwt_key_file $work/conf/cert.pem;
@@ -233,7 +233,7 @@ http {
         }
 
         location = /auth-browser {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
             ws_gateway_subprotocols chat.v1;
             ws_gateway_allow_origin http://127.0.0.1:$port;
             ws_gateway_auth_jwt e2e token=\$ws_gateway_protocol_token;
@@ -244,7 +244,7 @@ http {
         }
 
         location = /auth-proto {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
             ws_gateway_subprotocols chat.v1;
             ws_gateway_auth_jwt e2e token=\$ws_gateway_protocol_token;
             ws_gateway_auth_jwt_protocol_prefix bearer.;

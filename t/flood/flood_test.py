@@ -91,7 +91,7 @@ http {
         listen 127.0.0.1:%(port)d;
 
         location /ws {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
 %(location)s
         }
 
@@ -1233,7 +1233,7 @@ def test_waiting_close():
             ws_gateway_close_timeout 8s;
 
             location /ws/idle {
-                ws_gateway_pass echo;
+                ws_gateway_pass builtin:echo;
                 ws_gateway_idle_timeout 1s;
             }
 """).start()
@@ -1385,7 +1385,7 @@ def test_stalled_mixed(poll=False):
         }
 
         location /wslong {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
             ws_gateway_max_message_size 1m;
             ws_gateway_send_timeout 30s;
             ws_gateway_close_timeout 1s;

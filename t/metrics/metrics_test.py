@@ -148,7 +148,7 @@ http {
         listen 127.0.0.1:%(port)d;
 
         location /ws {
-            ws_gateway_pass echo;
+            ws_gateway_pass builtin:echo;
 %(location)s
         }
 

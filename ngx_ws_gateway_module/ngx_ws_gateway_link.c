@@ -1,0 +1,1844 @@
+
+/*
+ * Copyright (C) 2026, the ngx_ws_gateway_module authors.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_ws_gateway.h"
+
+
+/*
+ * Backend links.  A worker opens, when it starts, ws_gateway_links links
+ * to every server of every upstream that a ws_gateway_pass names (none
+ * to a server marked "down"), with ngx_event_connect_peer().  A link
+ * says HELLO and waits for the backend's; then it is ready and new
+ * sessions are given to it: the upstream's weighted round robin
+ * (ngx_http_upstream_get_round_robin_peer(), which honours weight,
+ * max_fails and fail_timeout, backup and down) picks a server, and the
+ * server's ready link with the fewest sessions takes the session.
+ *
+ * Records to a link are appended to its queue (blocks of the worker's
+ * outbound pool) and written once per pass of the event loop, from a
+ * posted event.  Records from a link are parsed by the record codec as
+ * they come; a record whose body is not whole in the read buffer is
+ * gathered in a buffer of its own, at most max_record bytes.
+ *
+ * One timer per link: the backoff before a connect, the connect and
+ * HELLO deadline, and then the next of: the heartbeat, the read deadline
+ * and, while records wait, the send deadline.
+ */
+
+
+#define NGX_WS_GATEWAY_LINK_IDLE        0   /* waits for its backoff */
+#define NGX_WS_GATEWAY_LINK_CONNECTING  1
+#define NGX_WS_GATEWAY_LINK_HELLO       2   /* waits for the backend's */
+#define NGX_WS_GATEWAY_LINK_READY       3
+
+#define NGX_WS_GATEWAY_LINK_BUFFER      (64 * 1024)
+
+/* what the gateway announces above ws_gateway_link_max_message */
+#define NGX_WS_GATEWAY_LINK_SLACK       512
+
+/* the backend must take records of this size at least */
+#define NGX_WS_GATEWAY_LINK_PEER_MIN    1024
+
+
+struct ngx_ws_gateway_link_s {
+    ngx_peer_connection_t          pc;
+    ngx_ws_gateway_lserver_t      *server;
+    ngx_uint_t                     index;
+    ngx_uint_t                     state;
+
+    ngx_event_t                    timer;
+    ngx_event_t                    flush;        /* posted: write */
+
+    ngx_ws_gateway_out_t           out;          /* records to write */
+    ngx_ws_gateway_record_parser_t parser;
+    ngx_buf_t                      in;
+    u_char                        *body;         /* a record gathered */
+    size_t                         body_len;
+    unsigned                       in_body:1;
+
+    ngx_uint_t                     failures;     /* in a row */
+    ngx_msec_t                     started;      /* connect began */
+    ngx_msec_t                     last_read;
+    ngx_msec_t                     last_ping;
+    ngx_msec_t                     progress;     /* of the writes */
+    uint64_t                       ping;         /* opaque in flight */
+    ngx_msec_t                     ping_sent;
+    ngx_msec_t                     rtt;
+
+    uint32_t                       peer_max_record;
+    ngx_uint_t                     sessions;
+
+    ngx_ws_gateway_link_stats_t    stats;
+};
+
+
+struct ngx_ws_gateway_lserver_s {
+    ngx_ws_gateway_lupstream_t    *up;
+    ngx_http_upstream_rr_peers_t  *peers;        /* its list */
+    ngx_http_upstream_rr_peer_t   *peer;
+    ngx_str_t                      name;
+    ngx_ws_gateway_link_t         *links;
+    ngx_uint_t                     nlinks;
+};
+
+
+typedef struct {
+    ngx_ws_gateway_session_t     **slots;
+    ngx_uint_t                     size;         /* a power of 2, or 0 */
+    ngx_uint_t                     used;
+} ngx_ws_gateway_sessions_t;
+
+
+static void ngx_ws_gateway_link_connect(ngx_ws_gateway_link_t *link);
+static ngx_int_t ngx_ws_gateway_link_connected(ngx_connection_t *c);
+static ngx_int_t ngx_ws_gateway_link_get_peer(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_ws_gateway_link_timer(ngx_event_t *ev);
+static void ngx_ws_gateway_link_set_timer(ngx_ws_gateway_link_t *link);
+static void ngx_ws_gateway_link_read_handler(ngx_event_t *rev);
+static void ngx_ws_gateway_link_write_handler(ngx_event_t *wev);
+static void ngx_ws_gateway_link_flush_handler(ngx_event_t *ev);
+static ngx_int_t ngx_ws_gateway_link_write(ngx_ws_gateway_link_t *link);
+static ngx_int_t ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link,
+    u_char *body, size_t len);
+static ngx_int_t ngx_ws_gateway_link_hello(ngx_ws_gateway_link_t *link,
+    u_char *body, size_t len);
+static ngx_int_t ngx_ws_gateway_link_queue(ngx_ws_gateway_link_t *link,
+    u_char *head, size_t hlen, u_char *data, size_t len);
+static void ngx_ws_gateway_link_say_hello(ngx_ws_gateway_link_t *link);
+static void ngx_ws_gateway_link_gone(ngx_ws_gateway_link_t *link,
+    uint64_t id, ngx_uint_t type);
+static void ngx_ws_gateway_link_fail(ngx_ws_gateway_link_t *link,
+    ngx_uint_t code, const char *fmt, ...);
+static void ngx_ws_gateway_link_reset(ngx_ws_gateway_link_t *link,
+    ngx_uint_t failed);
+static void ngx_ws_gateway_link_peer_state(ngx_ws_gateway_link_t *link,
+    ngx_uint_t state);
+static ngx_int_t ngx_ws_gateway_sessions_add(ngx_ws_gateway_session_t *s);
+static ngx_ws_gateway_session_t *ngx_ws_gateway_sessions_find(uint64_t id);
+static void ngx_ws_gateway_sessions_del(ngx_ws_gateway_session_t *s);
+
+
+/* per worker */
+
+static ngx_ws_gateway_sessions_t   ngx_ws_gateway_sessions;
+static ngx_array_t                *ngx_ws_gateway_lupstreams;
+static ngx_str_t                   ngx_ws_gateway_link_software =
+    ngx_string("ngx_ws_gateway_module/" NGX_WS_GATEWAY_VERSION
+               " nginx/" NGINX_VERSION);
+
+
+/* configuration */
+
+char *
+ngx_ws_gateway_link_pass(ngx_conf_t *cf, ngx_str_t *name, ngx_uint_t *index)
+{
+    ngx_url_t                      u;
+    ngx_uint_t                     i;
+    ngx_ws_gateway_lupstream_t    *lup;
+    ngx_ws_gateway_main_conf_t    *wmcf;
+    ngx_http_upstream_srv_conf_t  *uscf;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = *name;
+    u.no_resolve = 1;
+
+    uscf = ngx_http_upstream_add(cf, &u, 0);
+    if (uscf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_ws_gateway_module);
+
+    if (wmcf->upstreams == NULL) {
+        wmcf->upstreams = ngx_array_create(cf->pool, 4,
+                                           sizeof(ngx_ws_gateway_lupstream_t));
+        if (wmcf->upstreams == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    lup = wmcf->upstreams->elts;
+
+    for (i = 0; i < wmcf->upstreams->nelts; i++) {
+        if (lup[i].upstream == uscf) {
+
+            /* an index: the array may move while it grows */
+
+            *index = i;
+            return NGX_CONF_OK;
+        }
+    }
+
+    lup = ngx_array_push(wmcf->upstreams);
+    if (lup == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(lup, sizeof(ngx_ws_gateway_lupstream_t));
+    lup->upstream = uscf;
+
+    *index = wmcf->upstreams->nelts - 1;
+
+    return NGX_CONF_OK;
+}
+
+
+void *
+ngx_ws_gateway_link_create_conf(ngx_conf_t *cf)
+{
+    ngx_ws_gateway_link_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_ws_gateway_link_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->links = NGX_CONF_UNSET_UINT;
+    conf->connect_timeout = NGX_CONF_UNSET_MSEC;
+    conf->send_timeout = NGX_CONF_UNSET_MSEC;
+    conf->read_timeout = NGX_CONF_UNSET_MSEC;
+    conf->heartbeat = NGX_CONF_UNSET_MSEC;
+    conf->backoff_min = NGX_CONF_UNSET_MSEC;
+    conf->backoff_max = NGX_CONF_UNSET_MSEC;
+    conf->max_message = NGX_CONF_UNSET_SIZE;
+    conf->buffer = NGX_CONF_UNSET_SIZE;
+
+    return conf;
+}
+
+
+char *
+ngx_ws_gateway_link_backoff(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_gateway_link_conf_t *lcf = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t   min, max;
+
+    if (lcf->backoff_min != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    min = ngx_parse_time(&value[1], 0);
+
+    if (min == (ngx_msec_t) NGX_ERROR || min < 10 || min > 3600000) {
+        return "has an invalid minimum: from 10ms to 1h";
+    }
+
+    max = min * 100;
+
+    if (cf->args->nelts == 3) {
+        max = ngx_parse_time(&value[2], 0);
+
+        if (max == (ngx_msec_t) NGX_ERROR || max > 3600000) {
+            return "has an invalid maximum: at most 1h";
+        }
+
+        if (max < min) {
+            return "has a maximum below its minimum";
+        }
+    }
+
+    lcf->backoff_min = min;
+    lcf->backoff_max = ngx_min(max, 3600000);
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * After the configuration is read: the upstreams' link settings (from
+ * their upstream{} blocks, defaults for an upstream that ws_gateway_pass
+ * made of an address) and the indices that ws_gateway_pass left become
+ * pointers.
+ */
+
+ngx_int_t
+ngx_ws_gateway_link_init_conf(ngx_conf_t *cf)
+{
+    ngx_uint_t                     i;
+    ngx_ws_gateway_lupstream_t    *lup;
+    ngx_ws_gateway_link_conf_t    *lcf;
+    ngx_ws_gateway_main_conf_t    *wmcf;
+    ngx_http_upstream_srv_conf_t  *uscf;
+
+    wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_ws_gateway_module);
+
+    if (wmcf->upstreams == NULL) {
+        return NGX_OK;
+    }
+
+    lup = wmcf->upstreams->elts;
+
+    for (i = 0; i < wmcf->upstreams->nelts; i++) {
+        uscf = lup[i].upstream;
+
+        if (uscf->srv_conf) {
+            lcf = uscf->srv_conf[ngx_ws_gateway_module.ctx_index];
+
+        } else {
+            lcf = ngx_ws_gateway_link_create_conf(cf);
+            if (lcf == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        ngx_conf_init_uint_value(lcf->links, 2);
+        ngx_conf_init_msec_value(lcf->connect_timeout, 5000);
+        ngx_conf_init_msec_value(lcf->send_timeout, 10000);
+        ngx_conf_init_msec_value(lcf->read_timeout, 15000);
+        ngx_conf_init_msec_value(lcf->heartbeat, 5000);
+        ngx_conf_init_msec_value(lcf->backoff_min, 100);
+        ngx_conf_init_msec_value(lcf->backoff_max, 10000);
+        ngx_conf_init_size_value(lcf->max_message, 1024 * 1024);
+        ngx_conf_init_size_value(lcf->buffer, 4 * 1024 * 1024);
+
+        if (lcf->backoff_max < lcf->backoff_min) {
+            lcf->backoff_max = lcf->backoff_min;
+        }
+
+        lup[i].conf = lcf;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_ws_gateway_lupstream_t *
+ngx_ws_gateway_link_upstream(ngx_conf_t *cf, ngx_uint_t index)
+{
+    ngx_ws_gateway_main_conf_t  *wmcf;
+
+    wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_ws_gateway_module);
+
+    return (ngx_ws_gateway_lupstream_t *) wmcf->upstreams->elts + index;
+}
+
+
+/* a worker starts: its links */
+
+ngx_int_t
+ngx_ws_gateway_link_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                     i, j, k, n, nlinks;
+    ngx_ws_gateway_link_t         *link;
+    ngx_ws_gateway_lserver_t      *server;
+    ngx_ws_gateway_lupstream_t    *lup;
+    ngx_ws_gateway_main_conf_t    *wmcf;
+    ngx_http_upstream_rr_peer_t   *peer;
+    ngx_http_upstream_rr_peers_t  *peers, *list;
+
+    wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_gateway_module);
+
+    if (wmcf == NULL || wmcf->upstreams == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_ws_gateway_lupstreams = wmcf->upstreams;
+
+    lup = wmcf->upstreams->elts;
+
+    for (i = 0; i < wmcf->upstreams->nelts; i++) {
+        peers = lup[i].upstream->peer.data;
+
+        if (peers == NULL) {
+            continue;
+        }
+
+        k = peers->next ? peers->next->number : 0;
+        n = peers->number + k;
+        k = ngx_max(peers->number, k);
+
+        lup[i].tried = ngx_calloc((k + 8 * sizeof(uintptr_t) - 1)
+                                  / (8 * sizeof(uintptr_t))
+                                  * sizeof(uintptr_t), cycle->log);
+        lup[i].servers = ngx_calloc(n * sizeof(ngx_ws_gateway_lserver_t),
+                                    cycle->log);
+
+        if (lup[i].tried == NULL || lup[i].servers == NULL) {
+            return NGX_ERROR;
+        }
+
+        n = 0;
+
+        for (list = peers; list; list = list->next) {
+
+            ngx_http_upstream_rr_peers_rlock(list);
+
+            for (peer = list->peer; peer; peer = peer->next) {
+                server = &lup[i].servers[n++];
+
+                server->up = &lup[i];
+                server->peers = list;
+                server->peer = peer;
+
+                server->name.data = ngx_alloc(peer->name.len, cycle->log);
+                if (server->name.data == NULL) {
+                    ngx_http_upstream_rr_peers_unlock(list);
+                    return NGX_ERROR;
+                }
+
+                ngx_memcpy(server->name.data, peer->name.data,
+                           peer->name.len);
+                server->name.len = peer->name.len;
+
+                nlinks = peer->down ? 0 : lup[i].conf->links;
+
+                server->links = ngx_calloc(nlinks
+                                           * sizeof(ngx_ws_gateway_link_t),
+                                           cycle->log);
+                if (nlinks && server->links == NULL) {
+                    ngx_http_upstream_rr_peers_unlock(list);
+                    return NGX_ERROR;
+                }
+
+                server->nlinks = nlinks;
+            }
+
+            ngx_http_upstream_rr_peers_unlock(list);
+        }
+
+        lup[i].nservers = n;
+
+        for (j = 0; j < n; j++) {
+            server = &lup[i].servers[j];
+
+            for (k = 0; k < server->nlinks; k++) {
+                link = &server->links[k];
+
+                link->server = server;
+                link->index = j * lup[i].conf->links + k;
+
+                link->timer.handler = ngx_ws_gateway_link_timer;
+                link->timer.data = link;
+                link->timer.log = cycle->log;
+                link->timer.cancelable = 1;
+
+                link->flush.handler = ngx_ws_gateway_link_flush_handler;
+                link->flush.data = link;
+                link->flush.log = cycle->log;
+
+                link->in.start = ngx_alloc(NGX_WS_GATEWAY_LINK_BUFFER,
+                                           cycle->log);
+                if (link->in.start == NULL) {
+                    return NGX_ERROR;
+                }
+
+                link->in.pos = link->in.start;
+                link->in.last = link->in.start;
+                link->in.end = link->in.start + NGX_WS_GATEWAY_LINK_BUFFER;
+
+                ngx_ws_gateway_link_connect(link);
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_ws_gateway_link_exit_process(void)
+{
+    ngx_uint_t                   i, j, k;
+    ngx_ws_gateway_link_t       *link;
+    ngx_ws_gateway_lserver_t    *server;
+    ngx_ws_gateway_lupstream_t  *lup;
+
+    if (ngx_ws_gateway_lupstreams == NULL) {
+        return;
+    }
+
+    lup = ngx_ws_gateway_lupstreams->elts;
+
+    for (i = 0; i < ngx_ws_gateway_lupstreams->nelts; i++) {
+        for (j = 0; j < lup[i].nservers; j++) {
+            server = &lup[i].servers[j];
+
+            for (k = 0; k < server->nlinks; k++) {
+                link = &server->links[k];
+
+                if (link->pc.connection) {
+                    ngx_close_connection(link->pc.connection);
+                    link->pc.connection = NULL;
+                }
+
+                (void) ngx_ws_gateway_out_free(&link->out);
+            }
+        }
+    }
+
+    ngx_ws_gateway_lupstreams = NULL;
+}
+
+
+/* connecting */
+
+static void
+ngx_ws_gateway_link_connect(ngx_ws_gateway_link_t *link)
+{
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_memzero(&link->pc, sizeof(ngx_peer_connection_t));
+
+    link->pc.get = ngx_ws_gateway_link_get_peer;
+    link->pc.data = link;
+    link->pc.log = ngx_cycle->log;
+    link->pc.log_error = NGX_ERROR_ERR;
+    link->pc.tries = 1;
+
+    link->state = NGX_WS_GATEWAY_LINK_CONNECTING;
+    link->started = ngx_current_msec;
+    link->stats.connects++;
+
+    rc = ngx_event_connect_peer(&link->pc);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
+                   "ws gateway link to %V: connect: %i",
+                   &link->server->name, rc);
+
+    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+
+        /* ngx_event_connect_peer() logged why */
+
+        if (link->pc.connection) {
+            ngx_close_connection(link->pc.connection);
+            link->pc.connection = NULL;
+        }
+
+        ngx_ws_gateway_link_reset(link, 1);
+        return;
+    }
+
+    c = link->pc.connection;
+
+    c->data = link;
+    c->read->handler = ngx_ws_gateway_link_read_handler;
+    c->write->handler = ngx_ws_gateway_link_write_handler;
+    c->log->action = "talking to a ws gateway link";
+
+    link->parser.commands = 1;
+    link->parser.max_record = link->server->up->conf->max_message
+                              + NGX_WS_GATEWAY_LINK_SLACK;
+
+    ngx_ws_gateway_link_say_hello(link);
+
+    ngx_add_timer(&link->timer, link->server->up->conf->connect_timeout);
+
+    if (rc == NGX_OK) {
+        ngx_ws_gateway_link_write_handler(c->write);
+    }
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_link_get_peer(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_ws_gateway_link_t *link = data;
+
+    ngx_http_upstream_rr_peer_t  *peer;
+
+    peer = link->server->peer;
+
+    pc->sockaddr = peer->sockaddr;
+    pc->socklen = peer->socklen;
+    pc->name = &link->server->name;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ws_gateway_link_say_hello(ngx_ws_gateway_link_t *link)
+{
+    u_char                      *p;
+    size_t                       name_len;
+    u_char                       buf[NGX_WS_GATEWAY_REC_MIN + 10 + 512];
+    ngx_ws_gateway_link_conf_t  *lcf;
+
+    lcf = link->server->up->conf;
+
+    name_len = ngx_min(ngx_cycle->hostname.len, 255);
+
+    p = ngx_ws_gateway_record_write(buf, NGX_WS_GATEWAY_REC_HELLO, 0,
+                                    10 + NGX_WS_GATEWAY_FIELD_HEAD * 5
+                                    + name_len
+                                    + ngx_ws_gateway_link_software.len
+                                    + 6 + 4 + 4);
+
+    p = ngx_ws_gateway_write_uint16(p, NGX_WS_GATEWAY_LINK_VERSION);
+    p = ngx_ws_gateway_write_uint32(p, 0);
+    p = ngx_ws_gateway_write_uint32(p, lcf->max_message
+                                       + NGX_WS_GATEWAY_LINK_SLACK);
+
+    p = ngx_ws_gateway_record_write_field(p, NGX_WS_GATEWAY_FIELD_NAME,
+                                          ngx_cycle->hostname.data, name_len);
+    p = ngx_ws_gateway_record_write_field(p, NGX_WS_GATEWAY_FIELD_SOFTWARE,
+                                          ngx_ws_gateway_link_software.data,
+                                          ngx_ws_gateway_link_software.len);
+
+    p = ngx_ws_gateway_record_write_field(p, NGX_WS_GATEWAY_FIELD_WORKER,
+                                          NULL, 6);
+    p = ngx_ws_gateway_write_uint32(p, ngx_pid);
+    p = ngx_ws_gateway_write_uint16(p, ngx_process_slot);
+
+    p = ngx_ws_gateway_record_write_field(p, NGX_WS_GATEWAY_FIELD_HEARTBEAT,
+                                          NULL, 4);
+    p = ngx_ws_gateway_write_uint32(p, lcf->heartbeat);
+
+    p = ngx_ws_gateway_record_write_field(p, NGX_WS_GATEWAY_FIELD_LINK,
+                                          NULL, 4);
+    p = ngx_ws_gateway_write_uint32(p, link->index);
+
+    (void) ngx_ws_gateway_link_queue(link, buf, p - buf, NULL, 0);
+}
+
+
+/* the link's one timer */
+
+static void
+ngx_ws_gateway_link_timer(ngx_event_t *ev)
+{
+    ngx_msec_t                   now;
+    ngx_ws_gateway_link_t       *link;
+    ngx_ws_gateway_link_conf_t  *lcf;
+    u_char                       buf[NGX_WS_GATEWAY_REC_MIN + 8], *p;
+
+    link = ev->data;
+    lcf = link->server->up->conf;
+    now = ngx_current_msec;
+
+    switch (link->state) {
+
+    case NGX_WS_GATEWAY_LINK_IDLE:
+        ngx_ws_gateway_link_connect(link);
+        return;
+
+    case NGX_WS_GATEWAY_LINK_CONNECTING:
+        ngx_ws_gateway_link_fail(link, 0, "connect timed out after %Mms",
+                                 lcf->connect_timeout);
+        return;
+
+    case NGX_WS_GATEWAY_LINK_HELLO:
+        ngx_ws_gateway_link_fail(link, 0,
+                                 "no HELLO from the backend within %Mms",
+                                 lcf->connect_timeout);
+        return;
+    }
+
+    /* NGX_WS_GATEWAY_LINK_READY */
+
+    if ((ngx_msec_int_t) (now - link->last_read)
+        >= (ngx_msec_int_t) lcf->read_timeout)
+    {
+        ngx_ws_gateway_link_fail(link, 0, "nothing received for %Mms",
+                                 lcf->read_timeout);
+        return;
+    }
+
+    if (link->out.out
+        && (ngx_msec_int_t) (now - link->progress)
+           >= (ngx_msec_int_t) lcf->send_timeout)
+    {
+        ngx_ws_gateway_link_fail(link, 0,
+                                 "writes made no progress for %Mms, "
+                                 "%uz bytes queued",
+                                 lcf->send_timeout, link->out.size);
+        return;
+    }
+
+    if ((ngx_msec_int_t) (now - link->last_ping)
+        >= (ngx_msec_int_t) lcf->heartbeat)
+    {
+        link->last_ping = now;
+
+        if (link->ping_sent == 0) {
+            link->ping++;
+            link->ping_sent = now ? now : 1;
+        }
+
+        p = ngx_ws_gateway_record_write(buf, NGX_WS_GATEWAY_REC_PING, 0, 8);
+        p = ngx_ws_gateway_write_uint64(p, link->ping);
+
+        if (ngx_ws_gateway_link_queue(link, buf, p - buf, NULL, 0)
+            != NGX_OK)
+        {
+            ngx_ws_gateway_link_fail(link, 0, "no memory for a PING");
+            return;
+        }
+    }
+
+    ngx_ws_gateway_link_set_timer(link);
+}
+
+
+static void
+ngx_ws_gateway_link_set_timer(ngx_ws_gateway_link_t *link)
+{
+    ngx_msec_t                   now, next, t;
+    ngx_ws_gateway_link_conf_t  *lcf;
+
+    lcf = link->server->up->conf;
+    now = ngx_current_msec;
+
+    next = link->last_ping + lcf->heartbeat;
+
+    t = link->last_read + lcf->read_timeout;
+
+    if ((ngx_msec_int_t) (t - next) < 0) {
+        next = t;
+    }
+
+    if (link->out.out) {
+        t = link->progress + lcf->send_timeout;
+
+        if ((ngx_msec_int_t) (t - next) < 0) {
+            next = t;
+        }
+    }
+
+    t = ((ngx_msec_int_t) (next - now) > 0) ? next - now : 1;
+
+    ngx_add_timer(&link->timer, t);
+}
+
+
+/* reading */
+
+static void
+ngx_ws_gateway_link_read_handler(ngx_event_t *rev)
+{
+    size_t                  room;
+    ssize_t                 n;
+    ngx_int_t               rc;
+    ngx_str_t               chunk;
+    ngx_buf_t              *b;
+    ngx_connection_t       *c;
+    ngx_ws_gateway_link_t  *link;
+    ngx_ws_gateway_record_parser_t  *p;
+
+    c = rev->data;
+    link = c->data;
+    b = &link->in;
+    p = &link->parser;
+
+    for ( ;; ) {
+
+        if (b->pos == b->last) {
+            b->pos = b->start;
+            b->last = b->start;
+        }
+
+        room = b->end - b->last;
+
+        if (room == 0) {
+
+            /* what is left is a record's head, taken into the parser */
+
+            b->pos = b->start;
+            b->last = b->start;
+            room = b->end - b->start;
+        }
+
+        n = c->recv(c, b->last, room);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            ngx_ws_gateway_link_fail(link, 0, n == 0
+                                     ? "the backend closed the link"
+                                     : "read failed");
+            return;
+        }
+
+        b->last += n;
+        link->last_read = ngx_current_msec;
+        link->stats.bytes_in += n;
+
+        while (b->pos < b->last) {
+
+            if (!link->in_body) {
+                rc = ngx_ws_gateway_record_parse(p, b);
+
+                if (rc == NGX_AGAIN) {
+                    break;
+                }
+
+                if (rc == NGX_ERROR) {
+                    ngx_ws_gateway_link_fail(link, p->error_code,
+                                             "%s", p->error);
+                    return;
+                }
+
+                link->in_body = 1;
+                link->body_len = 0;
+
+                if ((size_t) (b->last - b->pos) >= p->left) {
+
+                    /* the body is whole in the buffer: no copy */
+
+                    (void) ngx_ws_gateway_record_body(p, b, &chunk);
+                    link->in_body = 0;
+
+                    if (ngx_ws_gateway_link_record(link, chunk.data,
+                                                   chunk.len)
+                        != NGX_OK)
+                    {
+                        return;
+                    }
+
+                    continue;
+                }
+
+                if (p->left) {
+                    link->body = ngx_alloc(p->left, ngx_cycle->log);
+                    if (link->body == NULL) {
+                        ngx_ws_gateway_link_fail(link, 0,
+                                                 "no memory for a record");
+                        return;
+                    }
+                }
+            }
+
+            rc = ngx_ws_gateway_record_body(p, b, &chunk);
+
+            ngx_memcpy(link->body + link->body_len, chunk.data, chunk.len);
+            link->body_len += chunk.len;
+
+            if (rc == NGX_AGAIN) {
+                break;
+            }
+
+            link->in_body = 0;
+
+            rc = ngx_ws_gateway_link_record(link, link->body,
+                                            link->body_len);
+
+            if (link->body) {
+                ngx_free(link->body);
+                link->body = NULL;
+            }
+
+            if (rc != NGX_OK) {
+                return;
+            }
+        }
+    }
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_ws_gateway_link_fail(link, 0, "read event failed");
+    }
+}
+
+
+/* one record, whole: NGX_OK, or NGX_DONE when the link was reset */
+
+static ngx_int_t
+ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
+    size_t len)
+{
+    u_char                          *p, buf[NGX_WS_GATEWAY_REC_MIN + 8];
+    ngx_uint_t                       state;
+    ngx_str_t                        reason;
+    ngx_ws_gateway_session_t        *s;
+    ngx_ws_gateway_record_parser_t  *rp;
+
+    rp = &link->parser;
+    link->stats.records_in++;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
+                   "ws gateway link record %s session:%uL len:%uz",
+                   ngx_ws_gateway_record_name(rp->type), rp->session, len);
+
+    if (link->state == NGX_WS_GATEWAY_LINK_HELLO) {
+
+        if (rp->type != NGX_WS_GATEWAY_REC_HELLO) {
+            ngx_ws_gateway_link_fail(link, NGX_WS_GATEWAY_LINK_ERR_NOT_NOW,
+                                     "%s before the backend's HELLO",
+                                     ngx_ws_gateway_record_name(rp->type));
+            return NGX_DONE;
+        }
+
+        return ngx_ws_gateway_link_hello(link, body, len);
+    }
+
+    switch (rp->type) {
+
+    case NGX_WS_GATEWAY_REC_SEND:
+
+        s = ngx_ws_gateway_sessions_find(rp->session);
+
+        if (s == NULL || s->link != link) {
+            ngx_ws_gateway_link_gone(link, rp->session, rp->type);
+            return NGX_OK;
+        }
+
+        if (!(rp->flags & NGX_WS_GATEWAY_REC_BINARY)) {
+            state = 0;
+
+            if (ngx_ws_gateway_utf8_check(&state, body, len) != NGX_OK
+                || !ngx_ws_gateway_utf8_complete(state))
+            {
+                ngx_ws_gateway_link_fail(link,
+                                         NGX_WS_GATEWAY_LINK_ERR_MALFORMED,
+                                         "text SEND is not UTF-8");
+                return NGX_DONE;
+            }
+        }
+
+        ngx_ws_gateway_session_deliver(s, (rp->flags
+                                           & NGX_WS_GATEWAY_REC_BINARY)
+                                          ? NGX_WS_GATEWAY_OP_BINARY
+                                          : NGX_WS_GATEWAY_OP_TEXT,
+                                       body, len);
+        return NGX_OK;
+
+    case NGX_WS_GATEWAY_REC_END:
+
+        /* the code was checked by the codec */
+
+        state = 0;
+
+        if (ngx_ws_gateway_utf8_check(&state, body, len) != NGX_OK
+            || !ngx_ws_gateway_utf8_complete(state))
+        {
+            ngx_ws_gateway_link_fail(link, NGX_WS_GATEWAY_LINK_ERR_MALFORMED,
+                                     "CLOSE reason is not UTF-8");
+            return NGX_DONE;
+        }
+
+        s = ngx_ws_gateway_sessions_find(rp->session);
+
+        if (s == NULL || s->link != link) {
+            ngx_ws_gateway_link_gone(link, rp->session, rp->type);
+            return NGX_OK;
+        }
+
+        reason.data = body;
+        reason.len = len;
+
+        ngx_ws_gateway_session_end(s, rp->code, &reason, 1);
+        return NGX_OK;
+
+    case NGX_WS_GATEWAY_REC_ACCEPT:
+    case NGX_WS_GATEWAY_REC_REJECT:
+
+        /* no session waits for a verdict */
+
+        ngx_ws_gateway_link_gone(link, rp->session, rp->type);
+        return NGX_OK;
+
+    case NGX_WS_GATEWAY_REC_PING:
+
+        p = ngx_ws_gateway_record_write(buf, NGX_WS_GATEWAY_REC_PONG, 0, 8);
+        p = ngx_ws_gateway_write_uint64(p, rp->opaque);
+
+        if (ngx_ws_gateway_link_queue(link, buf, p - buf, NULL, 0)
+            != NGX_OK)
+        {
+            ngx_ws_gateway_link_fail(link, 0, "no memory for a PONG");
+            return NGX_DONE;
+        }
+
+        return NGX_OK;
+
+    case NGX_WS_GATEWAY_REC_PONG:
+
+        if (link->ping_sent && rp->opaque == link->ping) {
+            link->rtt = ngx_current_msec - link->ping_sent;
+            link->ping_sent = 0;
+        }
+
+        return NGX_OK;
+
+    case NGX_WS_GATEWAY_REC_ERROR:
+
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "ws gateway link to %V (upstream \"%V\") got ERROR %ui "
+                      "from the backend: \"%*s\"",
+                      &link->server->name,
+                      &link->server->up->upstream->host, rp->code,
+                      ngx_min(len, NGX_WS_GATEWAY_ERROR_TEXT_MAX), body);
+
+        ngx_ws_gateway_link_reset(link, 1);
+        return NGX_DONE;
+
+    case NGX_WS_GATEWAY_REC_HELLO:
+        ngx_ws_gateway_link_fail(link, NGX_WS_GATEWAY_LINK_ERR_NOT_NOW,
+                                 "a second HELLO");
+        return NGX_DONE;
+
+    default:
+
+        /* SUBSCRIBE, UNSUBSCRIBE, PUBLISH, BROADCAST */
+
+        ngx_ws_gateway_link_fail(link, NGX_WS_GATEWAY_LINK_ERR_NOT_NOW,
+                                 "%s without the CHANNELS capability",
+                                 ngx_ws_gateway_record_name(rp->type));
+        return NGX_DONE;
+    }
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_link_hello(ngx_ws_gateway_link_t *link, u_char *body,
+    size_t len)
+{
+    ngx_ws_gateway_record_parser_t  *rp;
+
+    rp = &link->parser;
+
+    if (rp->version != NGX_WS_GATEWAY_LINK_VERSION) {
+        ngx_ws_gateway_link_fail(link, NGX_WS_GATEWAY_LINK_ERR_VERSION,
+                                 "the backend chose version %ui",
+                                 rp->version);
+        return NGX_DONE;
+    }
+
+    if (rp->peer_max_record < NGX_WS_GATEWAY_LINK_PEER_MIN) {
+        ngx_ws_gateway_link_fail(link, NGX_WS_GATEWAY_LINK_ERR_MALFORMED,
+                                 "the backend's max_record %uD is below %d",
+                                 rp->peer_max_record,
+                                 NGX_WS_GATEWAY_LINK_PEER_MIN);
+        return NGX_DONE;
+    }
+
+    link->peer_max_record = rp->peer_max_record;
+
+    if (link->timer.timer_set) {
+        ngx_del_timer(&link->timer);
+    }
+
+    link->state = NGX_WS_GATEWAY_LINK_READY;
+    link->failures = 0;
+    link->last_read = ngx_current_msec;
+    link->last_ping = ngx_current_msec;
+    link->progress = ngx_current_msec;
+    link->ping_sent = 0;
+    link->server->up->ready++;
+
+    if (link->stats.connects > 1) {
+        link->stats.reconnects++;
+    }
+
+    ngx_ws_gateway_link_peer_state(link, 0);
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "ws gateway link to %V (upstream \"%V\") is up",
+                  &link->server->name, &link->server->up->upstream->host);
+
+    ngx_ws_gateway_link_set_timer(link);
+
+    return NGX_OK;
+}
+
+
+/* writing */
+
+static ngx_int_t
+ngx_ws_gateway_link_queue(ngx_ws_gateway_link_t *link, u_char *head,
+    size_t hlen, u_char *data, size_t len)
+{
+    if (ngx_ws_gateway_out_record(&link->out, head, hlen, data, len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    link->stats.records_out++;
+
+    if (!link->flush.posted && link->pc.connection) {
+        ngx_post_event(&link->flush, &ngx_posted_events);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ws_gateway_link_flush_handler(ngx_event_t *ev)
+{
+    ngx_ws_gateway_link_t  *link = ev->data;
+
+    if (link->pc.connection && link->pc.connection->write->ready) {
+        (void) ngx_ws_gateway_link_write(link);
+    }
+}
+
+
+static void
+ngx_ws_gateway_link_write_handler(ngx_event_t *wev)
+{
+    ngx_connection_t       *c;
+    ngx_ws_gateway_link_t  *link;
+
+    c = wev->data;
+    link = c->data;
+
+    if (link->state == NGX_WS_GATEWAY_LINK_CONNECTING) {
+
+        if (ngx_ws_gateway_link_connected(c) != NGX_OK) {
+            ngx_ws_gateway_link_reset(link, 1);
+            return;
+        }
+
+        link->state = NGX_WS_GATEWAY_LINK_HELLO;
+        link->progress = ngx_current_msec;
+
+        if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+            ngx_ws_gateway_link_fail(link, 0, "read event failed");
+            return;
+        }
+    }
+
+    (void) ngx_ws_gateway_link_write(link);
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_link_write(ngx_ws_gateway_link_t *link)
+{
+    off_t              sent;
+    ngx_chain_t       *cl;
+    ngx_connection_t  *c;
+
+    c = link->pc.connection;
+
+    if (link->out.out) {
+        sent = c->sent;
+
+        cl = c->send_chain(c, link->out.out, 0);
+
+        if (cl == NGX_CHAIN_ERROR) {
+            ngx_ws_gateway_link_fail(link, 0, "write failed");
+            return NGX_DONE;
+        }
+
+        ngx_ws_gateway_out_sent(&link->out, cl);
+
+        if (c->sent != sent) {
+            link->progress = ngx_current_msec;
+            link->stats.bytes_out += c->sent - sent;
+        }
+    }
+
+    if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+        ngx_ws_gateway_link_fail(link, 0, "write event failed");
+        return NGX_DONE;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_gateway_link_connected(ngx_connection_t *c)
+{
+    int        err;
+    socklen_t  len;
+
+#if (NGX_HAVE_KQUEUE)
+
+    if (ngx_event_flags & NGX_USE_KQUEUE_EVENT) {
+        if (c->write->pending_eof || c->read->pending_eof) {
+            err = c->write->pending_eof ? c->write->kq_errno
+                                        : c->read->kq_errno;
+
+            (void) ngx_connection_error(c, err,
+                                    "kevent() reported that connect() failed");
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+#endif
+
+    err = 0;
+    len = sizeof(int);
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len) == -1) {
+        err = ngx_socket_errno;
+    }
+
+    if (err) {
+        c->log->action = "connecting to a ws gateway link";
+        (void) ngx_connection_error(c, err, "connect() failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ws_gateway_link_gone(ngx_ws_gateway_link_t *link, uint64_t id,
+    ngx_uint_t type)
+{
+    u_char  buf[NGX_WS_GATEWAY_REC_MIN + 9], *p;
+
+    link->stats.unknown++;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
+                   "ws gateway link: %s for unknown session %uL",
+                   ngx_ws_gateway_record_name(type), id);
+
+    p = ngx_ws_gateway_record_write(buf, NGX_WS_GATEWAY_REC_GONE, 0, 9);
+    p = ngx_ws_gateway_write_uint64(p, id);
+    *p++ = (u_char) type;
+
+    if (ngx_ws_gateway_link_queue(link, buf, p - buf, NULL, 0) != NGX_OK) {
+        ngx_ws_gateway_link_fail(link, 0, "no memory for a GONE");
+    }
+}
+
+
+/*
+ * A fault of the backend or of the link: one line, an ERROR record when
+ * the code is one (written if the socket takes it now), and the reset.
+ */
+
+static void
+ngx_ws_gateway_link_fail(ngx_ws_gateway_link_t *link, ngx_uint_t code,
+    const char *fmt, ...)
+{
+    u_char             *p, *last;
+    u_char              text[NGX_WS_GATEWAY_ERROR_TEXT_MAX];
+    u_char              buf[NGX_WS_GATEWAY_REC_MIN + 2
+                            + NGX_WS_GATEWAY_ERROR_TEXT_MAX];
+    va_list             args;
+    ngx_connection_t   *c;
+
+    va_start(args, fmt);
+    last = ngx_vslprintf(text, text + sizeof(text), fmt, args);
+    va_end(args);
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "ws gateway link to %V (upstream \"%V\") reset: %*s",
+                  &link->server->name, &link->server->up->upstream->host,
+                  last - text, text);
+
+    c = link->pc.connection;
+
+    if (code && c && link->state != NGX_WS_GATEWAY_LINK_CONNECTING) {
+        p = ngx_ws_gateway_record_write(buf, NGX_WS_GATEWAY_REC_ERROR, 0,
+                                        2 + (last - text));
+        p = ngx_ws_gateway_write_uint16(p, code);
+        p = ngx_cpymem(p, text, last - text);
+
+        /* the records before it would be cut: it goes alone, or not */
+
+        if (link->out.out == NULL && c->write->ready) {
+            (void) c->send(c, buf, p - buf);
+        }
+    }
+
+    ngx_ws_gateway_link_reset(link, 1);
+}
+
+
+/*
+ * Closes the link, closes its sessions with 1011 and waits for the
+ * backoff: from backoff_min, doubling with every failure in a row, up to
+ * backoff_max, less a random part of up to a half.
+ */
+
+static void
+ngx_ws_gateway_link_reset(ngx_ws_gateway_link_t *link, ngx_uint_t failed)
+{
+    ngx_msec_t                   delay;
+    ngx_uint_t                   i, n, was_ready;
+    ngx_ws_gateway_session_t    *s, **list;
+    ngx_ws_gateway_link_conf_t  *lcf;
+
+    lcf = link->server->up->conf;
+    was_ready = (link->state == NGX_WS_GATEWAY_LINK_READY);
+
+    if (link->pc.connection) {
+        ngx_close_connection(link->pc.connection);
+        link->pc.connection = NULL;
+    }
+
+    if (link->flush.posted) {
+        ngx_delete_posted_event(&link->flush);
+    }
+
+    if (link->timer.timer_set) {
+        ngx_del_timer(&link->timer);
+    }
+
+    (void) ngx_ws_gateway_out_free(&link->out);
+
+    if (link->body) {
+        ngx_free(link->body);
+        link->body = NULL;
+    }
+
+    link->in_body = 0;
+    link->in.pos = link->in.start;
+    link->in.last = link->in.start;
+    ngx_memzero(&link->parser, sizeof(ngx_ws_gateway_record_parser_t));
+
+    link->stats.resets++;
+
+    if (was_ready) {
+        link->server->up->ready--;
+
+    } else if (failed) {
+        ngx_ws_gateway_link_peer_state(link, NGX_PEER_FAILED);
+    }
+
+    link->state = NGX_WS_GATEWAY_LINK_IDLE;
+
+    /* its sessions: out of the table first, then closed */
+
+    n = link->sessions;
+
+    if (n) {
+        list = ngx_alloc(n * sizeof(ngx_ws_gateway_session_t *),
+                         ngx_cycle->log);
+
+        i = 0;
+
+        if (list) {
+            for (i = 0; i < ngx_ws_gateway_sessions.size && n; i++) {
+                s = ngx_ws_gateway_sessions.slots[i];
+
+                if (s && s->link == link) {
+                    list[--n] = s;
+                }
+            }
+
+            n = link->sessions;
+
+            for (i = 0; i < n; i++) {
+                ngx_ws_gateway_sessions_del(list[i]);
+                list[i]->link = NULL;
+            }
+
+            link->sessions = 0;
+            link->stats.lost += n;
+
+            for (i = 0; i < n; i++) {
+                ngx_ws_gateway_session_lost(list[i]);
+            }
+
+            ngx_free(list);
+        }
+    }
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    delay = lcf->backoff_min;
+
+    for (i = 0; i < link->failures && delay < lcf->backoff_max; i++) {
+        delay *= 2;
+    }
+
+    delay = ngx_min(delay, lcf->backoff_max);
+    delay -= (ngx_msec_t) (ngx_random() % (delay / 2 + 1));
+
+    if (!was_ready || failed) {
+        link->failures++;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
+                   "ws gateway link to %V: reconnect in %Mms",
+                   &link->server->name, delay);
+
+    ngx_add_timer(&link->timer, delay ? delay : 1);
+}
+
+
+/*
+ * What a link's connect tells the upstream's balancer about its server:
+ * NGINX's own accounting (fails, max_fails, fail_timeout) runs on it, as
+ * for a request's connection.
+ */
+
+static void
+ngx_ws_gateway_link_peer_state(ngx_ws_gateway_link_t *link,
+    ngx_uint_t state)
+{
+    ngx_peer_connection_t              pc;
+    ngx_http_upstream_rr_peer_t       *peer;
+    ngx_http_upstream_rr_peers_t      *peers;
+    ngx_http_upstream_rr_peer_data_t   rrp;
+
+    peers = link->server->peers;
+    peer = link->server->peer;
+
+    ngx_http_upstream_rr_peers_rlock(peers);
+    ngx_http_upstream_rr_peer_lock(peers, peer);
+    peer->conns++;
+    ngx_http_upstream_rr_peer_unlock(peers, peer);
+    ngx_http_upstream_rr_peers_unlock(peers);
+
+    ngx_memzero(&rrp, sizeof(ngx_http_upstream_rr_peer_data_t));
+    rrp.peers = peers;
+    rrp.current = peer;
+
+    ngx_memzero(&pc, sizeof(ngx_peer_connection_t));
+    pc.log = ngx_cycle->log;
+    pc.name = &link->server->name;
+    pc.tries = 1;
+
+    ngx_http_upstream_free_round_robin_peer(&pc, &rrp, state);
+}
+
+
+/* a new session's link */
+
+ngx_ws_gateway_link_t *
+ngx_ws_gateway_link_pick(ngx_ws_gateway_lupstream_t *lup)
+{
+    ngx_int_t                          rc;
+    ngx_uint_t                         i, j, n, tries;
+    ngx_peer_connection_t              pc;
+    ngx_ws_gateway_link_t             *link, *best;
+    ngx_ws_gateway_lserver_t          *server;
+    ngx_http_upstream_rr_peer_t       *peer, *last;
+    ngx_http_upstream_rr_peers_t      *peers;
+    ngx_http_upstream_rr_peer_data_t   rrp;
+
+    if (lup->ready == 0 || lup->servers == NULL) {
+        return NULL;
+    }
+
+    peers = lup->upstream->peer.data;
+
+    n = peers->next ? peers->next->number : 0;
+    n = ngx_max(peers->number, n);
+    ngx_memzero(lup->tried, (n + 8 * sizeof(uintptr_t) - 1)
+                            / (8 * sizeof(uintptr_t)) * sizeof(uintptr_t));
+
+    ngx_memzero(&rrp, sizeof(ngx_http_upstream_rr_peer_data_t));
+    rrp.peers = peers;
+    rrp.tried = lup->tried;
+
+    ngx_memzero(&pc, sizeof(ngx_peer_connection_t));
+    pc.log = ngx_cycle->log;
+
+    last = NULL;
+    tries = lup->nservers + 1;
+
+    while (tries--) {
+        pc.tries = 1;
+
+        rc = ngx_http_upstream_get_round_robin_peer(&pc, &rrp);
+
+        if (rc != NGX_OK) {
+            return NULL;
+        }
+
+        /* a session holds no connection of the server's */
+
+        peer = rrp.current;
+
+        ngx_http_upstream_rr_peers_rlock(rrp.peers);
+        ngx_http_upstream_rr_peer_lock(rrp.peers, peer);
+        peer->conns--;
+        ngx_http_upstream_rr_peer_unlock(rrp.peers, peer);
+        ngx_http_upstream_rr_peers_unlock(rrp.peers);
+
+        if (peer == last) {
+
+            /* a single server is given again and again */
+
+            return NULL;
+        }
+
+        last = peer;
+
+        server = NULL;
+
+        for (i = 0; i < lup->nservers; i++) {
+            if (lup->servers[i].peer == peer) {
+                server = &lup->servers[i];
+                break;
+            }
+        }
+
+        if (server == NULL) {
+            continue;
+        }
+
+        best = NULL;
+
+        for (j = 0; j < server->nlinks; j++) {
+            link = &server->links[j];
+
+            if (link->state == NGX_WS_GATEWAY_LINK_READY
+                && (best == NULL || link->sessions < best->sessions))
+            {
+                best = link;
+            }
+        }
+
+        if (best) {
+            return best;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the session's OPEN, built from its request */
+
+ngx_int_t
+ngx_ws_gateway_link_open(ngx_http_request_t *r, ngx_ws_gateway_link_t *link,
+    uint64_t id, ngx_array_t *params)
+{
+    u_char                   *p, *buf;
+    size_t                    len, plen;
+    ngx_str_t                 protocol, *values;
+    ngx_uint_t                i, n;
+    ngx_connection_t         *c;
+    ngx_table_elt_t          *h;
+    ngx_list_part_t          *part;
+    ngx_ws_gateway_param_t   *param;
+    u_char                    remote[NGX_SOCKADDR_STRLEN];
+
+    c = r->connection;
+
+    /* the chosen subprotocol is the one in the 101 */
+
+    ngx_str_null(&protocol);
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash && h[i].key.len == sizeof("Sec-WebSocket-Protocol") - 1
+            && ngx_strncasecmp(h[i].key.data,
+                               (u_char *) "Sec-WebSocket-Protocol",
+                               h[i].key.len)
+               == 0)
+        {
+            protocol = h[i].value;
+            break;
+        }
+    }
+
+    if (c->sockaddr->sa_family == AF_UNIX) {
+        plen = ngx_cpymem(remote, "unix:", 5) - remote;
+
+    } else {
+        plen = ngx_sock_ntop(c->sockaddr, c->socklen, remote,
+                             NGX_SOCKADDR_STRLEN, 1);
+    }
+
+    len = 8 + NGX_WS_GATEWAY_FIELD_HEAD + plen
+          + NGX_WS_GATEWAY_FIELD_HEAD + ngx_min(r->unparsed_uri.len,
+                                                NGX_WS_GATEWAY_FIELD_MAX);
+
+    if (protocol.len) {
+        len += NGX_WS_GATEWAY_FIELD_HEAD + protocol.len;
+    }
+
+    n = params ? params->nelts : 0;
+    values = NULL;
+
+    if (n) {
+        values = ngx_palloc(r->pool, n * sizeof(ngx_str_t));
+        if (values == NULL) {
+            return NGX_ERROR;
+        }
+
+        param = params->elts;
+
+        for (i = 0; i < n; i++) {
+            if (ngx_http_complex_value(r, &param[i].value, &values[i])
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            values[i].len = ngx_min(values[i].len,
+                                    NGX_WS_GATEWAY_FIELD_MAX - 1
+                                    - param[i].name.len);
+
+            len += NGX_WS_GATEWAY_FIELD_HEAD + 1 + param[i].name.len
+                   + values[i].len;
+        }
+    }
+
+    if (len + 2 > link->peer_max_record) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "ws gateway OPEN of %uz bytes is larger than the "
+                      "backend takes (%uD)", len + 2, link->peer_max_record);
+        return NGX_ERROR;
+    }
+
+    buf = ngx_pnalloc(r->pool, NGX_WS_GATEWAY_REC_MIN + len);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_ws_gateway_record_write(buf, NGX_WS_GATEWAY_REC_OPEN, 0, len);
+    p = ngx_ws_gateway_write_uint64(p, id);
+    p = ngx_ws_gateway_record_write_field(p, NGX_WS_GATEWAY_FIELD_REMOTE,
+                                          remote, plen);
+    p = ngx_ws_gateway_record_write_field(p, NGX_WS_GATEWAY_FIELD_URI,
+                                          r->unparsed_uri.data,
+                                          ngx_min(r->unparsed_uri.len,
+                                                  NGX_WS_GATEWAY_FIELD_MAX));
+
+    if (protocol.len) {
+        p = ngx_ws_gateway_record_write_field(p,
+                                              NGX_WS_GATEWAY_FIELD_SUBPROTOCOL,
+                                              protocol.data, protocol.len);
+    }
+
+    for (i = 0; i < n; i++) {
+        p = ngx_ws_gateway_record_write_field(p, NGX_WS_GATEWAY_FIELD_PARAM,
+                                              NULL,
+                                              1 + param[i].name.len
+                                              + values[i].len);
+        *p++ = (u_char) param[i].name.len;
+        p = ngx_cpymem(p, param[i].name.data, param[i].name.len);
+        p = ngx_cpymem(p, values[i].data, values[i].len);
+    }
+
+    return ngx_ws_gateway_link_queue(link, buf, p - buf, NULL, 0);
+}
+
+
+/* the session is the link's */
+
+ngx_int_t
+ngx_ws_gateway_link_attach(ngx_ws_gateway_session_t *s,
+    ngx_ws_gateway_link_t *link)
+{
+    s->link = link;
+
+    if (ngx_ws_gateway_sessions_add(s) != NGX_OK) {
+        s->link = NULL;
+        return NGX_ERROR;
+    }
+
+    link->sessions++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A client's message to the backend: NGX_OK, NGX_DECLINED when it is
+ * larger than the backend takes (1009), NGX_BUSY when the link holds its
+ * ws_gateway_link_buffer (1013), NGX_ERROR for no memory
+ */
+
+ngx_int_t
+ngx_ws_gateway_link_message(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
+    u_char *data, size_t len)
+{
+    u_char                  head[NGX_WS_GATEWAY_REC_MIN + 8], *p;
+    ngx_ws_gateway_link_t  *link;
+
+    link = s->link;
+
+    if (len + 10 > link->peer_max_record) {
+        return NGX_DECLINED;
+    }
+
+    if (link->out.size + len > link->server->up->conf->buffer) {
+        return NGX_BUSY;
+    }
+
+    p = ngx_ws_gateway_record_write(head, NGX_WS_GATEWAY_REC_MESSAGE,
+                                    (opcode == NGX_WS_GATEWAY_OP_BINARY)
+                                    ? NGX_WS_GATEWAY_REC_BINARY : 0,
+                                    8 + len);
+    p = ngx_ws_gateway_write_uint64(p, s->id);
+
+    return ngx_ws_gateway_link_queue(link, head, p - head, data, len);
+}
+
+
+/* the session's CLOSE: the last record of it, and it leaves its link */
+
+void
+ngx_ws_gateway_link_closed(ngx_ws_gateway_session_t *s, ngx_uint_t code,
+    ngx_uint_t by, u_char *reason, size_t len)
+{
+    u_char                  head[NGX_WS_GATEWAY_REC_MIN + 11], *p;
+    ngx_ws_gateway_link_t  *link;
+
+    link = s->link;
+
+    ngx_ws_gateway_sessions_del(s);
+    s->link = NULL;
+    link->sessions--;
+
+    len = ngx_min(len, NGX_WS_GATEWAY_REASON_MAX);
+
+    p = ngx_ws_gateway_record_write(head, NGX_WS_GATEWAY_REC_CLOSE, 0,
+                                    11 + len);
+    p = ngx_ws_gateway_write_uint64(p, s->id);
+    p = ngx_ws_gateway_write_uint16(p, code);
+    *p++ = (u_char) by;
+
+    if (ngx_ws_gateway_link_queue(link, head, p - head, reason, len)
+        != NGX_OK)
+    {
+        ngx_ws_gateway_link_fail(link, 0, "no memory for a CLOSE");
+    }
+}
+
+
+/* the worker's sessions on links, by id: open addressing */
+
+#define ngx_ws_gateway_sessions_hash(id, mask)                               \
+    ((ngx_uint_t) (((id) * 0x9e3779b97f4a7c15ULL) >> 32) & (mask))
+
+
+static ngx_int_t
+ngx_ws_gateway_sessions_add(ngx_ws_gateway_session_t *s)
+{
+    ngx_uint_t                  i, j, size, mask;
+    ngx_ws_gateway_session_t  **slots, *o;
+
+    if ((ngx_ws_gateway_sessions.used + 1) * 2
+        > ngx_ws_gateway_sessions.size)
+    {
+        size = ngx_ws_gateway_sessions.size
+               ? ngx_ws_gateway_sessions.size * 2 : 64;
+
+        slots = ngx_calloc(size * sizeof(ngx_ws_gateway_session_t *),
+                           ngx_cycle->log);
+        if (slots == NULL) {
+            return NGX_ERROR;
+        }
+
+        mask = size - 1;
+
+        for (i = 0; i < ngx_ws_gateway_sessions.size; i++) {
+            o = ngx_ws_gateway_sessions.slots[i];
+
+            if (o == NULL) {
+                continue;
+            }
+
+            for (j = ngx_ws_gateway_sessions_hash(o->id, mask);
+                 slots[j];
+                 j = (j + 1) & mask)
+            { /* void */ }
+
+            slots[j] = o;
+        }
+
+        if (ngx_ws_gateway_sessions.slots) {
+            ngx_free(ngx_ws_gateway_sessions.slots);
+        }
+
+        ngx_ws_gateway_sessions.slots = slots;
+        ngx_ws_gateway_sessions.size = size;
+    }
+
+    mask = ngx_ws_gateway_sessions.size - 1;
+    slots = ngx_ws_gateway_sessions.slots;
+
+    for (j = ngx_ws_gateway_sessions_hash(s->id, mask);
+         slots[j];
+         j = (j + 1) & mask)
+    { /* void */ }
+
+    slots[j] = s;
+    ngx_ws_gateway_sessions.used++;
+
+    return NGX_OK;
+}
+
+
+static ngx_ws_gateway_session_t *
+ngx_ws_gateway_sessions_find(uint64_t id)
+{
+    ngx_uint_t                  j, mask;
+    ngx_ws_gateway_session_t  **slots;
+
+    if (ngx_ws_gateway_sessions.size == 0) {
+        return NULL;
+    }
+
+    mask = ngx_ws_gateway_sessions.size - 1;
+    slots = ngx_ws_gateway_sessions.slots;
+
+    for (j = ngx_ws_gateway_sessions_hash(id, mask);
+         slots[j];
+         j = (j + 1) & mask)
+    {
+        if (slots[j]->id == id) {
+            return slots[j];
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_ws_gateway_sessions_del(ngx_ws_gateway_session_t *s)
+{
+    ngx_uint_t                  i, j, k, mask;
+    ngx_ws_gateway_session_t  **slots;
+
+    mask = ngx_ws_gateway_sessions.size - 1;
+    slots = ngx_ws_gateway_sessions.slots;
+
+    for (i = ngx_ws_gateway_sessions_hash(s->id, mask);
+         slots[i] != s;
+         i = (i + 1) & mask)
+    {
+        if (slots[i] == NULL) {
+            return;
+        }
+    }
+
+    slots[i] = NULL;
+    ngx_ws_gateway_sessions.used--;
+
+    /* the entries after it move back where their probe allows */
+
+    for (j = (i + 1) & mask; slots[j]; j = (j + 1) & mask) {
+        k = ngx_ws_gateway_sessions_hash(slots[j]->id, mask);
+
+        if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
+            slots[i] = slots[j];
+            slots[j] = NULL;
+            i = j;
+        }
+    }
+}
