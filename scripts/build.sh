@@ -24,6 +24,9 @@
 #                                     nginx wrapper preloading their
 #                                     runtimes (for the tests)
 #
+# Every variant first builds build/backend/echo-backend, the C echo
+# backend of the link protocol (scripts/backend/Makefile).
+#
 # Everything is written under build/; nothing under /usr or in NGINX_SRC.
 # Our sources are compiled with -Werror.  Prints the path of the .so last.
 
@@ -86,6 +89,12 @@ configure_tree() {
     }
 
     echo "$key" > "$dir/.configured"
+}
+
+# the echo backend: its make output goes to stderr, stdout is for paths
+make -s -C "$top/scripts/backend" >&2 || {
+    log "building build/backend/echo-backend failed"
+    exit 1
 }
 
 if [ "${POLL:-0}" = 1 ]; then
