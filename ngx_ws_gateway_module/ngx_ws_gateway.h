@@ -47,6 +47,9 @@ typedef struct {
     ngx_array_t               *params;           /* of ngx_ws_gateway_
                                                     param_t */
     ngx_array_t               *subprotocols;     /* of ngx_str_t */
+    ngx_flag_t                 approve;          /* the backend's verdict
+                                                    before the 101 */
+    ngx_msec_t                 approve_timeout;
 
     /* where ws_gateway_pass is, for errors found when merging */
     ngx_str_t                  pass_file;
@@ -161,6 +164,7 @@ typedef struct {
 
 
 ngx_int_t ngx_ws_gateway_handshake(ngx_http_request_t *r);
+void ngx_ws_gateway_handshake_approved(ngx_http_request_t *r);
 ngx_int_t ngx_ws_gateway_next_token(u_char **pos, u_char *end,
     ngx_str_t *token);
 ngx_table_elt_t *ngx_ws_gateway_add_header(ngx_http_request_t *r,
@@ -177,7 +181,7 @@ ngx_int_t ngx_ws_gateway_status_handler(ngx_http_request_t *r);
 
 void ngx_ws_gateway_session_init(ngx_connection_t *c,
     ngx_ws_gateway_loc_conf_t *wlcf, time_t expires, u_char *pipelined,
-    size_t len, ngx_ws_gateway_link_t *link, uint64_t id);
+    size_t len, ngx_ws_gateway_start_t *start);
 uint64_t ngx_ws_gateway_session_id(void);
 void ngx_ws_gateway_session_deliver(ngx_ws_gateway_session_t *s,
     ngx_uint_t opcode, u_char *data, size_t len);

@@ -260,7 +260,7 @@ ngx_ws_gateway_check(ngx_http_request_t *r)
     wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_gateway_module);
 
     if (wlcf->target == NGX_WS_GATEWAY_TARGET_UPSTREAM
-        && ngx_ws_gateway_link_pick(wlcf->upstream) == NULL)
+        && ngx_ws_gateway_link_choose(r, wlcf->upstream) == NULL)
     {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "no live ws gateway links in upstream \"%V\"",
@@ -354,6 +354,14 @@ ngx_ws_gateway_check(ngx_http_request_t *r)
                    "pipelined: %uz", &hs.protocol,
                    (size_t) (r->header_in->last - r->header_in->pos));
 
+    if (wlcf->target == NGX_WS_GATEWAY_TARGET_UPSTREAM && wlcf->approve) {
+
+        /* the 101 waits for the backend's verdict */
+
+        return ngx_ws_gateway_link_approve(r, wlcf->params,
+                                           wlcf->approve_timeout);
+    }
+
     rc = ngx_http_send_header(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK) {
@@ -365,6 +373,27 @@ ngx_ws_gateway_check(ngx_http_request_t *r)
     ngx_ws_gateway_flush_handler(r);
 
     return NGX_DONE;
+}
+
+
+/* the backend accepted the handshake: the 101 goes out */
+
+void
+ngx_ws_gateway_handshake_approved(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    r->read_event_handler = ngx_http_block_reading;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        ngx_ws_gateway_metric_inc(handshakes[NGX_WS_GATEWAY_HS_FAILED]);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    ngx_ws_gateway_flush_handler(r);
 }
 
 
@@ -823,8 +852,8 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
     u_char                     *data;
     size_t                      len;
     time_t                      expires;
-    uint64_t                    id;
     ngx_ws_gateway_link_t      *link;
+    ngx_ws_gateway_start_t      start;
     ngx_buf_t                  *b;
     ngx_chain_t                *cl, *ln;
     ngx_connection_t           *c;
@@ -900,16 +929,15 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
 
     /* its backend's OPEN, while the request is here to say what it holds */
 
-    link = NULL;
-    id = 0;
+    ngx_memzero(&start, sizeof(ngx_ws_gateway_start_t));
 
     if (wlcf->target == NGX_WS_GATEWAY_TARGET_UPSTREAM) {
-        link = ngx_ws_gateway_link_pick(wlcf->upstream);
+        link = ngx_ws_gateway_link_chosen(r, wlcf->approve, &start);
 
-        if (link) {
-            id = ngx_ws_gateway_session_id();
+        if (link && start.id == 0) {
+            start.id = ngx_ws_gateway_session_id();
 
-            if (ngx_ws_gateway_link_open(r, link, id, wlcf->params)
+            if (ngx_ws_gateway_link_open(r, link, start.id, wlcf->params, 0)
                 != NGX_OK)
             {
                 if (data) {
@@ -965,7 +993,7 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
 
 #endif
 
-    ngx_ws_gateway_session_init(c, wlcf, expires, data, len, link, id);
+    ngx_ws_gateway_session_init(c, wlcf, expires, data, len, &start);
 
     if (data) {
         ngx_free(data);

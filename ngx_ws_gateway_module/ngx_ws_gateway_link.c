@@ -74,6 +74,7 @@ struct ngx_ws_gateway_link_s {
 
     uint32_t                       peer_max_record;
     ngx_uint_t                     sessions;
+    ngx_queue_t                    approvals;    /* handshakes waiting */
 
     ngx_ws_gateway_link_stats_t    stats;
 };
@@ -89,6 +90,25 @@ struct ngx_ws_gateway_lserver_s {
 };
 
 
+/* a handshake that waits for its backend's ACCEPT or REJECT */
+
+typedef struct {
+    ngx_queue_t                    queue;        /* its link's */
+    ngx_http_request_t            *request;
+    ngx_ws_gateway_link_t         *link;
+    uint64_t                       id;
+    ngx_event_t                    timer;
+
+    /* accepted, until its session starts: what its backend sends */
+    ngx_ws_gateway_start_t         start;
+    size_t                         limit;
+
+    unsigned                       waiting:1;
+    unsigned                       accepted:1;
+    unsigned                       starting:1;   /* in the link's list */
+} ngx_ws_gateway_approval_t;
+
+
 typedef struct {
     ngx_ws_gateway_session_t     **slots;
     ngx_uint_t                     size;         /* a power of 2, or 0 */
@@ -97,7 +117,7 @@ typedef struct {
 
 
 static void ngx_ws_gateway_link_connect(ngx_ws_gateway_link_t *link);
-static ngx_int_t ngx_ws_gateway_link_connected(ngx_connection_t *c);
+static ngx_int_t ngx_ws_gateway_link_connected(ngx_ws_gateway_link_t *link);
 static ngx_int_t ngx_ws_gateway_link_get_peer(ngx_peer_connection_t *pc,
     void *data);
 static void ngx_ws_gateway_link_timer(ngx_event_t *ev);
@@ -121,6 +141,13 @@ static void ngx_ws_gateway_link_reset(ngx_ws_gateway_link_t *link,
     ngx_uint_t failed);
 static void ngx_ws_gateway_link_peer_state(ngx_ws_gateway_link_t *link,
     ngx_uint_t state);
+static ngx_ws_gateway_approval_t *ngx_ws_gateway_approval_find(
+    ngx_ws_gateway_link_t *link, uint64_t id);
+static void ngx_ws_gateway_approval_done(ngx_ws_gateway_approval_t *a);
+static void ngx_ws_gateway_approval_timeout(ngx_event_t *ev);
+static void ngx_ws_gateway_approval_cleanup(void *data);
+static void ngx_ws_gateway_approval_refuse(ngx_http_request_t *r,
+    ngx_uint_t status);
 static ngx_int_t ngx_ws_gateway_sessions_add(ngx_ws_gateway_session_t *s);
 static ngx_ws_gateway_session_t *ngx_ws_gateway_sessions_find(uint64_t id);
 static void ngx_ws_gateway_sessions_del(ngx_ws_gateway_session_t *s);
@@ -419,6 +446,7 @@ ngx_ws_gateway_link_init_process(ngx_cycle_t *cycle)
 
                 link->server = server;
                 link->index = j * lup[i].conf->links + k;
+                ngx_queue_init(&link->approvals);
 
                 link->timer.handler = ngx_ws_gateway_link_timer;
                 link->timer.data = link;
@@ -529,6 +557,7 @@ ngx_ws_gateway_link_connect(ngx_ws_gateway_link_t *link)
     c = link->pc.connection;
 
     c->data = link;
+    c->log_error = NGX_ERROR_INFO;     /* the reset says it, once */
     c->read->handler = ngx_ws_gateway_link_read_handler;
     c->write->handler = ngx_ws_gateway_link_write_handler;
     c->log->action = "talking to a ws gateway link";
@@ -738,6 +767,15 @@ ngx_ws_gateway_link_read_handler(ngx_event_t *rev)
     b = &link->in;
     p = &link->parser;
 
+    if (link->state == NGX_WS_GATEWAY_LINK_CONNECTING) {
+
+        /* a refused connect may be reported to the read handler first */
+
+        if (ngx_ws_gateway_link_connected(link) != NGX_OK) {
+            return;
+        }
+    }
+
     for ( ;; ) {
 
         if (b->pos == b->last) {
@@ -856,8 +894,10 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
     size_t len)
 {
     u_char                          *p, buf[NGX_WS_GATEWAY_REC_MIN + 8];
-    ngx_uint_t                       state;
+    ngx_uint_t                       state, level, opcode;
     ngx_str_t                        reason;
+    ngx_http_request_t              *r;
+    ngx_ws_gateway_approval_t       *a;
     ngx_ws_gateway_session_t        *s;
     ngx_ws_gateway_record_parser_t  *rp;
 
@@ -884,11 +924,16 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
 
     case NGX_WS_GATEWAY_REC_SEND:
 
+        a = NULL;
         s = ngx_ws_gateway_sessions_find(rp->session);
 
         if (s == NULL || s->link != link) {
-            ngx_ws_gateway_link_gone(link, rp->session, rp->type);
-            return NGX_OK;
+            a = ngx_ws_gateway_approval_find(link, rp->session);
+
+            if (a == NULL || !a->starting) {
+                ngx_ws_gateway_link_gone(link, rp->session, rp->type);
+                return NGX_OK;
+            }
         }
 
         if (!(rp->flags & NGX_WS_GATEWAY_REC_BINARY)) {
@@ -904,11 +949,33 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
             }
         }
 
-        ngx_ws_gateway_session_deliver(s, (rp->flags
-                                           & NGX_WS_GATEWAY_REC_BINARY)
-                                          ? NGX_WS_GATEWAY_OP_BINARY
-                                          : NGX_WS_GATEWAY_OP_TEXT,
-                                       body, len);
+        opcode = (rp->flags & NGX_WS_GATEWAY_REC_BINARY)
+                 ? NGX_WS_GATEWAY_OP_BINARY : NGX_WS_GATEWAY_OP_TEXT;
+
+        if (s && s->link == link) {
+            ngx_ws_gateway_session_deliver(s, opcode, body, len);
+            return NGX_OK;
+        }
+
+        /* accepted, not started yet: kept for its start */
+
+        if (a->start.end_code == 0) {
+            if (a->start.out.size >= a->limit) {
+                a->start.end_code = NGX_WS_GATEWAY_CLOSE_TRY_AGAIN;
+                a->start.end_len = ngx_cpymem(a->start.end_reason,
+                                              "slow consumer", 13)
+                                   - a->start.end_reason;
+
+            } else if (ngx_ws_gateway_out_frame(&a->start.out, opcode,
+                                                NGX_WS_GATEWAY_FIN, body,
+                                                len)
+                       != NGX_OK)
+            {
+                ngx_ws_gateway_link_fail(link, 0, "no memory for a SEND");
+                return NGX_DONE;
+            }
+        }
+
         return NGX_OK;
 
     case NGX_WS_GATEWAY_REC_END:
@@ -928,7 +995,20 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
         s = ngx_ws_gateway_sessions_find(rp->session);
 
         if (s == NULL || s->link != link) {
-            ngx_ws_gateway_link_gone(link, rp->session, rp->type);
+            a = ngx_ws_gateway_approval_find(link, rp->session);
+
+            if (a == NULL || !a->starting) {
+                ngx_ws_gateway_link_gone(link, rp->session, rp->type);
+                return NGX_OK;
+            }
+
+            if (a->start.end_code == 0) {
+                a->start.end_code = rp->code;
+                len = ngx_min(len, NGX_WS_GATEWAY_REASON_MAX);
+                a->start.end_len = len;
+                ngx_memcpy(a->start.end_reason, body, len);
+            }
+
             return NGX_OK;
         }
 
@@ -941,9 +1021,45 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
     case NGX_WS_GATEWAY_REC_ACCEPT:
     case NGX_WS_GATEWAY_REC_REJECT:
 
-        /* no session waits for a verdict */
+        a = ngx_ws_gateway_approval_find(link, rp->session);
 
-        ngx_ws_gateway_link_gone(link, rp->session, rp->type);
+        if (a == NULL) {
+            ngx_ws_gateway_link_gone(link, rp->session, rp->type);
+            return NGX_OK;
+        }
+
+        if (!a->waiting) {
+
+            /* accepted already, and starting */
+
+            ngx_ws_gateway_link_gone(link, rp->session, rp->type);
+            return NGX_OK;
+        }
+
+        r = a->request;
+        ngx_ws_gateway_approval_done(a);
+
+        if (rp->type == NGX_WS_GATEWAY_REC_ACCEPT) {
+            link->stats.approved++;
+            a->accepted = 1;
+
+            /* what its backend sends now is kept until the session starts */
+
+            a->starting = 1;
+            ngx_queue_insert_tail(&link->approvals, &a->queue);
+
+            ngx_ws_gateway_handshake_approved(r);
+            return NGX_OK;
+        }
+
+        link->stats.rejected++;
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "backend refused the WebSocket handshake with %ui: "
+                      "\"%*s\"", rp->code,
+                      ngx_min(len, NGX_WS_GATEWAY_ERROR_TEXT_MAX), body);
+
+        ngx_ws_gateway_approval_refuse(r, rp->code);
         return NGX_OK;
 
     case NGX_WS_GATEWAY_REC_PING:
@@ -971,7 +1087,10 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
 
     case NGX_WS_GATEWAY_REC_ERROR:
 
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+        level = (rp->code == NGX_WS_GATEWAY_LINK_ERR_GOING_AWAY)
+                ? NGX_LOG_WARN : NGX_LOG_ERR;
+
+        ngx_log_error(level, ngx_cycle->log, 0,
                       "ws gateway link to %V (upstream \"%V\") got ERROR %ui "
                       "from the backend: \"%*s\"",
                       &link->server->name,
@@ -1095,13 +1214,9 @@ ngx_ws_gateway_link_write_handler(ngx_event_t *wev)
 
     if (link->state == NGX_WS_GATEWAY_LINK_CONNECTING) {
 
-        if (ngx_ws_gateway_link_connected(c) != NGX_OK) {
-            ngx_ws_gateway_link_reset(link, 1);
+        if (ngx_ws_gateway_link_connected(link) != NGX_OK) {
             return;
         }
-
-        link->state = NGX_WS_GATEWAY_LINK_HELLO;
-        link->progress = ngx_current_msec;
 
         if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
             ngx_ws_gateway_link_fail(link, 0, "read event failed");
@@ -1150,40 +1265,50 @@ ngx_ws_gateway_link_write(ngx_ws_gateway_link_t *link)
 
 
 static ngx_int_t
-ngx_ws_gateway_link_connected(ngx_connection_t *c)
+ngx_ws_gateway_link_connected(ngx_ws_gateway_link_t *link)
 {
-    int        err;
-    socklen_t  len;
+    int                err;
+    socklen_t          len;
+    ngx_connection_t  *c;
+
+    c = link->pc.connection;
 
 #if (NGX_HAVE_KQUEUE)
 
     if (ngx_event_flags & NGX_USE_KQUEUE_EVENT) {
+        err = 0;
+
         if (c->write->pending_eof || c->read->pending_eof) {
             err = c->write->pending_eof ? c->write->kq_errno
                                         : c->read->kq_errno;
-
-            (void) ngx_connection_error(c, err,
-                                    "kevent() reported that connect() failed");
-            return NGX_ERROR;
         }
 
-        return NGX_OK;
-    }
+    } else
 
 #endif
+    {
+        err = 0;
+        len = sizeof(int);
 
-    err = 0;
-    len = sizeof(int);
-
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len) == -1) {
-        err = ngx_socket_errno;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len)
+            == -1)
+        {
+            err = ngx_socket_errno;
+        }
     }
 
     if (err) {
-        c->log->action = "connecting to a ws gateway link";
-        (void) ngx_connection_error(c, err, "connect() failed");
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, err,
+                      "ws gateway link to %V (upstream \"%V\"): "
+                      "connect() failed", &link->server->name,
+                      &link->server->up->upstream->host);
+
+        ngx_ws_gateway_link_reset(link, 1);
         return NGX_ERROR;
     }
+
+    link->state = NGX_WS_GATEWAY_LINK_HELLO;
+    link->progress = ngx_current_msec;
 
     return NGX_OK;
 }
@@ -1266,7 +1391,9 @@ ngx_ws_gateway_link_reset(ngx_ws_gateway_link_t *link, ngx_uint_t failed)
 {
     ngx_msec_t                   delay;
     ngx_uint_t                   i, n, was_ready;
+    ngx_http_request_t          *r;
     ngx_ws_gateway_session_t    *s, **list;
+    ngx_ws_gateway_approval_t   *a;
     ngx_ws_gateway_link_conf_t  *lcf;
 
     lcf = link->server->up->conf;
@@ -1307,6 +1434,27 @@ ngx_ws_gateway_link_reset(ngx_ws_gateway_link_t *link, ngx_uint_t failed)
     }
 
     link->state = NGX_WS_GATEWAY_LINK_IDLE;
+
+    /* handshakes waiting for a verdict get a 503 */
+
+    while (!ngx_queue_empty(&link->approvals)) {
+        a = ngx_queue_data(ngx_queue_head(&link->approvals),
+                           ngx_ws_gateway_approval_t, queue);
+
+        if (a->starting) {
+
+            /* its 101 is on the way: the session starts lost */
+
+            ngx_ws_gateway_approval_done(a);
+            a->starting = 0;
+            (void) ngx_ws_gateway_out_free(&a->start.out);
+            continue;
+        }
+
+        r = a->request;
+        ngx_ws_gateway_approval_done(a);
+        ngx_ws_gateway_approval_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
 
     /* its sessions: out of the table first, then closed */
 
@@ -1508,7 +1656,7 @@ ngx_ws_gateway_link_pick(ngx_ws_gateway_lupstream_t *lup)
 
 ngx_int_t
 ngx_ws_gateway_link_open(ngx_http_request_t *r, ngx_ws_gateway_link_t *link,
-    uint64_t id, ngx_array_t *params)
+    uint64_t id, ngx_array_t *params, ngx_uint_t flags)
 {
     u_char                   *p, *buf;
     size_t                    len, plen;
@@ -1607,7 +1755,7 @@ ngx_ws_gateway_link_open(ngx_http_request_t *r, ngx_ws_gateway_link_t *link,
         return NGX_ERROR;
     }
 
-    p = ngx_ws_gateway_record_write(buf, NGX_WS_GATEWAY_REC_OPEN, 0, len);
+    p = ngx_ws_gateway_record_write(buf, NGX_WS_GATEWAY_REC_OPEN, flags, len);
     p = ngx_ws_gateway_write_uint64(p, id);
     p = ngx_ws_gateway_record_write_field(p, NGX_WS_GATEWAY_FIELD_REMOTE,
                                           remote, plen);
@@ -1841,4 +1989,273 @@ ngx_ws_gateway_sessions_del(ngx_ws_gateway_session_t *s)
             i = j;
         }
     }
+}
+
+
+/*
+ * Approval (ws_gateway_link_approve): the handshake's OPEN goes with the
+ * APPROVE flag, and the request waits, its connection watched for the
+ * client going away, until the backend's ACCEPT (the 101 goes out),
+ * REJECT (the status it chose), the deadline (503), or the loss of the
+ * link (503).
+ */
+
+/*
+ * A handshake's link is chosen once, when it is checked, and kept in the
+ * request's context: choosing moves the round robin on.
+ */
+
+ngx_ws_gateway_link_t *
+ngx_ws_gateway_link_choose(ngx_http_request_t *r,
+    ngx_ws_gateway_lupstream_t *lup)
+{
+    ngx_ws_gateway_link_t      *link;
+    ngx_ws_gateway_approval_t  *a;
+
+    link = ngx_ws_gateway_link_pick(lup);
+
+    if (link == NULL) {
+        return NULL;
+    }
+
+    a = ngx_pcalloc(r->pool, sizeof(ngx_ws_gateway_approval_t));
+    if (a == NULL) {
+        return NULL;
+    }
+
+    a->request = r;
+    a->link = link;
+
+    ngx_http_set_ctx(r, a, ngx_ws_gateway_module);
+
+    return link;
+}
+
+
+ngx_int_t
+ngx_ws_gateway_link_approve(ngx_http_request_t *r, ngx_array_t *params,
+    ngx_msec_t timeout)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_ws_gateway_approval_t  *a;
+
+    a = ngx_http_get_module_ctx(r, ngx_ws_gateway_module);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    a->id = ngx_ws_gateway_session_id();
+    a->limit = ((ngx_ws_gateway_loc_conf_t *)
+                   ngx_http_get_module_loc_conf(r, ngx_ws_gateway_module))
+               ->outbound_limit;
+
+    if (ngx_ws_gateway_link_open(r, a->link, a->id, params,
+                                 NGX_WS_GATEWAY_REC_APPROVE)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_queue_insert_tail(&a->link->approvals, &a->queue);
+    a->waiting = 1;
+
+    cln->handler = ngx_ws_gateway_approval_cleanup;
+    cln->data = a;
+
+    a->timer.handler = ngx_ws_gateway_approval_timeout;
+    a->timer.data = a;
+    a->timer.log = r->connection->log;
+
+    ngx_add_timer(&a->timer, timeout);
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The link a session starts on, when its request goes: the one chosen
+ * (and, with approval, the id its OPEN had), if it is still ready; or,
+ * without approval, another one; NULL when none is left
+ */
+
+ngx_ws_gateway_link_t *
+ngx_ws_gateway_link_chosen(ngx_http_request_t *r, ngx_uint_t approve,
+    ngx_ws_gateway_start_t *start)
+{
+    ngx_ws_gateway_approval_t  *a;
+    ngx_ws_gateway_loc_conf_t  *wlcf;
+
+    a = ngx_http_get_module_ctx(r, ngx_ws_gateway_module);
+
+    ngx_memzero(start, sizeof(ngx_ws_gateway_start_t));
+
+    if (approve) {
+        if (a == NULL || !a->accepted) {
+            return NULL;
+        }
+
+        start->id = a->id;
+
+        if (!a->starting) {
+
+            /* its link went */
+
+            return NULL;
+        }
+
+        /* what its backend sent since the ACCEPT goes to the session */
+
+        ngx_ws_gateway_approval_done(a);
+        a->starting = 0;
+
+        *start = a->start;
+        start->link = a->link;
+        start->id = a->id;
+        ngx_memzero(&a->start.out, sizeof(ngx_ws_gateway_out_t));
+
+        return start->link;
+    }
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_gateway_module);
+
+    start->link = (a && a->link->state == NGX_WS_GATEWAY_LINK_READY)
+                  ? a->link : ngx_ws_gateway_link_pick(wlcf->upstream);
+
+    return start->link;
+}
+
+
+static ngx_ws_gateway_approval_t *
+ngx_ws_gateway_approval_find(ngx_ws_gateway_link_t *link, uint64_t id)
+{
+    ngx_queue_t                *q;
+    ngx_ws_gateway_approval_t  *a;
+
+    for (q = ngx_queue_head(&link->approvals);
+         q != ngx_queue_sentinel(&link->approvals);
+         q = ngx_queue_next(q))
+    {
+        a = ngx_queue_data(q, ngx_ws_gateway_approval_t, queue);
+
+        if (a->id == id) {
+            return a;
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_ws_gateway_approval_done(ngx_ws_gateway_approval_t *a)
+{
+    ngx_queue_remove(&a->queue);
+    a->waiting = 0;
+
+    if (a->timer.timer_set) {
+        ngx_del_timer(&a->timer);
+    }
+}
+
+
+static void
+ngx_ws_gateway_approval_timeout(ngx_event_t *ev)
+{
+    ngx_http_request_t         *r;
+    ngx_ws_gateway_approval_t  *a;
+    u_char                      head[NGX_WS_GATEWAY_REC_MIN + 11], *p;
+
+    a = ev->data;
+    r = a->request;
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "ws gateway link to %V (upstream \"%V\") gave no verdict "
+                  "on a handshake in time",
+                  &a->link->server->name,
+                  &a->link->server->up->upstream->host);
+
+    a->link->stats.approve_timeouts++;
+
+    ngx_ws_gateway_approval_done(a);
+
+    p = ngx_ws_gateway_record_write(head, NGX_WS_GATEWAY_REC_CLOSE, 0,
+                                    11 + sizeof("approval timeout") - 1);
+    p = ngx_ws_gateway_write_uint64(p, a->id);
+    p = ngx_ws_gateway_write_uint16(p, NGX_WS_GATEWAY_CLOSE_INTERNAL);
+    *p++ = NGX_WS_GATEWAY_BY_GATEWAY;
+
+    (void) ngx_ws_gateway_link_queue(a->link, head, p - head,
+                                     (u_char *) "approval timeout",
+                                     sizeof("approval timeout") - 1);
+
+    ngx_ws_gateway_approval_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+}
+
+
+static void
+ngx_ws_gateway_approval_cleanup(void *data)
+{
+    ngx_ws_gateway_approval_t *a = data;
+
+    u_char  head[NGX_WS_GATEWAY_REC_MIN + 11], *p;
+
+    if (a->starting) {
+
+        /* accepted, and the client went before its session started */
+
+        a->starting = 0;
+        (void) ngx_ws_gateway_out_free(&a->start.out);
+
+    } else if (!a->waiting) {
+        return;
+    }
+
+    /* the client went while the backend thought it over */
+
+    ngx_ws_gateway_approval_done(a);
+
+    p = ngx_ws_gateway_record_write(head, NGX_WS_GATEWAY_REC_CLOSE, 0,
+                                    11 + sizeof("connection lost") - 1);
+    p = ngx_ws_gateway_write_uint64(p, a->id);
+    p = ngx_ws_gateway_write_uint16(p, NGX_WS_GATEWAY_CLOSE_ABNORMAL);
+    *p++ = NGX_WS_GATEWAY_BY_CLIENT;
+
+    (void) ngx_ws_gateway_link_queue(a->link, head, p - head,
+                                     (u_char *) "connection lost",
+                                     sizeof("connection lost") - 1);
+}
+
+
+static void
+ngx_ws_gateway_approval_refuse(ngx_http_request_t *r, ngx_uint_t status)
+{
+    ngx_str_t  value;
+
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        ngx_str_set(&value, "1");
+
+        if (ngx_ws_gateway_add_header(r, "Retry-After",
+                                      sizeof("Retry-After") - 1, &value)
+            == NULL)
+        {
+            status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_ws_gateway_metric_inc(
+            handshakes[NGX_WS_GATEWAY_HS_UNAVAILABLE]);
+
+    } else {
+        ngx_ws_gateway_metric_inc(handshakes[NGX_WS_GATEWAY_HS_REFUSED]);
+    }
+
+    r->keepalive = 0;
+
+    ngx_http_finalize_request(r, status);
 }

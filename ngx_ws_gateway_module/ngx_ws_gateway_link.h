@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_ws_gateway_record.h"
+#include "ngx_ws_gateway_out.h"
 
 
 /*
@@ -50,6 +51,9 @@ typedef struct {
     uint64_t                       unknown;      /* commands answered GONE */
     uint64_t                       lost;         /* sessions closed, 1011 */
     uint64_t                       resets;
+    uint64_t                       approved;
+    uint64_t                       rejected;
+    uint64_t                       approve_timeouts;
 } ngx_ws_gateway_link_stats_t;
 
 
@@ -78,6 +82,21 @@ typedef struct {
 } ngx_ws_gateway_param_t;
 
 
+/*
+ * What a session starts with: its link and id and, with approval, what
+ * its backend sent between its ACCEPT and the start (frames, a CLOSE)
+ */
+
+typedef struct {
+    ngx_ws_gateway_link_t         *link;
+    uint64_t                       id;
+    ngx_ws_gateway_out_t           out;
+    ngx_uint_t                     end_code;     /* 0: none */
+    size_t                         end_len;
+    u_char                         end_reason[NGX_WS_GATEWAY_REASON_MAX];
+} ngx_ws_gateway_start_t;
+
+
 char *ngx_ws_gateway_link_pass(ngx_conf_t *cf, ngx_str_t *name,
     ngx_uint_t *index);
 void *ngx_ws_gateway_link_create_conf(ngx_conf_t *cf);
@@ -96,6 +115,17 @@ ngx_ws_gateway_link_t *ngx_ws_gateway_link_pick(
 
 /* the session's OPEN, from its request, before the request goes */
 ngx_int_t ngx_ws_gateway_link_open(ngx_http_request_t *r,
-    ngx_ws_gateway_link_t *link, uint64_t id, ngx_array_t *params);
+    ngx_ws_gateway_link_t *link, uint64_t id, ngx_array_t *params,
+    ngx_uint_t flags);
+
+/* a handshake's link, chosen once and kept in its context */
+ngx_ws_gateway_link_t *ngx_ws_gateway_link_choose(ngx_http_request_t *r,
+    ngx_ws_gateway_lupstream_t *lup);
+ngx_ws_gateway_link_t *ngx_ws_gateway_link_chosen(ngx_http_request_t *r,
+    ngx_uint_t approve, ngx_ws_gateway_start_t *start);
+
+/* with ws_gateway_link_approve: the OPEN, and the request waits */
+ngx_int_t ngx_ws_gateway_link_approve(ngx_http_request_t *r,
+    ngx_array_t *params, ngx_msec_t timeout);
 
 #endif /* _NGX_WS_GATEWAY_LINK_H_INCLUDED_ */

@@ -97,7 +97,9 @@ enum {
     NGX_WS_GATEWAY_HS_FAILED,              /* 5xx, or the 101 not sent */
     NGX_WS_GATEWAY_HS_UNAUTHORIZED,        /* 401, token refused */
     NGX_WS_GATEWAY_HS_FORBIDDEN,           /* 403, origin refused */
-    NGX_WS_GATEWAY_HS_UNAVAILABLE,         /* 503, no backend link */
+    NGX_WS_GATEWAY_HS_UNAVAILABLE,         /* 503, no backend link, or
+                                              no verdict from it */
+    NGX_WS_GATEWAY_HS_REFUSED,             /* the backend's REJECT */
     NGX_WS_GATEWAY_HS_LAST
 };
 

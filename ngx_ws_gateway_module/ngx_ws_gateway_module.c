@@ -243,6 +243,20 @@ static ngx_command_t  ngx_ws_gateway_commands[] = {
       0,
       NULL },
 
+    { ngx_string("ws_gateway_link_approve"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_loc_conf_t, approve),
+      NULL },
+
+    { ngx_string("ws_gateway_link_approve_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_loc_conf_t, approve_timeout),
+      &ngx_ws_gateway_timer_bounds },
+
     { ngx_string("ws_gateway_links"),
       NGX_HTTP_UPS_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -543,6 +557,8 @@ ngx_ws_gateway_create_loc_conf(ngx_conf_t *cf)
 
     conf->subprotocols = NGX_CONF_UNSET_PTR;
     conf->params = NGX_CONF_UNSET_PTR;
+    conf->approve = NGX_CONF_UNSET;
+    conf->approve_timeout = NGX_CONF_UNSET_MSEC;
 
     conf->max_frame_conf = NGX_CONF_UNSET_SIZE;
     conf->max_message_size = NGX_CONF_UNSET_SIZE;
@@ -594,6 +610,9 @@ ngx_ws_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->subprotocols, prev->subprotocols, NULL);
     ngx_conf_merge_ptr_value(conf->params, prev->params, NULL);
+    ngx_conf_merge_value(conf->approve, prev->approve, 0);
+    ngx_conf_merge_msec_value(conf->approve_timeout, prev->approve_timeout,
+                              5000);
 
     if (conf->target == NGX_WS_GATEWAY_TARGET_UPSTREAM
         && conf->upstream == NULL)

@@ -173,9 +173,10 @@ ngx_ws_gateway_session_init_process(ngx_cycle_t *cycle)
 void
 ngx_ws_gateway_session_init(ngx_connection_t *c,
     ngx_ws_gateway_loc_conf_t *wlcf, time_t expires, u_char *pipelined,
-    size_t len, ngx_ws_gateway_link_t *link, uint64_t id)
+    size_t len, ngx_ws_gateway_start_t *start)
 {
     ngx_buf_t                  b;
+    ngx_str_t                  reason;
     ngx_ws_gateway_session_t  *s;
 
     /*
@@ -190,7 +191,7 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
         return;
     }
 
-    s->id = id ? id : ngx_ws_gateway_session_id();
+    s->id = start->id ? start->id : ngx_ws_gateway_session_id();
 
     s->connection = c;
     s->conf = wlcf;
@@ -237,14 +238,31 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
 
     ngx_ws_gateway_set_timer(s);
 
-    if (link && ngx_ws_gateway_link_attach(s, link) != NGX_OK) {
-        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_ERROR);
-        ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_INTERNAL, NULL, 1);
-        (void) ngx_ws_gateway_send(s);
-        return;
-    }
+    if (start->link) {
 
-    if (wlcf->target == NGX_WS_GATEWAY_TARGET_UPSTREAM && s->link == NULL) {
+        /* with approval, what its backend sent since its ACCEPT */
+
+        if (start->out.out) {
+            s->out = start->out;
+            ngx_ws_gateway_account(s, 0, 0);
+        }
+
+        if (ngx_ws_gateway_link_attach(s, start->link) != NGX_OK) {
+            ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_ERROR);
+            ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_INTERNAL, NULL, 1);
+            (void) ngx_ws_gateway_send(s);
+            return;
+        }
+
+        if (start->end_code) {
+            reason.data = start->end_reason;
+            reason.len = start->end_len;
+
+            ngx_ws_gateway_session_end(s, start->end_code, &reason, 1);
+            return;
+        }
+
+    } else if (wlcf->target == NGX_WS_GATEWAY_TARGET_UPSTREAM) {
 
         /* its link went between the handshake and now */
 

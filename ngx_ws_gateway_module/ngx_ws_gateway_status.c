@@ -163,7 +163,8 @@ static char  *ngx_ws_gateway_status_counters[] = {
 
 static char  *ngx_ws_gateway_status_handshakes[] = {
     "accepted", "not_websocket", "bad_version", "bad_request",
-    "bad_method", "failed", "unauthorized", "forbidden", "unavailable"
+    "bad_method", "failed", "unauthorized", "forbidden", "unavailable",
+    "refused"
 };
 
 static char  *ngx_ws_gateway_status_ends[] = {
