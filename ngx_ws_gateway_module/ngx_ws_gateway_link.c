@@ -70,13 +70,12 @@ struct ngx_ws_gateway_link_s {
     ngx_msec_t                     progress;     /* of the writes */
     uint64_t                       ping;         /* opaque in flight */
     ngx_msec_t                     ping_sent;
-    ngx_msec_t                     rtt;
 
     uint32_t                       peer_max_record;
     ngx_uint_t                     sessions;
     ngx_queue_t                    approvals;    /* handshakes waiting */
 
-    ngx_ws_gateway_link_stats_t    stats;
+    uint64_t                       ping_us;      /* when it was sent */
 };
 
 
@@ -87,6 +86,7 @@ struct ngx_ws_gateway_lserver_s {
     ngx_str_t                      name;
     ngx_ws_gateway_link_t         *links;
     ngx_uint_t                     nlinks;
+    ngx_ws_gateway_link_metrics_t *m;            /* its worker's slot's */
 };
 
 
@@ -116,6 +116,10 @@ typedef struct {
 } ngx_ws_gateway_sessions_t;
 
 
+static ngx_ws_gateway_link_metrics_t *ngx_ws_gateway_link_metrics(
+    ngx_ws_gateway_lserver_t *server, ngx_uint_t n);
+static void ngx_ws_gateway_link_state(ngx_ws_gateway_link_t *link,
+    ngx_uint_t state);
 static void ngx_ws_gateway_link_connect(ngx_ws_gateway_link_t *link);
 static ngx_int_t ngx_ws_gateway_link_connected(ngx_ws_gateway_link_t *link);
 static ngx_int_t ngx_ws_gateway_link_get_peer(ngx_peer_connection_t *pc,
@@ -358,7 +362,7 @@ ngx_ws_gateway_link_upstream(ngx_conf_t *cf, ngx_uint_t index)
 ngx_int_t
 ngx_ws_gateway_link_init_process(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                     i, j, k, n, nlinks;
+    ngx_uint_t                     i, j, k, n, nlinks, nmetrics;
     ngx_ws_gateway_link_t         *link;
     ngx_ws_gateway_lserver_t      *server;
     ngx_ws_gateway_lupstream_t    *lup;
@@ -375,6 +379,7 @@ ngx_ws_gateway_link_init_process(ngx_cycle_t *cycle)
     ngx_ws_gateway_lupstreams = wmcf->upstreams;
 
     lup = wmcf->upstreams->elts;
+    nmetrics = 0;
 
     for (i = 0; i < wmcf->upstreams->nelts; i++) {
         peers = lup[i].upstream->peer.data;
@@ -437,6 +442,15 @@ ngx_ws_gateway_link_init_process(ngx_cycle_t *cycle)
         }
 
         lup[i].nservers = n;
+
+        for (j = 0; j < n; j++) {
+            lup[i].servers[j].m = ngx_ws_gateway_link_metrics(
+                                      &lup[i].servers[j], nmetrics++);
+
+            /* a link starts down, waiting for its first connect */
+
+            lup[i].servers[j].m->down += lup[i].servers[j].nlinks;
+        }
 
         for (j = 0; j < n; j++) {
             server = &lup[i].servers[j];
@@ -511,6 +525,92 @@ ngx_ws_gateway_link_exit_process(void)
 }
 
 
+/* the gauges of links by state follow a link's state */
+
+static void
+ngx_ws_gateway_link_state(ngx_ws_gateway_link_t *link, ngx_uint_t state)
+{
+    ngx_ws_gateway_link_metrics_t  *m;
+
+    m = link->server->m;
+
+    switch (link->state) {
+    case NGX_WS_GATEWAY_LINK_IDLE:
+        m->down--;
+        break;
+    case NGX_WS_GATEWAY_LINK_READY:
+        m->ready--;
+        break;
+    default:
+        m->connecting--;
+    }
+
+    switch (state) {
+    case NGX_WS_GATEWAY_LINK_IDLE:
+        m->down++;
+        break;
+    case NGX_WS_GATEWAY_LINK_READY:
+        m->ready++;
+        break;
+    default:
+        m->connecting++;
+    }
+
+    link->state = state;
+}
+
+
+/*
+ * A server's entry in the worker's slot: its own for the first ones, a
+ * shared "(other)" for the rest; without a slot, one that nobody reads.
+ */
+
+static ngx_ws_gateway_link_metrics_t *
+ngx_ws_gateway_link_metrics(ngx_ws_gateway_lserver_t *server, ngx_uint_t n)
+{
+    size_t                          len;
+    ngx_str_t                      *host;
+    ngx_ws_gateway_link_metrics_t  *m;
+
+    static ngx_ws_gateway_link_metrics_t  unreported;
+
+    if (ngx_ws_gateway_slot == NULL) {
+        return &unreported;
+    }
+
+    if (n >= NGX_WS_GATEWAY_LINK_SERVERS - 1) {
+        m = &ngx_ws_gateway_slot->links[NGX_WS_GATEWAY_LINK_SERVERS - 1];
+
+        if (n > NGX_WS_GATEWAY_LINK_SERVERS - 1) {
+            (void) ngx_cpystrn(m->upstream, (u_char *) "(other)",
+                               sizeof(m->upstream));
+            (void) ngx_cpystrn(m->server, (u_char *) "(other)",
+                               sizeof(m->server));
+            return m;
+        }
+
+    } else {
+        m = &ngx_ws_gateway_slot->links[n];
+    }
+
+    host = &server->up->upstream->host;
+
+    len = ngx_min(host->len, sizeof(m->upstream) - 1);
+    ngx_memcpy(m->upstream, host->data, len);
+    m->upstream[len] = '\0';
+
+    len = ngx_min(server->name.len, sizeof(m->server) - 1);
+    ngx_memcpy(m->server, server->name.data, len);
+    m->server[len] = '\0';
+
+    if (ngx_ws_gateway_slot->nlinks < n + 1) {
+        ngx_ws_gateway_slot->nlinks = n + 1;
+    }
+
+    return m;
+}
+
+
 /* connecting */
 
 static void
@@ -531,9 +631,9 @@ ngx_ws_gateway_link_connect(ngx_ws_gateway_link_t *link)
     link->pc.log_error = NGX_ERROR_ERR;
     link->pc.tries = 1;
 
-    link->state = NGX_WS_GATEWAY_LINK_CONNECTING;
+    ngx_ws_gateway_link_state(link, NGX_WS_GATEWAY_LINK_CONNECTING);
     link->started = ngx_current_msec;
-    link->stats.connects++;
+    link->server->m->connects++;
 
     rc = ngx_event_connect_peer(&link->pc);
 
@@ -700,6 +800,7 @@ ngx_ws_gateway_link_timer(ngx_event_t *ev)
         if (link->ping_sent == 0) {
             link->ping++;
             link->ping_sent = now ? now : 1;
+            link->ping_us = ngx_ws_gateway_now_us();
         }
 
         p = ngx_ws_gateway_record_write(buf, NGX_WS_GATEWAY_REC_PING, 0, 8);
@@ -809,7 +910,7 @@ ngx_ws_gateway_link_read_handler(ngx_event_t *rev)
 
         b->last += n;
         link->last_read = ngx_current_msec;
-        link->stats.bytes_in += n;
+        link->server->m->bytes_in += n;
 
         while (b->pos < b->last) {
 
@@ -902,7 +1003,7 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
     ngx_ws_gateway_record_parser_t  *rp;
 
     rp = &link->parser;
-    link->stats.records_in++;
+    link->server->m->records_in++;
 
     ngx_log_debug3(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
                    "ws gateway link record %s session:%uL len:%uz",
@@ -1040,7 +1141,7 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
         ngx_ws_gateway_approval_done(a);
 
         if (rp->type == NGX_WS_GATEWAY_REC_ACCEPT) {
-            link->stats.approved++;
+            link->server->m->approved++;
             a->accepted = 1;
 
             /* what its backend sends now is kept until the session starts */
@@ -1052,7 +1153,7 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
             return NGX_OK;
         }
 
-        link->stats.rejected++;
+        link->server->m->rejected++;
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "backend refused the WebSocket handshake with %ui: "
@@ -1079,7 +1180,8 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
     case NGX_WS_GATEWAY_REC_PONG:
 
         if (link->ping_sent && rp->opaque == link->ping) {
-            link->rtt = ngx_current_msec - link->ping_sent;
+            link->server->m->rtt_us = ngx_ws_gateway_now_us()
+                                      - link->ping_us;
             link->ping_sent = 0;
         }
 
@@ -1146,7 +1248,7 @@ ngx_ws_gateway_link_hello(ngx_ws_gateway_link_t *link, u_char *body,
         ngx_del_timer(&link->timer);
     }
 
-    link->state = NGX_WS_GATEWAY_LINK_READY;
+    ngx_ws_gateway_link_state(link, NGX_WS_GATEWAY_LINK_READY);
     link->failures = 0;
     link->last_read = ngx_current_msec;
     link->last_ping = ngx_current_msec;
@@ -1154,8 +1256,8 @@ ngx_ws_gateway_link_hello(ngx_ws_gateway_link_t *link, u_char *body,
     link->ping_sent = 0;
     link->server->up->ready++;
 
-    if (link->stats.connects > 1) {
-        link->stats.reconnects++;
+    if (link->server->m->connects > 1) {
+        link->server->m->reconnects++;
     }
 
     ngx_ws_gateway_link_peer_state(link, 0);
@@ -1176,13 +1278,26 @@ static ngx_int_t
 ngx_ws_gateway_link_queue(ngx_ws_gateway_link_t *link, u_char *head,
     size_t hlen, u_char *data, size_t len)
 {
+    size_t  old;
+
+    old = link->out.size;
+
+    if (old == 0) {
+
+        /* the send deadline runs from now */
+
+        link->progress = ngx_current_msec;
+    }
+
     if (ngx_ws_gateway_out_record(&link->out, head, hlen, data, len)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    link->stats.records_out++;
+    link->server->m->queued += link->out.size - old;
+
+    link->server->m->records_out++;
 
     if (!link->flush.posted && link->pc.connection) {
         ngx_post_event(&link->flush, &ngx_posted_events);
@@ -1232,6 +1347,7 @@ static ngx_int_t
 ngx_ws_gateway_link_write(ngx_ws_gateway_link_t *link)
 {
     off_t              sent;
+    size_t             old;
     ngx_chain_t       *cl;
     ngx_connection_t  *c;
 
@@ -1247,11 +1363,13 @@ ngx_ws_gateway_link_write(ngx_ws_gateway_link_t *link)
             return NGX_DONE;
         }
 
+        old = link->out.size;
         ngx_ws_gateway_out_sent(&link->out, cl);
+        link->server->m->queued -= old - link->out.size;
 
         if (c->sent != sent) {
             link->progress = ngx_current_msec;
-            link->stats.bytes_out += c->sent - sent;
+            link->server->m->bytes_out += c->sent - sent;
         }
     }
 
@@ -1307,7 +1425,7 @@ ngx_ws_gateway_link_connected(ngx_ws_gateway_link_t *link)
         return NGX_ERROR;
     }
 
-    link->state = NGX_WS_GATEWAY_LINK_HELLO;
+    ngx_ws_gateway_link_state(link, NGX_WS_GATEWAY_LINK_HELLO);
     link->progress = ngx_current_msec;
 
     return NGX_OK;
@@ -1320,7 +1438,7 @@ ngx_ws_gateway_link_gone(ngx_ws_gateway_link_t *link, uint64_t id,
 {
     u_char  buf[NGX_WS_GATEWAY_REC_MIN + 9], *p;
 
-    link->stats.unknown++;
+    link->server->m->unknown++;
 
     ngx_log_debug2(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
                    "ws gateway link: %s for unknown session %uL",
@@ -1412,6 +1530,7 @@ ngx_ws_gateway_link_reset(ngx_ws_gateway_link_t *link, ngx_uint_t failed)
         ngx_del_timer(&link->timer);
     }
 
+    link->server->m->queued -= link->out.size;
     (void) ngx_ws_gateway_out_free(&link->out);
 
     if (link->body) {
@@ -1424,7 +1543,7 @@ ngx_ws_gateway_link_reset(ngx_ws_gateway_link_t *link, ngx_uint_t failed)
     link->in.last = link->in.start;
     ngx_memzero(&link->parser, sizeof(ngx_ws_gateway_record_parser_t));
 
-    link->stats.resets++;
+    link->server->m->resets++;
 
     if (was_ready) {
         link->server->up->ready--;
@@ -1433,7 +1552,7 @@ ngx_ws_gateway_link_reset(ngx_ws_gateway_link_t *link, ngx_uint_t failed)
         ngx_ws_gateway_link_peer_state(link, NGX_PEER_FAILED);
     }
 
-    link->state = NGX_WS_GATEWAY_LINK_IDLE;
+    ngx_ws_gateway_link_state(link, NGX_WS_GATEWAY_LINK_IDLE);
 
     /* handshakes waiting for a verdict get a 503 */
 
@@ -1483,7 +1602,8 @@ ngx_ws_gateway_link_reset(ngx_ws_gateway_link_t *link, ngx_uint_t failed)
             }
 
             link->sessions = 0;
-            link->stats.lost += n;
+            link->server->m->sessions -= n;
+            link->server->m->lost += n;
 
             for (i = 0; i < n; i++) {
                 ngx_ws_gateway_session_lost(list[i]);
@@ -1798,6 +1918,7 @@ ngx_ws_gateway_link_attach(ngx_ws_gateway_session_t *s,
     }
 
     link->sessions++;
+    link->server->m->sessions++;
 
     return NGX_OK;
 }
@@ -1850,6 +1971,7 @@ ngx_ws_gateway_link_closed(ngx_ws_gateway_session_t *s, ngx_uint_t code,
     ngx_ws_gateway_sessions_del(s);
     s->link = NULL;
     link->sessions--;
+    link->server->m->sessions--;
 
     len = ngx_min(len, NGX_WS_GATEWAY_REASON_MAX);
 
@@ -2181,7 +2303,7 @@ ngx_ws_gateway_approval_timeout(ngx_event_t *ev)
                   &a->link->server->name,
                   &a->link->server->up->upstream->host);
 
-    a->link->stats.approve_timeouts++;
+    a->link->server->m->approve_timeouts++;
 
     ngx_ws_gateway_approval_done(a);
 

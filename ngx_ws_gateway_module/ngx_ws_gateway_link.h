@@ -14,6 +14,7 @@
 
 #include "ngx_ws_gateway_record.h"
 #include "ngx_ws_gateway_out.h"
+#include "ngx_ws_gateway_metrics.h"
 
 
 /*
@@ -37,24 +38,6 @@ typedef struct {
     size_t                         max_message;
     size_t                         buffer;
 } ngx_ws_gateway_link_conf_t;
-
-
-/* what a link counts, for the status */
-
-typedef struct {
-    uint64_t                       connects;
-    uint64_t                       reconnects;   /* up again after a loss */
-    uint64_t                       records_in;
-    uint64_t                       records_out;
-    uint64_t                       bytes_in;
-    uint64_t                       bytes_out;
-    uint64_t                       unknown;      /* commands answered GONE */
-    uint64_t                       lost;         /* sessions closed, 1011 */
-    uint64_t                       resets;
-    uint64_t                       approved;
-    uint64_t                       rejected;
-    uint64_t                       approve_timeouts;
-} ngx_ws_gateway_link_stats_t;
 
 
 typedef struct ngx_ws_gateway_link_s      ngx_ws_gateway_link_t;

@@ -193,6 +193,43 @@ typedef struct {
 } ngx_ws_gateway_second_t;
 
 
+/*
+ * A worker's links to one upstream server (docs/metrics.md): the first
+ * NGX_WS_GATEWAY_LINK_SERVERS - 1 servers of the upstreams that
+ * ws_gateway_pass names, in configuration order, have an entry each; the
+ * rest share the last one, named "(other)".
+ */
+
+#define NGX_WS_GATEWAY_LINK_SERVERS       12
+
+typedef struct {
+    u_char                      upstream[32]; /* NUL-terminated, cut */
+    u_char                      server[48];
+
+    /* gauges */
+    ngx_atomic_t                ready;        /* links by state */
+    ngx_atomic_t                connecting;   /* TCP connect or HELLO */
+    ngx_atomic_t                down;         /* waiting to reconnect */
+    ngx_atomic_t                sessions;
+    ngx_atomic_t                queued;       /* bytes toward the backend,
+                                                 as allocated */
+    ngx_atomic_t                rtt_us;       /* the last heartbeat's */
+
+    ngx_ws_gateway_count_t      connects;     /* attempts */
+    ngx_ws_gateway_count_t      reconnects;   /* up again after a loss */
+    ngx_ws_gateway_count_t      resets;       /* links lost or failed */
+    ngx_ws_gateway_count_t      records_in;
+    ngx_ws_gateway_count_t      records_out;
+    ngx_ws_gateway_count_t      bytes_in;
+    ngx_ws_gateway_count_t      bytes_out;
+    ngx_ws_gateway_count_t      unknown;      /* commands answered GONE */
+    ngx_ws_gateway_count_t      lost;         /* sessions closed, 1011 */
+    ngx_ws_gateway_count_t      approved;
+    ngx_ws_gateway_count_t      rejected;
+    ngx_ws_gateway_count_t      approve_timeouts;
+} ngx_ws_gateway_link_metrics_t;
+
+
 typedef struct {
     ngx_atomic_t                pid;          /* 0: free */
     ngx_atomic_t                start_ticks;  /* the process's start time,
@@ -239,6 +276,9 @@ typedef struct {
     ngx_ws_gateway_hist_t       lag;          /* timer lateness */
 
     ngx_ws_gateway_second_t     seconds[NGX_WS_GATEWAY_SECONDS];
+
+    ngx_atomic_t                nlinks;       /* entries of links[] */
+    ngx_ws_gateway_link_metrics_t  links[NGX_WS_GATEWAY_LINK_SERVERS];
 } ngx_ws_gateway_slot_t;
 
 
