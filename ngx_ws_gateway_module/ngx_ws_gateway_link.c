@@ -40,6 +40,9 @@
 
 #define NGX_WS_GATEWAY_LINK_BUFFER      (64 * 1024)
 
+/* what a link reads in one turn of the event loop */
+#define NGX_WS_GATEWAY_LINK_TURN        (4 * NGX_WS_GATEWAY_LINK_BUFFER)
+
 /* what the gateway announces above ws_gateway_link_max_message */
 #define NGX_WS_GATEWAY_LINK_SLACK       512
 
@@ -854,7 +857,7 @@ ngx_ws_gateway_link_set_timer(ngx_ws_gateway_link_t *link)
 static void
 ngx_ws_gateway_link_read_handler(ngx_event_t *rev)
 {
-    size_t                  room;
+    size_t                  room, total;
     ssize_t                 n;
     ngx_int_t               rc;
     ngx_str_t               chunk;
@@ -877,7 +880,20 @@ ngx_ws_gateway_link_read_handler(ngx_event_t *rev)
         }
     }
 
+    total = 0;
+
     for ( ;; ) {
+
+        if (total >= NGX_WS_GATEWAY_LINK_TURN) {
+
+            /*
+             * a backend that sends without end does not keep the worker:
+             * the link reads on after everyone else's events
+             */
+
+            ngx_post_event(rev, &ngx_posted_next_events);
+            return;
+        }
 
         if (b->pos == b->last) {
             b->pos = b->start;
@@ -909,6 +925,7 @@ ngx_ws_gateway_link_read_handler(ngx_event_t *rev)
         }
 
         b->last += n;
+        total += n;
         link->last_read = ngx_current_msec;
         link->server->m->bytes_in += n;
 
@@ -939,8 +956,11 @@ ngx_ws_gateway_link_read_handler(ngx_event_t *rev)
 
                     if (ngx_ws_gateway_link_record(link, chunk.data,
                                                    chunk.len)
-                        != NGX_OK)
+                        != NGX_OK
+                        || link->pc.connection != c)
                     {
+                        /* reset, by the record or by what it did */
+
                         return;
                     }
 
@@ -976,7 +996,7 @@ ngx_ws_gateway_link_read_handler(ngx_event_t *rev)
                 link->body = NULL;
             }
 
-            if (rc != NGX_OK) {
+            if (rc != NGX_OK || link->pc.connection != c) {
                 return;
             }
         }
@@ -1164,6 +1184,13 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
         return NGX_OK;
 
     case NGX_WS_GATEWAY_REC_PING:
+
+        if (link->out.size > link->server->up->conf->buffer) {
+            ngx_ws_gateway_link_fail(link, 0, "the backend does not read its "
+                                     "PONGs, %uz bytes queued",
+                                     link->out.size);
+            return NGX_DONE;
+        }
 
         p = ngx_ws_gateway_record_write(buf, NGX_WS_GATEWAY_REC_PONG, 0, 8);
         p = ngx_ws_gateway_write_uint64(p, rp->opaque);
@@ -1439,6 +1466,12 @@ ngx_ws_gateway_link_gone(ngx_ws_gateway_link_t *link, uint64_t id,
     u_char  buf[NGX_WS_GATEWAY_REC_MIN + 9], *p;
 
     link->server->m->unknown++;
+
+    if (link->out.size > link->server->up->conf->buffer) {
+        ngx_ws_gateway_link_fail(link, 0, "the backend does not read its "
+                                 "answers, %uz bytes queued", link->out.size);
+        return;
+    }
 
     ngx_log_debug2(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
                    "ws gateway link: %s for unknown session %uL",
@@ -1757,6 +1790,7 @@ ngx_ws_gateway_link_pick(ngx_ws_gateway_lupstream_t *lup)
             link = &server->links[j];
 
             if (link->state == NGX_WS_GATEWAY_LINK_READY
+                && link->out.size < lup->conf->buffer
                 && (best == NULL || link->sessions < best->sessions))
             {
                 best = link;
