@@ -8,6 +8,8 @@
 #                    NGINX proxying (scripts/bench/echo-bench.sh --quick)
 #   make bench-handshake   handshakes/s with no auth and with HS256, RS256
 #                    and ES256 tokens (scripts/bench/handshake-bench.sh --quick)
+#   make backends    the reference backends (scripts/backend) against a
+#                    gateway played by the tests
 #   make test-asan   the Test::Nginx suites and the end-to-end tests
 #                    against the module built with AddressSanitizer and
 #                    UBSan
@@ -32,7 +34,7 @@ SUITE_ENV = TEST_NGINX_SERVER_PORT=127.0.0.1:$(TEST_PORT) \
             TEST_NGINX_CLIENT_PORT=$(TEST_PORT) \
             TEST_NGINX_SERVROOT=$(TOP)/t/servroot
 
-.PHONY: all deps build run test check style unit fuzz fuzz-smoke suites \
+.PHONY: all deps build run test check style unit fuzz fuzz-smoke backends suites \
         e2e metrics flood test-asan test-poll bench bench-handshake clean
 
 all: build
@@ -46,8 +48,8 @@ build:
 run: deps
 	@scripts/run.sh
 
-test: deps build style unit fuzz-smoke suites e2e metrics flood test-asan \
-      test-poll
+test: deps build style unit fuzz-smoke backends suites e2e metrics flood \
+      test-asan test-poll
 	@echo "make test: every check passed"
 
 style:
@@ -68,6 +70,11 @@ suites: build
 
 e2e: build
 	@t/e2e/run.sh
+
+# the reference backends against a gateway played by the tests
+backends: build
+	@python3 t/backend/test_gwlink.py
+	@python3 t/backend/test_echo_backend.py
 
 metrics: build
 	@t/metrics/run.sh
