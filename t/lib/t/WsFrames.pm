@@ -454,7 +454,8 @@ sub ws_hold_open {
 # The number of assertions the runners make for these suites' blocks
 # (one request each, no repeat): the status, each response_headers line,
 # the body check, raw_response_headers_unlike, each error_log and
-# no_error_log pattern, and grep_error_log.  For "plan tests".
+# no_error_log pattern, grep_error_log, and t::WsLink's link_log and
+# no_link_log.  For "plan tests".
 sub ws_count_checks {
     my (@blocks) = @_;
 
@@ -478,6 +479,11 @@ sub ws_count_checks {
         }
 
         $n += 1 if defined $block->grep_error_log;
+
+        # t::WsLink: one test each, in blocks that send requests
+        next if defined $block->must_die;
+        $n += 1 if defined $block->link_log;
+        $n += 1 if defined $block->no_link_log;
     }
 
     return $n;

@@ -50,8 +50,11 @@ our @EXPORT = qw(
     server_port_for_client server_root timeout worker_connections workers
 );
 
-# Sections we implement; any other section fails its block.
-my %KnownSections = map { $_ => 1 } qw(
+# Sections we implement; any other section fails its block.  Helpers that
+# add sections of their own (read by a block preprocessor, a response
+# body check or a cleanup handler, as the real Test::Nginx allows) add
+# their names here: $Test::Nginx::Socket::KnownSections{name} = 1.
+our %KnownSections = map { $_ => 1 } qw(
     ONLY SKIP LAST
 
     config http_config main_config post_main_config server_name
