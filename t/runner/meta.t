@@ -45,6 +45,9 @@ my @failing = (
     ['error-log-absent.tfix', qr/should match a line in error\.log/, 1, 1],
     ['bad-config.tfix',       qr/nginx failed to start/,          0, 1],
     ['unknown-section.tfix',  qr/--- respones_body/,              0, 1],
+    ['link-log-missing.tfix', qr/- link_log/,                     1, 1],
+    ['link-log-order.tfix',   qr/- link_log/,                     1, 1],
+    ['no-link-log-present.tfix', qr/- no_link_log/,               1, 1],
 );
 
 for my $case (@failing) {
