@@ -92,6 +92,9 @@ package t::WsLink;
 # Each section is one test (::ws_count_checks counts them); an eval value may be
 # an ARRAY of strings or qr//.  With repeat_each(N), every repetition
 # sees the whole log of the block.
+#
+# Helpers: ::ws_link_wait(REGEX, SECONDS) waits for a link.log line;
+# ::ws_link_status(URI, HEADERS...) does a handshake and returns its status.
 
 use strict;
 use warnings;
@@ -1021,6 +1024,68 @@ sub check_logs {
     }
 
     return;
+}
+
+
+# ---------------------------------------------------------------------------
+# Helpers for --- init and eval sections (installed in main::)
+# ---------------------------------------------------------------------------
+
+# ::ws_link_wait($regex, $seconds): wait until a line of link.log matches
+# (whole line); true if one did.  For --- init: "the gateway's link is
+# up" is ::ws_link_wait('> HELLO .*', 3) plus a little time.
+sub ws_link_wait {
+    my ($re, $wait) = @_;
+
+    my ($pat) = _patterns([$re]);
+    my $deadline = Time::HiRes::time() + (defined $wait ? $wait : 3);
+
+    while (1) {
+        return 1 if grep { $_ =~ $pat } read_log();
+        return 0 if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.02);
+    }
+}
+
+
+# ::ws_link_status($uri, @header_lines): a WebSocket handshake to the
+# running nginx on a connection of its own, closed once the status line
+# is in (at most 3 s); returns the status code, or "error: ..." (never
+# dies).  Header lines as for ::ws_handshake.
+sub ws_link_status {
+    my ($uri, @headers) = @_;
+
+    no warnings 'once';
+
+    my $port = Test::Nginx::Util::server_port_for_client();
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 3)
+        or return "error: connect to $port: $!";
+
+    syswrite($s, main::ws_handshake($uri, @headers));
+
+    my $head = '';
+    my $sel = IO::Select->new($s);
+    my $deadline = Time::HiRes::time() + 3;
+
+    while ($head !~ /\r\n/) {
+        my $left = $deadline - Time::HiRes::time();
+        last if $left <= 0 || !$sel->can_read($left);
+        my $n = sysread($s, $head, 4096, length $head);
+        last unless $n;
+    }
+
+    close $s;
+
+    return $head =~ m{^HTTP/1\.\d (\d{3})} ? $1 : "error: got \"$head\"";
+}
+
+
+{
+    no strict 'refs';
+
+    *{"main::$_"} = \&{$_} for qw(ws_link_wait ws_link_status);
 }
 
 
