@@ -320,6 +320,8 @@ down
 select(undef, undef, undef, 0.3);
 --- raw_request eval
 ::ws_handshake('/ws')
+--- timeout: 0.5
+--- abort
 --- error_code: 503
 --- error_log
 no live ws gateway links in upstream "backend"
@@ -334,6 +336,8 @@ main::ws_link_wait('LINK 1 refused', 2);
 select(undef, undef, undef, 0.1);
 --- raw_request eval
 ::ws_handshake('/ws')
+--- timeout: 0.5
+--- abort
 --- error_code: 503
 --- error_log
 no live ws gateway links in upstream "backend"
@@ -351,6 +355,8 @@ hello none
 main::ws_link_wait('HELLO .*', 2);
 --- raw_request eval
 ::ws_handshake('/ws')
+--- timeout: 0.5
+--- abort
 --- error_code: 503
 --- wait: 1.3
 --- error_log
