@@ -33,6 +33,8 @@ static char *ngx_ws_gateway_check_size(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_ws_gateway_check_slots(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_ws_gateway_check_num(ngx_conf_t *cf, void *post,
+    void *data);
 static char *ngx_ws_gateway_check_window(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_ws_gateway_check_msec(ngx_conf_t *cf, void *post,
@@ -102,8 +104,8 @@ static ngx_conf_post_handler_pt  ngx_ws_gateway_slots_post =
 static ngx_conf_post_handler_pt  ngx_ws_gateway_window_post =
     ngx_ws_gateway_check_window;
 
-static ngx_conf_num_bounds_t  ngx_ws_gateway_links_bounds = {
-    ngx_conf_check_num_bounds, 1, 64
+static ngx_ws_gateway_size_bounds_t  ngx_ws_gateway_links_bounds = {
+    ngx_ws_gateway_check_num, 1, 64
 };
 
 static ngx_ws_gateway_size_bounds_t  ngx_ws_gateway_link_message_bounds = {
@@ -985,6 +987,27 @@ ngx_ws_gateway_check_msec(ngx_conf_t *cf, void *post, void *data)
                            "\"%V\" must be %sfrom %Mms to %Mms",
                            &value[0], bounds->off ? "0 (off) or " : "",
                            bounds->min, bounds->max);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_gateway_check_num(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_ws_gateway_size_bounds_t  *bounds = post;
+    ngx_uint_t                    *np = data;
+
+    ngx_str_t  *value;
+
+    if (*np < bounds->min || *np > bounds->max) {
+        value = cf->args->elts;
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must be between %uz and %uz",
+                           &value[0], bounds->min, bounds->max);
         return NGX_CONF_ERROR;
     }
 
