@@ -65,6 +65,7 @@ struct ngx_ws_gateway_link_s {
     u_char                        *body;         /* a record gathered */
     size_t                         body_len;
     unsigned                       in_body:1;
+    unsigned                       been_ready:1; /* since the start */
 
     ngx_uint_t                     failures;     /* in a row */
     ngx_msec_t                     started;      /* connect began */
@@ -607,6 +608,10 @@ ngx_ws_gateway_link_metrics(ngx_ws_gateway_lserver_t *server, ngx_uint_t n)
     m->server[len] = '\0';
 
     if (ngx_ws_gateway_slot->nlinks < n + 1) {
+
+        /* the names before the count (ngx_ws_gateway_status.c) */
+
+        ngx_memory_barrier();
         ngx_ws_gateway_slot->nlinks = n + 1;
     }
 
@@ -1283,9 +1288,13 @@ ngx_ws_gateway_link_hello(ngx_ws_gateway_link_t *link, u_char *body,
     link->ping_sent = 0;
     link->server->up->ready++;
 
-    if (link->server->m->connects > 1) {
+    /* up again after a loss, not the first time up of a link */
+
+    if (link->been_ready) {
         link->server->m->reconnects++;
     }
+
+    link->been_ready = 1;
 
     ngx_ws_gateway_link_peer_state(link, 0);
 

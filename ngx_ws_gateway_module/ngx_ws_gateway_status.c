@@ -34,6 +34,17 @@
 /* the longest text that one ngx_ws_gateway_status_print() may produce */
 #define NGX_WS_GATEWAY_STATUS_PRINT_MAX   512
 
+/* a links entry: the gauges from "ready" on, then the counters */
+#define NGX_WS_GATEWAY_STATUS_LINK_GAUGES    6
+#define NGX_WS_GATEWAY_STATUS_LINK_COUNTERS  12
+#define NGX_WS_GATEWAY_STATUS_LINK_VALUES                                    \
+    (NGX_WS_GATEWAY_STATUS_LINK_GAUGES + NGX_WS_GATEWAY_STATUS_LINK_COUNTERS)
+#define NGX_WS_GATEWAY_STATUS_LINK_RTT    5  /* the value that is no sum */
+
+/* a name escaped: at most 6 bytes for one (\u00XX, \ufffd), and the NUL */
+#define NGX_WS_GATEWAY_STATUS_NAME_MAX                                       \
+    (6 * sizeof(((ngx_ws_gateway_link_metrics_t *) 0)->server) + 1)
+
 
 typedef struct {
     u_char                      *pos;        /* NULL: count only */
@@ -41,6 +52,19 @@ typedef struct {
     size_t                       size;       /* counted */
     ngx_uint_t                   overflow;   /* a print was cut */
 } ngx_ws_gateway_status_out_t;
+
+
+/* a links entry, copied: names as NUL-terminated bytes, unescaped */
+
+typedef struct {
+    u_char                       upstream[sizeof(
+                                     ((ngx_ws_gateway_link_metrics_t *) 0)
+                                     ->upstream)];
+    u_char                       server[sizeof(
+                                     ((ngx_ws_gateway_link_metrics_t *) 0)
+                                     ->server)];
+    uint64_t                     values[NGX_WS_GATEWAY_STATUS_LINK_VALUES];
+} ngx_ws_gateway_status_link_t;
 
 
 /* a live slot, copied */
@@ -70,10 +94,13 @@ typedef struct {
     uint64_t                     lag_count;     /* then the sum */
     uint64_t                     lag_sum;
     ngx_ws_gateway_window_t      windows[NGX_WS_GATEWAY_STATUS_WINDOWS];
+    ngx_uint_t                   nlinks;
+    ngx_ws_gateway_status_link_t  *links;
 } ngx_ws_gateway_status_worker_t;
 
 
 typedef struct {
+    ngx_pool_t                      *pool;
     ngx_uint_t                       format;
     ngx_uint_t                       nworkers;
     ngx_uint_t                       unmetered;  /* workers without a
@@ -98,10 +125,16 @@ typedef struct {
 static ngx_int_t ngx_ws_gateway_status_format(ngx_http_request_t *r,
     ngx_uint_t *format);
 static ngx_uint_t ngx_ws_gateway_status_accept(ngx_http_request_t *r);
-static void ngx_ws_gateway_status_collect(ngx_ws_gateway_status_t *st);
+static ngx_int_t ngx_ws_gateway_status_collect(ngx_ws_gateway_status_t *st);
 static void ngx_ws_gateway_status_copy(ngx_ws_gateway_slot_t *slot,
     ngx_ws_gateway_status_worker_t *w);
-static void ngx_ws_gateway_status_sum(ngx_ws_gateway_status_t *st);
+static ngx_int_t ngx_ws_gateway_status_copy_links(ngx_ws_gateway_slot_t *slot,
+    ngx_ws_gateway_status_worker_t *w, ngx_pool_t *pool);
+static void ngx_ws_gateway_status_link_add(ngx_ws_gateway_status_link_t *links,
+    ngx_uint_t *n, ngx_ws_gateway_status_link_t *l);
+static ngx_int_t ngx_ws_gateway_status_sum(ngx_ws_gateway_status_t *st);
+static u_char *ngx_ws_gateway_status_escape(u_char *dst, u_char *src,
+    ngx_uint_t json);
 static void ngx_ws_gateway_status_print(ngx_ws_gateway_status_out_t *o,
     const char *fmt, ...);
 static void ngx_ws_gateway_status_json(ngx_ws_gateway_status_out_t *o,
@@ -115,6 +148,8 @@ static void ngx_ws_gateway_status_json_object(
 static void ngx_ws_gateway_status_json_quantiles(
     ngx_ws_gateway_status_out_t *o, char *key, uint64_t count,
     uint64_t *us, ngx_uint_t total);
+static void ngx_ws_gateway_status_json_links(ngx_ws_gateway_status_out_t *o,
+    ngx_ws_gateway_status_worker_t *w);
 static void ngx_ws_gateway_status_prometheus(
     ngx_ws_gateway_status_out_t *o, ngx_ws_gateway_status_t *st);
 static void ngx_ws_gateway_status_prom_head(ngx_ws_gateway_status_out_t *o,
@@ -128,6 +163,8 @@ static void ngx_ws_gateway_status_prom_summary(
     char *name, char *help, size_t quantiles, size_t count);
 static void ngx_ws_gateway_status_prom_windows(
     ngx_ws_gateway_status_out_t *o, ngx_ws_gateway_status_t *st);
+static void ngx_ws_gateway_status_prom_links(ngx_ws_gateway_status_out_t *o,
+    ngx_ws_gateway_status_t *st);
 static ngx_int_t ngx_ws_gateway_status_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_uint_t format, ngx_buf_t *b);
 
@@ -202,6 +239,23 @@ static char  *ngx_ws_gateway_status_directions[] = {
     "in", "out"
 };
 
+static char  *ngx_ws_gateway_status_link_states[] = {
+    "ready", "connecting", "down"
+};
+
+/* the JSON keys of a links entry after its "links" object */
+
+static char  *ngx_ws_gateway_status_link_keys[] = {
+    "sessions", "queued_bytes", "rtt_us", "connects", "reconnects",
+    "resets", "records_in", "records_out", "bytes_in", "bytes_out",
+    "unknown_session", "sessions_lost", "approved", "rejected",
+    "approve_timeouts"
+};
+
+static char  *ngx_ws_gateway_status_approvals[] = {
+    "approved", "rejected", "timeout"
+};
+
 static ngx_uint_t  ngx_ws_gateway_status_seconds[] = { 1, 10, 60 };
 
 static char  *ngx_ws_gateway_status_windows[] = { "1s", "10s", "60s" };
@@ -231,6 +285,22 @@ ngx_ws_gateway_status_check(auth, NGX_WS_GATEWAY_AUTH_REASONS);
 ngx_ws_gateway_status_check(batches, sizeof(((ngx_ws_gateway_slot_t *) 0)
                                              ->batch) / sizeof(uint64_t));
 ngx_ws_gateway_status_check(quantiles, NGX_WS_GATEWAY_QUANTILES);
+ngx_ws_gateway_status_check(link_keys, NGX_WS_GATEWAY_STATUS_LINK_VALUES - 3);
+
+/* the gauges and the counters of a links entry are copied as arrays */
+
+typedef char  ngx_ws_gateway_status_check_link_gauges[
+    (offsetof(ngx_ws_gateway_link_metrics_t, rtt_us)
+     - offsetof(ngx_ws_gateway_link_metrics_t, ready)
+     == (NGX_WS_GATEWAY_STATUS_LINK_GAUGES - 1) * sizeof(ngx_atomic_t))
+    ? 1 : -1];
+
+typedef char  ngx_ws_gateway_status_check_link_counters[
+    (offsetof(ngx_ws_gateway_link_metrics_t, approve_timeouts)
+     - offsetof(ngx_ws_gateway_link_metrics_t, connects)
+     == (NGX_WS_GATEWAY_STATUS_LINK_COUNTERS - 1)
+        * sizeof(ngx_ws_gateway_count_t))
+    ? 1 : -1];
 
 
 static u_char  ngx_ws_gateway_status_off[] =
@@ -500,6 +570,7 @@ ngx_ws_gateway_status_handler(ngx_http_request_t *r)
         return ngx_ws_gateway_status_send(r, NGX_HTTP_OK, format, b);
     }
 
+    st.pool = r->pool;
     st.format = format;
     st.workers = ngx_palloc(r->pool, ngx_ws_gateway_shm->nslots
                                      * sizeof(ngx_ws_gateway_status_worker_t));
@@ -507,7 +578,9 @@ ngx_ws_gateway_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_ws_gateway_status_collect(&st);
+    if (ngx_ws_gateway_status_collect(&st) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     /* the first pass counts, the second one prints */
 
@@ -638,7 +711,7 @@ ngx_ws_gateway_status_accept(ngx_http_request_t *r)
 }
 
 
-static void
+static ngx_int_t
 ngx_ws_gateway_status_collect(ngx_ws_gateway_status_t *st)
 {
     ngx_uint_t                       i, n, nslots, live;
@@ -663,6 +736,10 @@ ngx_ws_gateway_status_collect(ngx_ws_gateway_status_t *st)
 
         ngx_ws_gateway_status_copy(slot, w);
 
+        if (ngx_ws_gateway_status_copy_links(slot, w, st->pool) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         /* a slot freed or claimed again while it was being copied */
 
         if (slot->pid != pid) {
@@ -680,7 +757,7 @@ ngx_ws_gateway_status_collect(ngx_ws_gateway_status_t *st)
     st->nworkers = n;
     st->unmetered = ngx_ws_gateway_metrics_unmetered(live);
 
-    ngx_ws_gateway_status_sum(st);
+    return ngx_ws_gateway_status_sum(st);
 }
 
 
@@ -757,10 +834,108 @@ ngx_ws_gateway_status_copy(ngx_ws_gateway_slot_t *slot,
 }
 
 
+static ngx_int_t
+ngx_ws_gateway_status_copy_links(ngx_ws_gateway_slot_t *slot,
+    ngx_ws_gateway_status_worker_t *w, ngx_pool_t *pool)
+{
+    ngx_uint_t                      i, k, n;
+    ngx_atomic_t                   *g;
+    ngx_ws_gateway_count_t         *c;
+    ngx_ws_gateway_status_link_t    l;
+    ngx_ws_gateway_link_metrics_t  *m;
+
+    /*
+     * An entry's names are written before nlinks counts it, once, when
+     * the worker starts (ngx_ws_gateway_link_metrics()); a copy made
+     * while the slot is claimed again may hold bytes of two names, and is
+     * cut to its size and dropped by the caller's pid check.  Entries of
+     * the same names are merged, so that no two series are alike.
+     */
+
+    n = slot->nlinks;
+    ngx_memory_barrier();
+
+    n = ngx_min(n, NGX_WS_GATEWAY_LINK_SERVERS);
+
+    w->nlinks = 0;
+    w->links = NULL;
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    w->links = ngx_palloc(pool, n * sizeof(ngx_ws_gateway_status_link_t));
+    if (w->links == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        m = &slot->links[i];
+
+        ngx_memcpy(l.upstream, m->upstream, sizeof(l.upstream));
+        l.upstream[sizeof(l.upstream) - 1] = '\0';
+        ngx_memcpy(l.server, m->server, sizeof(l.server));
+        l.server[sizeof(l.server) - 1] = '\0';
+
+        g = &m->ready;
+
+        for (k = 0; k < NGX_WS_GATEWAY_STATUS_LINK_GAUGES; k++) {
+            l.values[k] = g[k];
+        }
+
+        c = &m->connects;
+
+        for (k = 0; k < NGX_WS_GATEWAY_STATUS_LINK_COUNTERS; k++) {
+            l.values[NGX_WS_GATEWAY_STATUS_LINK_GAUGES + k] =
+                                             ngx_ws_gateway_count_get(&c[k]);
+        }
+
+        ngx_ws_gateway_status_link_add(w->links, &w->nlinks, &l);
+    }
+
+    return NGX_OK;
+}
+
+
 static void
+ngx_ws_gateway_status_link_add(ngx_ws_gateway_status_link_t *links,
+    ngx_uint_t *n, ngx_ws_gateway_status_link_t *l)
+{
+    ngx_uint_t                     i, k;
+    ngx_ws_gateway_status_link_t  *t;
+
+    /* sums per (upstream, server); of the round trips the largest */
+
+    for (i = 0; i < *n; i++) {
+        t = &links[i];
+
+        if (ngx_strcmp(t->upstream, l->upstream) != 0
+            || ngx_strcmp(t->server, l->server) != 0)
+        {
+            continue;
+        }
+
+        for (k = 0; k < NGX_WS_GATEWAY_STATUS_LINK_VALUES; k++) {
+
+            if (k == NGX_WS_GATEWAY_STATUS_LINK_RTT) {
+                t->values[k] = ngx_max(t->values[k], l->values[k]);
+
+            } else {
+                t->values[k] += l->values[k];
+            }
+        }
+
+        return;
+    }
+
+    links[(*n)++] = *l;
+}
+
+
+static ngx_int_t
 ngx_ws_gateway_status_sum(ngx_ws_gateway_status_t *st)
 {
-    ngx_uint_t                        i, k, q;
+    ngx_uint_t                        i, k, q, n;
     ngx_ws_gateway_window_t          *tw, *ww;
     ngx_ws_gateway_status_worker_t   *t, *w;
 
@@ -839,6 +1014,106 @@ ngx_ws_gateway_status_sum(ngx_ws_gateway_status_t *st)
             tw->lag_us[q] = ngx_max(tw->lag_us[q], ww->lag_us[q]);
         }
     }
+
+    /* the links, per (upstream, server), in the order first seen */
+
+    n = 0;
+
+    for (k = 0; k < st->nworkers; k++) {
+        n += st->workers[k].nlinks;
+    }
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    t->links = ngx_palloc(st->pool, n * sizeof(ngx_ws_gateway_status_link_t));
+    if (t->links == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (k = 0; k < st->nworkers; k++) {
+        w = &st->workers[k];
+
+        for (i = 0; i < w->nlinks; i++) {
+            ngx_ws_gateway_status_link_add(t->links, &t->nlinks,
+                                           &w->links[i]);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_ws_gateway_status_escape(u_char *dst, u_char *src, ngx_uint_t json)
+{
+    size_t       len, k;
+    ngx_uint_t   state;
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    /*
+     * A name for a JSON string or a Prometheus label value: '"' and '\\'
+     * escaped, control characters as \u00XX in JSON and LF as \n in
+     * Prometheus; what is not UTF-8 (a byte sequence that is invalid, or
+     * one that the cut to the slot's size left incomplete) becomes
+     * U+FFFD, so that the output stays UTF-8.  NUL-terminated.
+     */
+
+    while (*src) {
+
+        if (*src < 0x80) {
+
+            if (*src == '"' || *src == '\\') {
+                *dst++ = '\\';
+                *dst++ = *src;
+
+            } else if (*src < 0x20 && json) {
+                *dst++ = '\\';
+                *dst++ = 'u';
+                *dst++ = '0';
+                *dst++ = '0';
+                *dst++ = hex[*src >> 4];
+                *dst++ = hex[*src & 0xf];
+
+            } else if (*src == '\n') {
+                *dst++ = '\\';
+                *dst++ = 'n';
+
+            } else {
+                *dst++ = *src;
+            }
+
+            src++;
+            continue;
+        }
+
+        len = (*src >= 0xc2 && *src <= 0xdf) ? 2
+              : (*src >= 0xe0 && *src <= 0xef) ? 3
+              : (*src >= 0xf0 && *src <= 0xf4) ? 4 : 0;
+
+        for (k = 1; k < len && src[k]; k++) { /* void */ }
+
+        state = NGX_WS_GATEWAY_UTF8_ACCEPT;
+
+        if (len && k == len
+            && ngx_ws_gateway_utf8_check(&state, src, len) == NGX_OK
+            && ngx_ws_gateway_utf8_complete(state))
+        {
+            dst = ngx_cpymem(dst, src, len);
+            src += len;
+            continue;
+        }
+
+        dst = json ? ngx_cpymem(dst, "\\ufffd", 6)
+                   : ngx_cpymem(dst, "\xef\xbf\xbd", 3);
+        src++;
+    }
+
+    *dst = '\0';
+
+    return dst;
 }
 
 
@@ -948,6 +1223,8 @@ ngx_ws_gateway_status_json_worker(ngx_ws_gateway_status_out_t *o,
                                       w->auth, NGX_WS_GATEWAY_AUTH_REASONS,
                                       0);
 
+    ngx_ws_gateway_status_json_links(o, w);
+
     ngx_ws_gateway_status_print(o, ",\"batch\":{\"max_last_second\":%uL",
                                 w->batch_max);
     ngx_ws_gateway_status_json_object(o, "histogram",
@@ -1033,6 +1310,45 @@ ngx_ws_gateway_status_json_quantiles(ngx_ws_gateway_status_out_t *o,
     }
 
     ngx_ws_gateway_status_print(o, "}");
+}
+
+
+static void
+ngx_ws_gateway_status_json_links(ngx_ws_gateway_status_out_t *o,
+    ngx_ws_gateway_status_worker_t *w)
+{
+    u_char                         name[NGX_WS_GATEWAY_STATUS_NAME_MAX];
+    uint64_t                      *v;
+    ngx_uint_t                     i, k;
+    ngx_ws_gateway_status_link_t  *l;
+
+    ngx_ws_gateway_status_print(o, ",\"links\":[");
+
+    for (i = 0; i < w->nlinks; i++) {
+        l = &w->links[i];
+        v = l->values;
+
+        (void) ngx_ws_gateway_status_escape(name, l->upstream, 1);
+        ngx_ws_gateway_status_print(o, "%s{\"upstream\":\"%s\"",
+                                    i ? "," : "", name);
+
+        (void) ngx_ws_gateway_status_escape(name, l->server, 1);
+        ngx_ws_gateway_status_print(o, ",\"server\":\"%s\"", name);
+
+        ngx_ws_gateway_status_print(o,
+            ",\"links\":{\"ready\":%uL,\"connecting\":%uL,\"down\":%uL}",
+            v[0], v[1], v[2]);
+
+        for (k = 3; k < NGX_WS_GATEWAY_STATUS_LINK_VALUES; k++) {
+            ngx_ws_gateway_status_print(o, ",\"%s\":%uL",
+                                        ngx_ws_gateway_status_link_keys[k - 3],
+                                        v[k]);
+        }
+
+        ngx_ws_gateway_status_print(o, "}");
+    }
+
+    ngx_ws_gateway_status_print(o, "]");
 }
 
 
@@ -1159,6 +1475,8 @@ ngx_ws_gateway_status_prometheus(ngx_ws_gateway_status_out_t *o,
         offsetof(ngx_ws_gateway_status_worker_t, batch));
 
     ngx_ws_gateway_status_prom_windows(o, st);
+
+    ngx_ws_gateway_status_prom_links(o, st);
 }
 
 
@@ -1301,6 +1619,141 @@ ngx_ws_gateway_status_prom_windows(ngx_ws_gateway_status_out_t *o,
                 "worker=\"%uL\",pid=\"%uL\"} %uL\n",
                 ngx_ws_gateway_status_windows[j], w->worker, w->pid,
                 w->windows[j].lag_count);
+        }
+    }
+}
+
+
+static void
+ngx_ws_gateway_status_prom_links(ngx_ws_gateway_status_out_t *o,
+    ngx_ws_gateway_status_t *st)
+{
+    u_char                           upstream[NGX_WS_GATEWAY_STATUS_NAME_MAX];
+    u_char                           server[NGX_WS_GATEWAY_STATUS_NAME_MAX];
+    uint64_t                         v;
+    ngx_uint_t                       f, i, j, k;
+    ngx_ws_gateway_status_link_t    *l;
+    ngx_ws_gateway_status_worker_t  *w;
+
+    /* a family per value or run of values told apart by a label */
+
+    static struct {
+        char        *name;
+        char        *type;
+        char        *help;
+        char        *label;
+        char       **names;
+        ngx_uint_t   n;
+        ngx_uint_t   value;
+    } families[] = {
+
+        { "link_connections", "gauge",
+          "Links to the upstream server by state: ready, connecting "
+          "(TCP connect or HELLO), down (waiting to reconnect).",
+          "state", ngx_ws_gateway_status_link_states, 3, 0 },
+
+        { "link_sessions", "gauge",
+          "Sessions carried by the links to the upstream server.",
+          NULL, NULL, 1, 3 },
+
+        { "link_queued_bytes", "gauge",
+          "Memory held by the records queued toward the upstream server, "
+          "in bytes.",
+          NULL, NULL, 1, 4 },
+
+        { "link_rtt_seconds", "gauge",
+          "Round trip of the last heartbeat answered by the upstream "
+          "server (0: none yet).",
+          NULL, NULL, 1, 5 },
+
+        { "link_connects_total", "counter",
+          "Connects to the upstream server tried.",
+          NULL, NULL, 1, 6 },
+
+        { "link_reconnects_total", "counter",
+          "Links to the upstream server up again after a loss.",
+          NULL, NULL, 1, 7 },
+
+        { "link_resets_total", "counter",
+          "Links to the upstream server lost, or failed to connect.",
+          NULL, NULL, 1, 8 },
+
+        { "link_records_total", "counter",
+          "Link records received from (in) and sent to (out) the upstream "
+          "server.",
+          "direction", ngx_ws_gateway_status_directions, 2, 9 },
+
+        { "link_bytes_total", "counter",
+          "Link bytes received from (in) and sent to (out) the upstream "
+          "server, record headers included.",
+          "direction", ngx_ws_gateway_status_directions, 2, 11 },
+
+        { "link_unknown_session_total", "counter",
+          "Commands from the upstream server for a session it no longer "
+          "has, answered with GONE.",
+          NULL, NULL, 1, 13 },
+
+        { "link_sessions_lost_total", "counter",
+          "Sessions closed with 1011 because their link was lost.",
+          NULL, NULL, 1, 14 },
+
+        { "link_approvals_total", "counter",
+          "Handshakes the upstream server was asked to approve, by "
+          "verdict: approved (ACCEPT), rejected (REJECT), timeout.",
+          "result", ngx_ws_gateway_status_approvals, 3, 15 }
+    };
+
+    for (k = 0; k < st->nworkers; k++) {
+        if (st->workers[k].nlinks) {
+            break;
+        }
+    }
+
+    if (k == st->nworkers) {
+        return;
+    }
+
+    for (f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+
+        ngx_ws_gateway_status_prom_head(o, families[f].name,
+                                        families[f].type, families[f].help);
+
+        for (k = 0; k < st->nworkers; k++) {
+            w = &st->workers[k];
+
+            for (i = 0; i < w->nlinks; i++) {
+                l = &w->links[i];
+
+                (void) ngx_ws_gateway_status_escape(upstream, l->upstream, 0);
+                (void) ngx_ws_gateway_status_escape(server, l->server, 0);
+
+                for (j = 0; j < families[f].n; j++) {
+                    v = l->values[families[f].value + j];
+
+                    if (families[f].label) {
+                        ngx_ws_gateway_status_print(o,
+                            "ws_gateway_%s{%s=\"%s\",", families[f].name,
+                            families[f].label, families[f].names[j]);
+
+                    } else {
+                        ngx_ws_gateway_status_print(o, "ws_gateway_%s{",
+                                                    families[f].name);
+                    }
+
+                    ngx_ws_gateway_status_print(o,
+                        "worker=\"%uL\",pid=\"%uL\",upstream=\"%s\","
+                        "server=\"%s\"} ",
+                        w->worker, w->pid, upstream, server);
+
+                    if (families[f].value == NGX_WS_GATEWAY_STATUS_LINK_RTT) {
+                        ngx_ws_gateway_status_print(o, "%.6f\n",
+                                                    (double) v / 1000000);
+
+                    } else {
+                        ngx_ws_gateway_status_print(o, "%uL\n", v);
+                    }
+                }
+            }
         }
     }
 }
