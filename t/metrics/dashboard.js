@@ -37,6 +37,11 @@ function sample(page) {
       tables: Array.from(document.querySelectorAll('table'))
         .map((t) => t.innerText).join('\n'),
       workerRows: document.querySelectorAll('#workers tr').length - 1,
+      linkRows: document.querySelectorAll('#links tr').length - 1,
+      linksText: document.getElementById('links') ?
+        document.getElementById('links').innerText : null,
+      linksHtml: document.getElementById('links') ?
+        document.getElementById('links').innerHTML : null,
       errText: document.getElementById('err') ?
         document.getElementById('err').textContent : null,
     };
@@ -104,6 +109,9 @@ function sample(page) {
     res.info = [a.info, b.info];
     res.numbersChanged = a.tables !== b.tables || a.info !== b.info;
     res.workerRows = b.workerRows;
+    res.linkRows = b.linkRows;
+    res.linksText = b.linksText;
+    res.linksHtml = b.linksHtml;
     res.errText = b.errText;
     res.failedResponses = failed;
 

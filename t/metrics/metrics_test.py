@@ -1658,6 +1658,390 @@ def test_late_workers():
     check_log(ngx)
 
 
+# --- 19. backend links -----------------------------------------------------------
+
+# an upstream name that needs escaping in JSON and in Prometheus label
+# values (the nginx.conf spelling, then the name itself)
+WEIRD_CONF = '"w\\"q\\\\b\\t\xe9<i>"'
+WEIRD = 'w"q\\b\t\xe9<i>'
+
+
+def link_entries(st, upstream, server):
+    """Per worker pid: its links entry for (upstream, server), or None."""
+    out = {}
+    for w in st["workers"]:
+        out[w["pid"]] = None
+        for e in w.get("links", []):
+            if e["upstream"] == upstream and e["server"] == server:
+                out[w["pid"]] = e
+    return out
+
+
+def link_sum(st, upstream, server, key):
+    s = 0
+    for e in link_entries(st, upstream, server).values():
+        if e is not None:
+            s += e["links"][key] if key in ("ready", "connecting", "down") else e[key]
+    return s
+
+
+def prom_series(text):
+    """(name, {labels}, value) of every sample line, label values unescaped."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)", line)
+        name, i, labels = m.group(1), m.end(), {}
+        if line[i:i + 1] == "{":
+            i += 1
+            while line[i] != "}":
+                m = re.match(r'([a-zA-Z_]\w*)="', line[i:])
+                k, i, v = m.group(1), i + m.end(), ""
+                while line[i] != '"':
+                    if line[i] == "\\":
+                        v += {"n": "\n"}.get(line[i + 1], line[i + 1])
+                        i += 2
+                    else:
+                        v += line[i]
+                        i += 1
+                labels[k] = v
+                i += 1
+                if line[i] == ",":
+                    i += 1
+            i += 1
+        out.append((name, labels, float(line[i:].split()[0])))
+    return out
+
+
+class Backend:
+    """scripts/backend/echo.py on 127.0.0.1:port, stopped by the test."""
+
+    def __init__(self, port):
+        top = os.path.dirname(os.path.dirname(os.path.abspath(ARGS.here)))
+        self.port = port
+        self.p = subprocess.Popen(
+            [sys.executable, os.path.join(top, "scripts", "backend", "echo.py"),
+             "127.0.0.1:%d" % port],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        BACKENDS.append(self)
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("echo.py did not listen on %d" % port)
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait(5)
+        if self in BACKENDS:
+            BACKENDS.remove(self)
+
+
+BACKENDS = []
+
+
+def test_links():
+    """
+    2 workers, upstream u with a server that runs echo.py (P1, with
+    max_fails=0: usable as soon as its links are back) and one where
+    nothing listens (P2), 2 links each; a second upstream (of a name
+    that needs escaping, 1 link to P1, heartbeats every 300 ms) for the
+    round trip.  Ground truth: the test's sessions and messages, the
+    backend it kills and restarts.
+    """
+    port = ARGS.port + 40
+    p1, p2 = ARGS.port + 41, ARGS.port + 42
+    s1, s2 = "127.0.0.1:%d" % p1, "127.0.0.1:%d" % p2
+    n, per, size = 6, 5, 100          # sessions, messages each, payload
+    http = """    upstream u {
+        server %s max_fails=0;
+        server %s;
+        ws_gateway_links 2;
+        ws_gateway_link_heartbeat 60s;
+        ws_gateway_link_read_timeout 120s;
+        ws_gateway_link_backoff 100ms 300ms;
+    }
+    upstream %s {
+        server %s;
+        ws_gateway_links 1;
+        ws_gateway_link_heartbeat 300ms;
+        ws_gateway_link_backoff 100ms 300ms;
+    }
+    server {
+        listen 127.0.0.1:%d;
+        location /u { ws_gateway_pass u; }
+        location /w { ws_gateway_pass %s; }
+    }
+""" % (s1, s2, WEIRD_CONF, s1, port + 9, WEIRD_CONF)
+    backend = Backend(p1)
+    ngx = Nginx("links", port, workers=2, http=http).start()
+    conns = []
+    try:
+        wport = port + 9
+
+        def up(st, want):
+            e = link_entries(st, "u", s1)
+            return all(x is not None and x["links"]["ready"] == want
+                       for x in e.values()) and len(e) == 2
+
+        st = wait_for(lambda: (lambda s: s if up(s, 2) else None)(ngx.status()), 5) \
+            or ngx.status()
+
+        # links by state, per server, per worker
+        for pid, e in sorted(link_entries(st, "u", s1).items()):
+            if e is None:
+                true("links: worker %d has an entry for %s" % (pid, s1), False, "none")
+                continue
+            eq("links: worker %d, %s: ready == 2" % (pid, s1), e["links"]["ready"], 2)
+            eq("links: worker %d, %s: connecting + down == 0" % (pid, s1),
+               e["links"]["connecting"] + e["links"]["down"], 0)
+            eq("links: worker %d, %s: connects == 2" % (pid, s1), e["connects"], 2)
+            eq("links: worker %d, %s: reconnects == 0" % (pid, s1), e["reconnects"], 0)
+            eq("links: worker %d, %s: resets == 0" % (pid, s1), e["resets"], 0)
+            eq("links: worker %d, %s: records in/out == 2 (the HELLOs)" % (pid, s1),
+               (e["records_in"], e["records_out"]), (2, 2))
+        for pid, e in sorted(link_entries(st, "u", s2).items()):
+            if e is None:
+                true("links: worker %d has an entry for %s" % (pid, s2), False, "none")
+                continue
+            eq("links: worker %d, %s (nothing listens): ready == 0" % (pid, s2),
+               e["links"]["ready"], 0)
+            eq("links: worker %d, %s: connecting + down == 2" % (pid, s2),
+               e["links"]["connecting"] + e["links"]["down"], 2)
+            ge("links: worker %d, %s: resets >= 2 (failed connects)" % (pid, s2),
+               e["resets"], 2)
+            ge("links: worker %d, %s: connects >= resets" % (pid, s2),
+               e["connects"], e["resets"])
+        wl = link_entries(st, WEIRD, s1)
+        true("links: the escaped upstream name reads back exactly (JSON)",
+             len(wl) == 2 and all(x is not None for x in wl.values()),
+             "%r in %r" % (WEIRD, sorted(set(e["upstream"] for w in st["workers"]
+                                              for e in w["links"]))))
+
+        # sessions and messages
+        before = ngx.status()
+        for _ in range(n):
+            c = Raw(wport)
+            if c.handshake("/u") != 101:
+                raise RuntimeError("handshake to /u failed")
+            conns.append(c)
+        for c in conns:
+            for i in range(per):
+                c.send_frame(0x1, ("%03d" % i) * (size // 3) + "x" * (size % 3))
+            for i in range(per):
+                c.recv_frame()
+        st = ngx.status()
+        eq("links: sessions (u, P1) summed over workers == N",
+           link_sum(st, "u", s1, "sessions"), n)
+        eq("links: sessions (u, P2) == 0", link_sum(st, "u", s2, "sessions"), 0)
+        eq("links: totals.links (u, P1) sessions == N",
+           sum(e["sessions"] for e in st["totals"]["links"]
+               if e["upstream"] == "u" and e["server"] == s1), n)
+
+        def d(key, a=before, b=None):
+            return link_sum(b or st, "u", s1, key) - link_sum(a, "u", s1, key)
+
+        m = n * per
+        eq("links: records_in +M (the echoes)", d("records_in"), m)
+        eq("links: records_out +M+N (MESSAGE and OPEN)", d("records_out"), m + n)
+        eq("links: bytes_in +M * (14 + payload)", d("bytes_in"), m * (14 + size))
+        ge("links: bytes_out >= M * (14 + payload) + N * 14", d("bytes_out"),
+           m * (14 + size) + n * 14)
+        eq("links: queued_bytes == 0 once all is echoed",
+           link_sum(st, "u", s1, "queued_bytes"), 0)
+        eq("links: unknown_session == 0", link_sum(st, "u", s1, "unknown_session"), 0)
+        eq("links: no approvals asked", (link_sum(st, "u", s1, "approved"),
+           link_sum(st, "u", s1, "rejected"), link_sum(st, "u", s1, "approve_timeouts")),
+           (0, 0, 0))
+
+        def rtt(s):
+            return min((e or {}).get("rtt_us", 0)
+                       for e in link_entries(s, WEIRD, s1).values())
+
+        ge("links: rtt_us > 0 for the heartbeating upstream (every worker)",
+           rtt(wait_for(lambda: (lambda s: s if rtt(s) > 0 else None)(ngx.status()), 2)
+               or ngx.status()), 1)
+
+        # the backend dies: its sessions are lost, its links go down
+        before = st
+        backend.kill()
+        codes = []
+        for c in conns:
+            try:
+                c.s.settimeout(3)
+                op, payload = c.recv_frame()
+                codes.append((op, close_code(payload)))
+            except (OSError, EOFError):
+                codes.append(None)
+        eq("links: every session closed with 1011", codes, [(0x8, 1011)] * n)
+        for c in conns:
+            c.close()
+        conns = []
+        st = wait_for(lambda: (lambda s: s if up(s, 0) and
+                               s["totals"]["sessions"]["active"] == 0
+                               else None)(ngx.status()), 3) or ngx.status()
+        eq("links: ready (u, P1) == 0 in every worker",
+           [e and e["links"]["ready"] for e in link_entries(st, "u", s1).values()],
+           [0, 0])
+        eq("links: connecting + down (u, P1) == 2 in every worker",
+           [e and e["links"]["connecting"] + e["links"]["down"]
+            for e in link_entries(st, "u", s1).values()], [2, 2])
+        eq("links: sessions_lost +N", d("sessions_lost", before), n)
+        eq("links: ends.link_lost +N", total(st, "ends", "link_lost")
+           - total(before, "ends", "link_lost"), n)
+        eq("links: close_codes 1011 +N", total(st, "close_codes", "1011")
+           - total(before, "close_codes", "1011"), n)
+        ge("links: resets +4 (2 links in 2 workers)", d("resets", before), 4)
+        eq("links: sessions (u, P1) == 0", link_sum(st, "u", s1, "sessions"), 0)
+
+        # no link: a 503
+        c = Raw(wport)
+        code = c.handshake("/u")
+        c.close()
+        eq("links: a handshake without a ready link gets 503", code, 503)
+        st2 = ngx.status()
+        eq("links: handshakes.unavailable +1", total(st2, "handshakes", "unavailable")
+           - total(st, "handshakes", "unavailable"), 1)
+        eq("links: handshakes.accepted unchanged", total(st2, "handshakes", "accepted")
+           - total(st, "handshakes", "accepted"), 0)
+
+        # the backend is back: the links reconnect
+        backend = Backend(p1)
+        st = wait_for(lambda: (lambda s: s if up(s, 2) and all(
+            e["reconnects"] == 2 for e in link_entries(s, "u", s1).values())
+            else None)(ngx.status()), 5) or ngx.status()
+        for pid, e in sorted(link_entries(st, "u", s1).items()):
+            eq("links: worker %d: ready == 2 again" % pid, e and e["links"]["ready"], 2)
+            eq("links: worker %d: reconnects == 2" % pid, e and e["reconnects"], 2)
+            ge("links: worker %d: connects >= 4" % pid, e and e["connects"], 4)
+
+        # totals == the sum of the workers, per (upstream, server)
+        keys = sorted(set((e["upstream"], e["server"])
+                          for w in st["workers"] for e in w["links"]))
+        tl = {(e["upstream"], e["server"]): e for e in st["totals"]["links"]}
+        eq("links: totals.links lists each (upstream, server) once",
+           sorted(tl), keys)
+        bad = []
+        for k in keys:
+            es = [e for e in link_entries(st, *k).values() if e]
+            t = tl.get(k, {"links": {}})
+            for f in list(es[0]):
+                if f in ("upstream", "server"):
+                    continue
+                if f == "links":
+                    for g in es[0]["links"]:
+                        if t["links"].get(g) != sum(e["links"][g] for e in es):
+                            bad.append((k, g))
+                elif f == "rtt_us":
+                    if t.get(f) != max(e[f] for e in es):
+                        bad.append((k, f))
+                elif t.get(f) != sum(e[f] for e in es):
+                    bad.append((k, f))
+        eq("links: totals.links == sum over the workers (rtt_us: the max)", bad, [])
+
+        # Prometheus: it parses, and says what the JSON says
+        status, _, body = ngx.get("/status?format=prometheus")
+        st = ngx.status()
+        text = body.decode()
+        with open(os.path.join(ARGS.out, "links.prom"), "w") as f:
+            f.write(text)
+        r = subprocess.run([ARGS.promtool, "check", "metrics"], input=text,
+                           capture_output=True, text=True)
+        out = (r.stdout + r.stderr).strip()
+        true("links: promtool check metrics passes", r.returncode == 0,
+             "exit %d%s" % (r.returncode, (": " + out[:500]) if out else ""))
+        series = prom_series(text)
+
+        def ps(name, **labels):
+            return sum(v for nm, ls, v in series if nm == name
+                       and all(ls.get(k) == x for k, x in labels.items()))
+
+        for metric, key, labels in (
+                ("ws_gateway_link_connections", "ready", {"state": "ready"}),
+                ("ws_gateway_link_records_total", "records_in", {"direction": "in"}),
+                ("ws_gateway_link_records_total", "records_out", {"direction": "out"}),
+                ("ws_gateway_link_bytes_total", "bytes_in", {"direction": "in"}),
+                ("ws_gateway_link_sessions_lost_total", "sessions_lost", {}),
+                ("ws_gateway_link_reconnects_total", "reconnects", {})):
+            eq("links: prometheus %s%s (u, P1) == JSON %s"
+               % (metric, labels or "", key),
+               ps(metric, upstream="u", server=s1, **labels),
+               float(link_sum(st, "u", s1, key)))
+        eq("links: prometheus series of the escaped upstream name",
+           len([1 for nm, ls, v in series if nm == "ws_gateway_link_connections"
+                and ls.get("upstream") == WEIRD]), 2 * 3)
+        names = set(nm for nm, _, _ in series if nm.startswith("ws_gateway_link_"))
+        bad = [nm for nm in names if ("_total" in nm) != any(
+            line == "# TYPE %s counter" % nm for line in text.splitlines())]
+        eq("links: counters (and only they) end in _total", bad, [])
+        labelsets = [tuple(sorted(ls)) for nm, ls, _ in series
+                     if nm.startswith("ws_gateway_link_")]
+        true("links: every link series has worker, pid, upstream, server labels",
+             labelsets and all({"worker", "pid", "upstream", "server"} <= set(x)
+                               for x in labelsets), "%d series" % len(labelsets))
+
+        # the dashboard's links table, in headless Chromium, with messages
+        # flowing
+        echo = Raw(wport)
+        eq("links: a handshake once the links are back gets 101",
+           echo.handshake("/u"), 101)
+        stop = threading.Event()
+
+        def pump():
+            try:
+                while not stop.is_set():
+                    echo.send_frame(0x1, "x" * 50)
+                    echo.recv_frame()
+                    time.sleep(0.01)
+            except (OSError, EOFError):
+                pass
+
+        th = threading.Thread(target=pump, daemon=True)
+        th.start()
+        r = subprocess.run([ARGS.node, os.path.join(ARGS.here, "dashboard.js"),
+                            ngx.url("/status?format=html"),
+                            os.path.join(ARGS.out, "dashboard-links.png"),
+                            os.path.join(ARGS.out, "chromium-profile")],
+                           capture_output=True, text=True, timeout=60,
+                           cwd=ARGS.here)
+        stop.set()
+        th.join(2)
+        echo.close()
+        try:
+            res = json.loads(r.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            res = None
+        if not res:
+            true("links: dashboard ran", False, "exit %d, %r" % (r.returncode,
+                                                                 r.stderr[-300:]))
+            return
+        log("dashboard links table: %r" % res.get("linksText"))
+        eq("links: dashboard links table has a row per (upstream, server)",
+           res.get("linkRows"), 3)
+        true("links: dashboard shows the upstream name as text (HTML-escaped)",
+             'w"q\\b' in (res.get("linksText") or "")
+             and "\xe9<i>" in (res.get("linksText") or "")
+             and "<i>" not in (res.get("linksHtml") or ""),
+             repr(res.get("linksHtml"))[:300])
+        rows = [l.split("\t") for l in (res.get("linksText") or "").splitlines()]
+        p1row = [x for x in rows if len(x) >= 11 and x[0] == "u" and x[1] == s1]
+        true("links: dashboard records in/s for (u, P1) > 0 while messages flow",
+             p1row and p1row[0][8] not in ("-", "0"), repr(p1row))
+        eq("links: dashboard page and console errors",
+           (res["pageErrors"], res["consoleErrors"]), ([], []))
+    finally:
+        for c in conns:
+            c.close()
+        ngx.stop()
+        backend.kill()
+    check_log(ngx)
+
+
 # --- main ------------------------------------------------------------------------
 
 
@@ -1707,7 +2091,7 @@ def main():
              ("iterations", test_iterations), ("timestamps", test_timestamps),
              ("stampcount", test_stamp_count), ("passes", test_passes),
              ("grow", test_grow), ("slotbound", test_slot_bound),
-             ("lateworkers", test_late_workers)]
+             ("lateworkers", test_late_workers), ("links", test_links)]
     t_start = time.time()
     try:
         run_tests(tests)
@@ -1718,6 +2102,8 @@ def main():
             load.stop()
         for ngx in list(RUNNING):
             ngx.stop()
+        for b in list(BACKENDS):
+            b.kill()
     log("total %.1f s" % (time.time() - t_start))
     print("metrics: %d passed, %d failed" % (PASSED, FAILED), flush=True)
     return 0 if FAILED == 0 and PASSED > 0 else 1

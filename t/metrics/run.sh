@@ -12,7 +12,8 @@
 # scripts/deps.sh, playwright-core into t/metrics/node_modules with npm
 # ci).  Starts its own NGINX instances (master process on, error_log at
 # info) under build/metrics-test/, on 127.0.0.1 ports METRICS_PORT+1 to
-# +18 (default 2500), stops them on exit.  The dashboard screenshot is
+# +18 and +40 to +49 (default 2500; links also runs scripts/backend/echo.py
+# on +41), stops them on exit.  The dashboard screenshot is
 # build/metrics-test/dashboard.png.
 #
 # Closes with "metrics: N passed, M failed" and exits nonzero when a
@@ -24,7 +25,7 @@
 #                            (sessions, rates, stall, drops, prometheus,
 #                            dashboard, workers, reload, single, liveness,
 #                            seqlock, iterations, timestamps, stampcount,
-#                            passes, grow, slotbound, lateworkers;
+#                            passes, grow, slotbound, lateworkers, links;
 #                            prometheus needs drops)
 #   METRICS_BREAK=substring  give the checks whose name has it a wrong
 #                            expectation, to see them fail
