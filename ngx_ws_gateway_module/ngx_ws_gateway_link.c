@@ -52,6 +52,7 @@
 
 struct ngx_ws_gateway_link_s {
     ngx_peer_connection_t          pc;
+    ngx_log_t                      log;          /* its connection's */
     ngx_ws_gateway_lserver_t      *server;
     ngx_uint_t                     index;
     ngx_uint_t                     state;
@@ -633,9 +634,12 @@ ngx_ws_gateway_link_connect(ngx_ws_gateway_link_t *link)
 
     ngx_memzero(&link->pc, sizeof(ngx_peer_connection_t));
 
+    link->log = *ngx_cycle->log;
+    link->log.action = "talking to a ws gateway link";
+
     link->pc.get = ngx_ws_gateway_link_get_peer;
     link->pc.data = link;
-    link->pc.log = ngx_cycle->log;
+    link->pc.log = &link->log;
     link->pc.log_error = NGX_ERROR_ERR;
     link->pc.tries = 1;
 
@@ -668,7 +672,6 @@ ngx_ws_gateway_link_connect(ngx_ws_gateway_link_t *link)
     c->log_error = NGX_ERROR_INFO;     /* the reset says it, once */
     c->read->handler = ngx_ws_gateway_link_read_handler;
     c->write->handler = ngx_ws_gateway_link_write_handler;
-    c->log->action = "talking to a ws gateway link";
 
     link->parser.commands = 1;
     link->parser.max_record = link->server->up->conf->max_message
