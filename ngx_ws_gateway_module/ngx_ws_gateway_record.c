@@ -207,6 +207,7 @@ ngx_ws_gateway_record_parse(ngx_ws_gateway_record_parser_t *p,
                 goto malformed;
             }
 
+            p->need = NGX_WS_GATEWAY_REC_MIN + t->fixed;
             p->state = sw_flags;
             break;
 
@@ -222,8 +223,6 @@ ngx_ws_gateway_record_parse(ngx_ws_gateway_record_parser_t *p,
                 p->error = "undefined record flags";
                 goto malformed;
             }
-
-            p->need = NGX_WS_GATEWAY_REC_MIN + t->fixed;
 
             if (t->fixed == 0) {
                 goto done;
@@ -549,9 +548,9 @@ ngx_ws_gateway_record_write_field(u_char *dst, ngx_uint_t type,
     *dst++ = (u_char) type;
     dst = ngx_ws_gateway_write_uint16(dst, len);
 
-    if (value == NULL) {
+    if (value == NULL || len == 0) {
 
-        /* the caller writes the value */
+        /* the caller writes the value (or there is none) */
 
         return dst;
     }

@@ -217,7 +217,8 @@ u_char *ngx_ws_gateway_record_write(u_char *dst, ngx_uint_t type,
 
 /*
  * writes a field's head and value and returns the end; with value NULL,
- * the head only, for a value of len bytes that the caller writes
+ * the head only, for a value of len bytes that the caller writes (an
+ * empty value may have a null pointer)
  */
 u_char *ngx_ws_gateway_record_write_field(u_char *dst, ngx_uint_t type,
     u_char *value, size_t len);
