@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 #
 # Builds and runs the C unit tests of the pure code (t/unit/test_*.c),
-# each linked with ngx_ws_gateway_parse.c, ngx_ws_gateway_json.c and
-# ngx_ws_gateway_jwt.c only (and OpenSSL's libcrypto), in three builds:
+# each linked with ngx_ws_gateway_parse.c, ngx_ws_gateway_record.c,
+# ngx_ws_gateway_json.c, ngx_ws_gateway_jwt.c and ngx_ws_gateway_out.c
+# only (and OpenSSL's libcrypto), in these builds:
 #
 #   plain      $CC -O2, as configured (NGX_HAVE_NONALIGNED from objs/)
 #   san        AddressSanitizer + UBSan (alignment included), with the
@@ -58,7 +59,7 @@ incs="$incs -I $top/ngx_ws_gateway_module -I $top/t/unit"
 
 # the pure code every test is linked with, and its library
 srcs=""
-for f in parse json jwt out; do
+for f in parse record json jwt out; do
     srcs="$srcs $top/ngx_ws_gateway_module/ngx_ws_gateway_$f.c"
 done
 libs="-lcrypto"
