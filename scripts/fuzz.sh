@@ -56,7 +56,7 @@ flags="$flags -Wall -Wextra -Werror -Wno-unused-parameter"
 
 # the pure code every target is linked with, and its library
 srcs="$top/t/fuzz/ref_utf8.c"
-for f in parse json jwt; do
+for f in parse record json jwt; do
     srcs="$srcs $top/ngx_ws_gateway_module/ngx_ws_gateway_$f.c"
 done
 libs="-lcrypto"
