@@ -38,6 +38,8 @@ package t::WsLink;
 #     down                    no backend: nothing listens on the port
 #     start-after S           listen only S seconds after the block starts
 #     rcvbuf N                SO_RCVBUF of the links (set on the listener)
+#     log-opaque              log PING and PONG with their 8 bytes in hex
+#                             ("PING 0102030405060708"), both ways
 #     on hello: ACTIONS       after the HELLO answer (no session: only raw,
 #                             send-to, stop-reading, hangup)
 #     on open: ACTIONS        after an OPEN (default: nothing)
@@ -83,6 +85,16 @@ package t::WsLink;
 # \xHH.  Records too short for their type show as "BAD type=0xNN
 # length=N body=HEX".
 #
+# --- link_script2: a second backend, in the same process, that listens
+# on 127.0.0.1:$TEST_NGINX_LINK_PORT2 (default 3991) with a script of its
+# own (the same language; start-after is not allowed in it), for blocks
+# whose upstream has two servers.  Only blocks with this section (it may
+# be empty: the default behaviour) get it.  Both backends write to the
+# same link.log and share its link numbers and session names; a link to
+# the second one is logged as "LINK n open port2" when it opens (its
+# other LINK lines are as above).  "down" in --- link_script with a
+# --- link_script2 leaves only the second one listening.
+#
 # --- link_log: lines that must appear in the log, in this order (other
 # lines may come between them).  Each line is a Perl regex matched
 # against a whole log line (anchored at both ends); $TEST_NGINX_* in it
@@ -108,18 +120,20 @@ use Test::More ();
 use Time::HiRes ();
 
 $ENV{TEST_NGINX_LINK_PORT} ||= 3990;
+$ENV{TEST_NGINX_LINK_PORT2} ||= 3991;
 
 # our runner fails blocks with unknown sections; these are ours
 {
     no warnings 'once';
     $Test::Nginx::Socket::KnownSections{$_} = 1
-        for qw(link_script link_log no_link_log);
+        for qw(link_script link_script2 link_log no_link_log);
 }
 
 our $Pid;           # the running backend
 our $Block;         # the block it is for
 our $Started;       # the backend of $Block was started
 our $Lifetime = 300;
+our $LogOpaque;     # log-opaque (in the backend process)
 
 my $MainPid = $$;
 
@@ -328,7 +342,7 @@ sub parse_script {
             } elsif ($line =~ /^hello\s+(version|caps|max_record|delay)\s+(\S+)$/) {
                 $s{hello}{$1} = _num($2, "hello $1");
 
-            } elsif ($line =~ /^(silent|refuse|down)$/) {
+            } elsif ($line =~ /^(silent|refuse|down|log-opaque)$/) {
                 $s{$1} = 1;
 
             } elsif ($line eq 'pong none') {
@@ -470,7 +484,7 @@ sub describe {
 
     if ($type == 0x02 || $type == 0x03) {
         return $bad->() if length $body != 8;
-        return $types{$type};
+        return $types{$type} . ($LogOpaque ? ' ' . unpack('H*', $body) : '');
     }
 
     if ($type == 0x04) {
@@ -560,21 +574,30 @@ sub _listen {
 
 
 sub _serve {
-    my ($script, $listener, $port, $log_path, $parent) = @_;
+    my ($script, $listener, $port, $log_path, $parent, $script2,
+        $listener2) = @_;
+
+    # $script is the script of the link being handled (the closures
+    # below use it): the first backend's, or the second one's
+    my $script1 = $script;
+
+    $LogOpaque = grep { $_ && $_->{'log-opaque'} } $script, $script2;
 
     open my $log, '>>', $log_path or die "cannot open $log_path: $!\n";
     binmode $log;
     $log->autoflush(1);
 
     my $start = Time::HiRes::time();
-    my $listen_at = $start + ($script->{'start-after'} || 0);
+    my $listen_at = $script->{down} ? 9**9**9
+                    : $start + ($script->{'start-after'} || 0);
     my $deadline = $start + $Lifetime;
 
     my (%names, %literal, @links);
     my ($next_sid, $next_link) = (1, 1);
 
-    for my $rules ($script->{open}, $script->{close}, $script->{on_hello},
-                   map { $_->[1] } @{ $script->{messages} })
+    for my $rules (map { ($_->{open}, $_->{close}, $_->{on_hello},
+                          map { $_->[1] } @{ $_->{messages} }) }
+                   grep { defined } $script, $script2)
     {
         next unless $rules;
         for my $a (@$rules) {
@@ -594,6 +617,7 @@ sub _serve {
     my $say = sub { print $log "$_[0]\n" };
 
     $say->('LISTEN') if $listener;
+    $say->('LISTEN port2') if $listener2;
 
     my $send = sub {
         my ($link, $type, $flags, $body) = @_;
@@ -727,7 +751,7 @@ sub _serve {
         POSIX::_exit(0) if $now > $deadline;
 
         if (!$listener && $now >= $listen_at) {
-            $listener = _listen($port, $script);
+            $listener = _listen($port, $script1);
             $say->('LISTEN');
         }
 
@@ -740,6 +764,8 @@ sub _serve {
         @links = grep { !$_->{closed} } @links;
 
         for my $link (@links) {
+            $script = $link->{script};
+
             if ($link->{hello_at} && $now >= $link->{hello_at}) {
                 delete $link->{hello_at};
                 $answer_hello->($link);
@@ -756,6 +782,7 @@ sub _serve {
         my $wsel = IO::Select->new();
 
         $rsel->add($listener) if $listener;
+        $rsel->add($listener2) if $listener2;
 
         for my $link (@links) {
             $rsel->add($link->{sock}) unless $link->{stopped};
@@ -768,18 +795,23 @@ sub _serve {
         my %ready_r = map { fileno($_) => 1 } @{ $r || [] };
         my %ready_w = map { fileno($_) => 1 } @{ $w || [] };
 
-        if ($listener && $ready_r{ fileno $listener }) {
-            if (my $sock = $listener->accept) {
+        for my $l ([$listener, $script1, ''], [$listener2, $script2, ' port2'])
+        {
+            my ($ls, $ls_script, $tag) = @$l;
+
+            next unless $ls && $ready_r{ fileno $ls };
+
+            if (my $sock = $ls->accept) {
                 my $link = { sock => $sock, n => $next_link++,
-                             rbuf => '', wbuf => '' };
+                             rbuf => '', wbuf => '', script => $ls_script };
                 $sock->blocking(0);
 
-                if ($script->{refuse}) {
-                    $say->("LINK $link->{n} refused");
+                if ($ls_script->{refuse}) {
+                    $say->("LINK $link->{n} refused$tag");
                     close $sock;
 
                 } else {
-                    $say->("LINK $link->{n} open");
+                    $say->("LINK $link->{n} open$tag");
                     push @links, $link;
                 }
             }
@@ -787,6 +819,8 @@ sub _serve {
 
         for my $link (@links) {
             my $fd = fileno $link->{sock};
+
+            $script = $link->{script};
 
             if ($ready_w{$fd} && length $link->{wbuf}) {
                 my $n = syswrite($link->{sock}, $link->{wbuf});
@@ -838,6 +872,22 @@ sub _serve {
 }
 
 
+# The script of the second backend (--- link_script2), or undef
+sub _script2 {
+    my ($block) = @_;
+
+    my $text = $block->link_script2;
+    return undef unless defined $text;
+
+    my $s = eval { parse_script($text) };
+    die $@ =~ s/--- link_script /--- link_script2 /r unless $s;
+    die "--- link_script2: start-after is not supported\n"
+        if $s->{'start-after'};
+
+    return $s;
+}
+
+
 # Start the backend for the current block: called from the block's
 # post_setup_server_root step (after the server root has been set up,
 # so that logs/ exists).
@@ -855,10 +905,15 @@ sub start_backend {
 
     $Started = 1;
 
-    return if $script->{down};
+    my $script2 = _script2($block);
 
-    my $listener = $script->{'start-after'} ? undef
+    return if $script->{down} && !($script2 && !$script2->{down});
+
+    my $listener = $script->{'start-after'} || $script->{down} ? undef
                    : _listen($port, $script);
+
+    my $listener2 = $script2 && !$script2->{down}
+                    ? _listen($ENV{TEST_NGINX_LINK_PORT2}, $script2) : undef;
 
     my $parent = $$;
     my $pid = fork;
@@ -869,13 +924,15 @@ sub start_backend {
         $SIG{PIPE} = 'IGNORE';
         open STDOUT, '>', '/dev/null';
 
-        my $ok = eval { _serve($script, $listener, $port, $log_path, $parent);
+        my $ok = eval { _serve($script, $listener, $port, $log_path, $parent,
+                               $script2, $listener2);
                         1 };
         warn "link backend: $@" unless $ok;
         POSIX::_exit($ok ? 0 : 1);
     }
 
     close $listener if $listener;
+    close $listener2 if $listener2;
     $Pid = $pid;
     return;
 }
@@ -1102,7 +1159,7 @@ Test::Nginx::Socket::add_block_preprocessor(sub {
 
     return if defined $block->must_die;
 
-    eval { parse_script(scalar $block->link_script); 1 }
+    eval { parse_script(scalar $block->link_script); _script2($block); 1 }
         or Test::Nginx::Socket::bail_out($block->name . " - $@");
 
     $Block = $block;
