@@ -1050,7 +1050,9 @@ ngx_ws_gateway_data(ngx_ws_gateway_session_t *s, ngx_str_t *chunk,
 
     rc = ngx_ws_gateway_message(s, s->opcode, m->data, m->len);
 
-    if (rc != NGX_DONE) {
+    /* a message refused closed the session, which freed it */
+
+    if (rc != NGX_DONE && s->message) {
         ngx_ws_gateway_msg_free(s);
     }
 

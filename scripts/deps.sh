@@ -23,7 +23,7 @@ test_pkgs=(
     libtest-longstring-perl liblist-moreutils-perl libipc-run-perl
     liburi-perl libprotocol-websocket-perl
     python3 python3-websockets nodejs npm
-    clang libclang-rt-dev prometheus chromium
+    clang libclang-rt-dev prometheus chromium libc6-dev-i386
 )
 
 pkgs=("${build_pkgs[@]}")
