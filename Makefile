@@ -28,11 +28,13 @@ ASAN_DIR := $(TOP)/build/debian-asan/objs
 # the Test::Nginx suites listen on 127.0.0.1 only
 TEST_PORT ?= 1984
 LINK_PORT ?= 1990
+LINK_PORT2 ?= 1991
 FUZZ_SECONDS ?= 5
 PROVE_FLAGS ?=
 
 SUITE_ENV = TEST_NGINX_SERVER_PORT=127.0.0.1:$(TEST_PORT) \
             TEST_NGINX_LINK_PORT=$(LINK_PORT) \
+            TEST_NGINX_LINK_PORT2=$(LINK_PORT2) \
             TEST_NGINX_CLIENT_PORT=$(TEST_PORT) \
             TEST_NGINX_SERVROOT=$(TOP)/t/servroot
 

@@ -42,6 +42,7 @@
 
 #define EB_IN_SIZE             (64 * 1024)
 #define EB_OUT_SIZE            (64 * 1024)
+#define EB_OUT_KEEP            (16 * EB_OUT_SIZE)
 #define EB_OUT_HIGH            (4 * 1024 * 1024)
 #define EB_OUT_LOW             (1024 * 1024)
 
@@ -1061,7 +1062,12 @@ eb_link_write(eb_link_t *l)
         l->out_pos = 0;
         l->out_len = 0;
 
-        if (l->out_size > EB_OUT_SIZE) {
+        /*
+         * a buffer a burst grew is kept up to EB_OUT_KEEP: shrinking it
+         * after every write cost a realloc() per batch at 4 KB messages
+         */
+
+        if (l->out_size > EB_OUT_KEEP) {
             p = realloc(l->out, EB_OUT_SIZE);
             if (p != NULL) {
                 l->out = p;
