@@ -9,8 +9,20 @@
 #      NGINX that runs the module's echo: "stock NGINX proxy in front of
 #      the same echo".  B's throughput, latency and handshake figures
 #      include the backend hop; B's memory is the proxy's workers only.
+#   R  NGINX + the module relaying every session over links to a backend
+#      of the link protocol (upstream { server ...; ws_gateway_links N; },
+#      ws_gateway_pass NAME), here build/backend/echo-backend, the C echo
+#      backend: the module's relay path.  R's figures include the
+#      backend; R's memory is NGINX's workers only.  --no-relay leaves R
+#      out.
 #
-# Phases, each run for A then B, round after round (A B A B ...):
+# The servers' CPU is counted for both processes of B and R (the front
+# NGINX's workers and the backend: B's second NGINX, R's echo-backend),
+# apart and summed, and messages per server CPU-second are shown, so
+# that rates can be compared at equal CPU (target: R at least 3 times
+# B's messages per CPU-second).
+#
+# Phases, each run for A, R, then B, round after round (A R B A R B ...):
 #
 #   echo64     closed loop, -c connections, 64-byte binary messages
 #   echo4k     closed loop, -c connections, 4096-byte binary messages
@@ -19,7 +31,7 @@
 #   mem        worker RSS/PSS per idle session at N sessions
 #              (scripts/mem-per-session.sh, fresh NGINX instances)
 #
-# Medians over the rounds and the ratio A/B are printed as a table on
+# Medians over the rounds and the ratios A/B and R/B are printed as a table on
 # stderr, then one JSON line on stdout.  Everything is written under
 # build/bench/ (the last run in build/bench/last/, one JSON line per run
 # appended to build/bench/results.jsonl).
@@ -58,6 +70,11 @@
 #                      enough for the proxy's two sockets per session)
 #   --workers N        worker_processes of A, of B's proxy and of B's
 #                      backend in the other phases (default 1)
+#   --no-relay         leave R out (A and B only, as before)
+#   --relay-workers N  worker_processes of R (default 2; memory phase:
+#                      --mem-workers)
+#   --links N          ws_gateway_links of R's upstream (default 2)
+#   --port-base N      the 16 ports used, N to N+15 (default 2300)
 #   --worker-connections N   (default 19000, in every instance)
 #   --text             text messages instead of binary (A then validates
 #                      UTF-8, B's proxy does not)
@@ -71,7 +88,7 @@
 #                      building one with scripts/build.sh
 #   -h, --help         this text
 #
-# Ports: 127.0.0.1:2300-2399 only.  Nothing else on the machine is
+# Ports: 127.0.0.1:2300-2315 only (--port-base).  Nothing else on the machine is
 # touched: the script stops only the processes it started.
 
 # "A && B || die" below means: die unless both hold
@@ -108,14 +125,14 @@ server_cpu=0
 client_cpu=1
 pin=1
 so=
+relay=1
+relay_workers=2
+links=2
+port_base=2300
 
-# ports (all in 127.0.0.1:2300-2399)
-port_a=2300
-port_b=2310
-ports_be=(2320 2321 2322 2323)
-port_ma=2330
-port_mb=2340
-ports_mbe=(2350 2351 2352 2353)
+# R's target: its messages per server CPU-second at least this many
+# times B's
+relay_target=3
 
 # the options of every benchmark (--quick, --rounds, --so, ...) are
 # common_opt's, in lib.sh
@@ -133,6 +150,10 @@ while [ $# -gt 0 ]; do
     --text)         msg_type=--text; shift ;;
     --binary)       msg_type=--binary; shift ;;
     --phases)       need_arg "$@"; phases=$2; shift 2 ;;
+    --no-relay)     relay=0; shift ;;
+    --relay-workers) need_arg "$@"; relay_workers=$2; shift 2 ;;
+    --links)        need_arg "$@"; links=$2; shift 2 ;;
+    --port-base)    need_arg "$@"; port_base=$2; shift 2 ;;
     *)              common_opt "$@"
                     [ "$opt_words" -gt 0 ] \
                         || die "unknown option \"$1\" (see --help)"
@@ -165,7 +186,24 @@ esac
 target=0.97
 
 need_uints rounds duration connections churn_slots sessions workers \
-           worker_connections disturb_pct
+           worker_connections disturb_pct relay_workers links port_base
+[ "$links" -le 64 ] || die "invalid --links (1-64)"
+[ "$port_base" -le 65520 ] || die "invalid --port-base"
+[ "$bench" = compare ] || relay=0
+
+# ports: 127.0.0.1:port_base to port_base+15
+port_a=$port_base
+port_b=$(( port_base + 1 ))
+ports_be=($(( port_base + 2 )) $(( port_base + 3 )) $(( port_base + 4 )) \
+          $(( port_base + 5 )))
+port_ma=$(( port_base + 6 ))
+port_mb=$(( port_base + 7 ))
+ports_mbe=($(( port_base + 8 )) $(( port_base + 9 )) $(( port_base + 10 )) \
+           $(( port_base + 11 )))
+port_r=$(( port_base + 12 ))
+port_rbe=$(( port_base + 13 ))
+port_mr=$(( port_base + 14 ))
+port_mrbe=$(( port_base + 15 ))
 [ -z "$rate" ] || { is_uint "$rate" && [ "$rate" -ge 1 ]; } \
     || die "invalid --rate"
 
@@ -193,7 +231,7 @@ build_loadgen
 
 # the ports must be free
 ports_free "$port_a" "$port_b" "${ports_be[@]}" "$port_ma" "$port_mb" \
-           "${ports_mbe[@]}"
+           "${ports_mbe[@]}" "$port_r" "$port_rbe" "$port_mr" "$port_mrbe"
 
 rm -rf "$out"
 mkdir -p "$out/runs"
@@ -212,23 +250,28 @@ anomalies=()
 declare -A disturbed=()
 
 disturbed_run() {
-    # disturbed_run TAG (PHASE-A|B-rROUND)
-    if [[ $1 =~ ^([a-z0-9]+)-[AB]-r([0-9]+)$ ]]; then
+    # disturbed_run TAG (PHASE-A|B|R-rROUND)
+    if [[ $1 =~ ^([a-z0-9]+)-[ABR]-r([0-9]+)$ ]]; then
         disturbed[${BASH_REMATCH[1]}.${BASH_REMATCH[2]}]=1
     fi
 }
 
 run_load() {
-    # run_load TAG SERVER_MASTERS(space-separated) ws-load-args...
-    # runs ws-load pinned, records server and client CPU; the result
+    # run_load TAG FRONT_PIDS BACK_PIDS ws-load-args...: runs ws-load
+    # pinned, records server and client CPU; FRONT_PIDS (the NGINX
+    # workers ws-load talks to) and BACK_PIDS (their backend's
+    # processes, "" for none), space-separated, are the servers, counted
+    # apart ($fe_ticks, $be_ticks) and together ($srv_ticks); the result
     # JSON goes to $out/runs/TAG.json
-    local tag=$1 masters_list=$2 f=$out/runs/$1 pids t0 t1 w0 w1 pid rc
-    shift 2
+    local tag=$1 fpids=$2 bpids=$3 f=$out/runs/$1 t0 t1 w0 w1 pid rc
+    local f0 f1 b0 b1
+    shift 3
 
     # shellcheck disable=SC2086
-    pids=$(workers_of $masters_list)
+    f0=$(cpu_ticks $fpids)
     # shellcheck disable=SC2086
-    t0=$(cpu_ticks $pids)
+    b0=$(cpu_ticks $bpids)
+    t0=$(( f0 + b0 ))
     local s0=0 c0=0 s1=0 c1=0
     if [ "$watch_cpus" = 1 ]; then
         s0=$(cpu_busy "$server_cpu")
@@ -249,7 +292,10 @@ run_load() {
 
     w1=$EPOCHREALTIME
     # shellcheck disable=SC2086
-    t1=$(cpu_ticks $pids)
+    f1=$(cpu_ticks $fpids)
+    # shellcheck disable=SC2086
+    b1=$(cpu_ticks $bpids)
+    t1=$(( f1 + b1 ))
     if [ "$watch_cpus" = 1 ]; then
         s1=$(cpu_busy "$server_cpu")
         c1=$(cpu_busy "$client_cpu")
@@ -261,6 +307,8 @@ run_load() {
     fi
 
     srv_ticks=$(( t1 - t0 ))
+    fe_ticks=$(( f1 - f0 ))
+    be_ticks=$(( b1 - b0 ))
     srv_cpu=$(awk -v a="$t0" -v b="$t1" -v w0="$w0" -v w1="$w1" -v hz="$hz" \
               'BEGIN { printf "%.0f", (b - a) / hz / (w1 - w0) * 100 }')
     read_cli_cpu "$f.time"
@@ -307,12 +355,23 @@ run_load() {
 
 url_a=ws://127.0.0.1:$port_a/echo
 url_b=ws://127.0.0.1:$port_b/echo
+url_r=ws://127.0.0.1:$port_r/echo
+
+url_of() {
+    case $1 in
+    A) echo "$url_a" ;;
+    B) echo "$url_b" ;;
+    R) echo "$url_r" ;;
+    esac
+}
 
 phase_echo() {
-    # phase_echo PHASE SIZE SERVER MASTERS URL ROUND [RATE]
-    local ph=$1 size=$2 s=$3 m=$4 url=$5 r=$6 rt=${7:-0} f
+    # phase_echo PHASE SIZE SERVER URL ROUND [RATE]; SERVER is A, B or
+    # R, whose processes are ${front[SERVER]} and ${back[SERVER]}
+    local ph=$1 size=$2 s=$3 url=$4 r=$5 rt=${6:-0} f
 
-    run_load "$ph-$s-r$r" "$m" echo "$url" -c "$connections" -P 1 \
+    run_load "$ph-$s-r$r" "${front[$s]}" "${back[$s]}" echo "$url" \
+        -c "$connections" -P 1 \
         -d "$duration" -s "$size" "$msg_type" -R "$rt"
     f=$out/runs/$ph-$s-r$r.json
     jparse "$f"
@@ -323,13 +382,15 @@ phase_echo() {
     add "$ph.max.$s" "${J[latency_us.max]:-null}"
     add "$ph.srvcpu.$s" "$srv_cpu"
     per_unit "$ph.srvns.$s" "$(jv counters.messages_received)"
+    split_units "$ph" "$s" "$(jv counters.messages_received)"
     add "$ph.clicpu.$s" "$cli_cpu"
     add "$ph.othcpu.$s" "$other_cpu"
     add "$ph.othcli.$s" "$other_cli"
     say "round $r $ph $s: $(jv rates.messages_per_s) msg/s," \
         "p50/p99/p99.9 $(jv latency_us.p50)/$(jv latency_us.p99)/$(jv \
         latency_us.p99.9) us," \
-        "cpu: server $srv_cpu% ($per_unit_ns ns/msg), ws-load $cli_cpu%," \
+        "cpu: server $srv_cpu% ($per_unit_ns ns/msg: front $fe_ns," \
+        "backend $be_ns; $per_cpu_s msg/CPU-s), ws-load $cli_cpu%," \
         "others on the server/client CPU $other_cpu%/$other_cli%"
 }
 
@@ -345,10 +406,38 @@ per_unit() {
     add "$1" "$per_unit_ns"
 }
 
-phase_churn() {
-    local s=$1 m=$2 url=$3 r=$4 f
+split_units() {
+    # split_units PHASE SERVER COUNT: of the last run_load, the front's
+    # and the backend's CPU per message (or cycle) in ns (the backend's
+    # "null" when there is none) and the messages (or cycles) per server
+    # CPU-second, front and backend together; sets $fe_ns, $be_ns and
+    # $per_cpu_s
+    local n=$3
+    fe_ns=null
+    be_ns=null
+    per_cpu_s=null
+    if is_uint "$n" && [ "$n" -gt 0 ]; then
+        fe_ns=$(awk -v t="$fe_ticks" -v hz="$hz" -v n="$n" \
+                'BEGIN { printf "%.0f", t / hz * 1e9 / n }')
+        if [ -n "${back[$2]}" ]; then
+            be_ns=$(awk -v t="$be_ticks" -v hz="$hz" -v n="$n" \
+                    'BEGIN { printf "%.0f", t / hz * 1e9 / n }')
+        fi
+        if [ "$srv_ticks" -gt 0 ]; then
+            per_cpu_s=$(awk -v t="$srv_ticks" -v hz="$hz" -v n="$n" \
+                        'BEGIN { printf "%.0f", n / (t / hz) }')
+        fi
+    fi
+    add "$1.fens.$2" "$fe_ns"
+    add "$1.bens.$2" "$be_ns"
+    add "$1.mpc.$2" "$per_cpu_s"
+}
 
-    run_load "churn-$s-r$r" "$m" churn "$url" -c "$churn_slots" -P 1 \
+phase_churn() {
+    local s=$1 url=$2 r=$3 f
+
+    run_load "churn-$s-r$r" "${front[$s]}" "${back[$s]}" churn "$url" \
+        -c "$churn_slots" -P 1 \
         -d "$duration" -s 64 "$msg_type"
     f=$out/runs/churn-$s-r$r.json
     jparse "$f"
@@ -357,6 +446,7 @@ phase_churn() {
     add "churn.hsp99.$s" "${J[handshake_us.p99]:-null}"
     add "churn.srvcpu.$s" "$srv_cpu"
     per_unit "churn.srvns.$s" "$(jv counters.cycles)"
+    split_units churn "$s" "$(jv counters.cycles)"
     add "churn.clicpu.$s" "$cli_cpu"
     add "churn.othcpu.$s" "$other_cpu"
     add "churn.othcli.$s" "$other_cli"
@@ -373,7 +463,18 @@ phase_mem() {
     local s=$1 r=$2 pa pb pbe f prefix=$out/mem-$1-r$2 rc=0 url m conf
 
     rm -rf "$prefix"
-    if [ "$s" = A ]; then
+    if [ "$s" = R ]; then
+        start_backend "$prefix/backend" "$port_mrbe"
+        pbe=$backend_pid
+        write_relay_conf "$prefix/relay" "$mem_workers" "$links" \
+            "$port_mr" "$port_mrbe"
+        start_nginx "$prefix/relay" "$port_mr"
+        pa=$nginx_pid
+        links_up "$port_mrbe" $(( mem_workers * links ))
+        m=$pa
+        url=ws://127.0.0.1:$port_mr/echo
+        conf=$prefix/relay/nginx.conf
+    elif [ "$s" = A ]; then
         write_echo_conf "$prefix/a" "$mem_workers" "$a_metrics" \
             "$a_status" "$port_ma"
         start_nginx "$prefix/a" "$port_ma"
@@ -433,6 +534,10 @@ phase_mem() {
     if [ "$s" = B ]; then
         stop_nginx "$pb"
         [ "$bench" = metrics ] || stop_nginx "$pbe"
+    elif [ "$s" = R ]; then
+        stop_nginx "$pa"
+        stop_nginx "$pbe"
+        backend_log "$prefix/backend"
     else
         stop_nginx "$pa"
     fi
@@ -440,6 +545,13 @@ phase_mem() {
 }
 
 declare -A loglines=()
+
+backend_log() {
+    # backend_log DIR: what echo-backend wrote on stderr is an anomaly
+    [ -s "$1/stderr.log" ] || return 0
+    anomaly "$1: echo-backend said: $(head -n 3 "$1/stderr.log" \
+             | tr '\n' ' ')"
+}
 
 collect_log_lines() {
     # counts [emerg] [alert] [crit] [error] [warn] lines in the error
@@ -501,7 +613,15 @@ for p in echo64 echo4k fixed churn; do
     [ -n "${want[$p]:-}" ] && need_tp=1
 done
 
+# the servers, by side: front[S] the workers of the NGINX that ws-load
+# talks to, back[S] the processes of its backend ("" for A: none)
+declare -A front=() back=()
+sides=(A B)
+[ "$relay" = 1 ] && sides=(A R B)
+
 mbe=
+mr=
+mrbe=
 if [ "$need_tp" = 1 ]; then
     write_echo_conf "$out/a" "$workers" "$a_metrics" "$a_status" "$port_a"
     start_nginx "$out/a" "$port_a"
@@ -510,7 +630,7 @@ if [ "$need_tp" = 1 ]; then
         write_echo_conf "$out/b" "$workers" "$b_metrics" 0 "$port_b"
         start_nginx "$out/b" "$port_b"
         mb=$nginx_pid
-        masters_b=$mb
+        back[B]=
     else
         write_echo_conf "$out/b-backend" "$workers" - 0 "${ports_be[@]}"
         write_proxy_conf "$out/b-proxy" "$workers" "$port_b" \
@@ -519,25 +639,40 @@ if [ "$need_tp" = 1 ]; then
         mbe=$nginx_pid
         start_nginx "$out/b-proxy" "$port_b"
         mb=$nginx_pid
-        masters_b="$mb $mbe"
+        back[B]=$(workers_of "$mbe")
     fi
-    masters_a=$ma
+    front[A]=$(workers_of "$ma")
+    back[A]=
+    front[B]=$(workers_of "$mb")
+    if [ "$relay" = 1 ]; then
+        start_backend "$out/r-backend" "$port_rbe"
+        mrbe=$backend_pid
+        write_relay_conf "$out/r" "$relay_workers" "$links" "$port_r" \
+            "$port_rbe"
+        start_nginx "$out/r" "$port_r"
+        mr=$nginx_pid
+        links_up "$port_rbe" $(( relay_workers * links ))
+        front[R]=$(workers_of "$mr")
+        back[R]=$mrbe
+    fi
 
-    # warm up both (not measured)
-    run_load warmup-A "$masters_a" echo "$url_a" -c "$connections" -d 1 \
-        -s 64 "$msg_type"
-    run_load warmup-B "$masters_b" echo "$url_b" -c "$connections" -d 1 \
-        -s 64 "$msg_type"
+    # warm up (not measured)
+    for sd in "${sides[@]}"; do
+        run_load "warmup-$sd" "${front[$sd]}" "${back[$sd]}" echo \
+            "$(url_of "$sd")" -c "$connections" -d 1 -s 64 "$msg_type"
+    done
 fi
 
 for (( r = 1; r <= rounds; r++ )); do
     if [ -n "${want[echo64]:-}" ]; then
-        phase_echo echo64 64 A "$masters_a" "$url_a" "$r"
-        phase_echo echo64 64 B "$masters_b" "$url_b" "$r"
+        for sd in "${sides[@]}"; do
+            phase_echo echo64 64 "$sd" "$(url_of "$sd")" "$r"
+        done
     fi
     if [ -n "${want[echo4k]:-}" ]; then
-        phase_echo echo4k 4096 A "$masters_a" "$url_a" "$r"
-        phase_echo echo4k 4096 B "$masters_b" "$url_b" "$r"
+        for sd in "${sides[@]}"; do
+            phase_echo echo4k 4096 "$sd" "$(url_of "$sd")" "$r"
+        done
     fi
     if [ -n "${want[fixed]:-}" ]; then
         if [ -z "$rate" ]; then
@@ -545,24 +680,29 @@ for (( r = 1; r <= rounds; r++ )); do
                 # shellcheck disable=SC2086
                 rate=$(awk -v a="$(median ${vals[echo64.msgs.A]:-null})" \
                            -v b="$(median ${vals[echo64.msgs.B]:-null})" \
-                      'BEGIN { m = (a < b ? a : b) / 2
-                               m = int(m / 1000) * 1000
+                           -v c="$(median ${vals[echo64.msgs.R]:-null})" \
+                      'BEGIN { m = (a < b ? a : b)
+                               if (c != "null" && c + 0 < m) m = c + 0
+                               m = int(m / 2 / 1000) * 1000
                                print (m < 1000 ? 1000 : m) }')
             else
                 rate=10000
             fi
             say "fixed rate: $rate messages/s"
         fi
-        phase_echo fixed 64 A "$masters_a" "$url_a" "$r" "$rate"
-        phase_echo fixed 64 B "$masters_b" "$url_b" "$r" "$rate"
+        for sd in "${sides[@]}"; do
+            phase_echo fixed 64 "$sd" "$(url_of "$sd")" "$r" "$rate"
+        done
     fi
     if [ -n "${want[churn]:-}" ]; then
-        phase_churn A "$masters_a" "$url_a" "$r"
-        phase_churn B "$masters_b" "$url_b" "$r"
+        for sd in "${sides[@]}"; do
+            phase_churn "$sd" "$(url_of "$sd")" "$r"
+        done
     fi
     if [ -n "${want[mem]:-}" ]; then
-        phase_mem A "$r"
-        phase_mem B "$r"
+        for sd in "${sides[@]}"; do
+            phase_mem "$sd" "$r"
+        done
     fi
 done
 
@@ -612,8 +752,11 @@ fi
 if [ "$need_tp" = 1 ]; then
     stop_nginx "$mb"
     [ -z "$mbe" ] || stop_nginx "$mbe"
+    [ -z "$mr" ] || stop_nginx "$mr"
+    [ -z "$mrbe" ] || stop_nginx "$mrbe"
     stop_nginx "$ma"
     collect_log_lines "$out"
+    backend_log "$out/r-backend"
 fi
 
 elapsed=$(( SECONDS - started ))
@@ -621,14 +764,14 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # medians and A/B ratios, computed by one awk
 
-declare -A med=() rat=()
+declare -A med=() rat=() rat_r=()
 
 while read -r kind k v; do
-    if [ "$kind" = m ]; then
-        med[$k]=$v
-    else
-        rat[$k]=$v
-    fi
+    case $kind in
+    m) med[$k]=$v ;;
+    r) rat[$k]=$v ;;
+    q) rat_r[$k]=$v ;;
+    esac
 done < <(for k in "${!vals[@]}"; do echo "$k ${vals[$k]}"; done | awk '
     function fmt(x) { return x == int(x) ? sprintf("%d", x) \
                                          : sprintf("%.1f", x) }
@@ -655,6 +798,14 @@ done < <(for k in "${!vals[@]}"; do echo "$k ${vals[$k]}"; done | awk '
                     print "r", base, "null"
                 else
                     printf "r %s %.2f\n", base, m[k] / b
+            }
+            if (k ~ /\.R$/) {
+                base = substr(k, 1, length(k) - 2)
+                b = m[base ".B"]
+                if (m[k] == "null" || b == "" || b == "null" || b == 0)
+                    print "q", base, "null"
+                else
+                    printf "q %s %.2f\n", base, m[k] / b
             }
         }
     }')
@@ -727,14 +878,16 @@ get_ratio() {
 # ratio is then bounded by the generator, and the servers' CPU per
 # message is the figure to read
 
-declare -A bound=()
+declare -A bound=() bound_sides=()
 for ph in echo64 echo4k churn; do
-    sides=A
-    [ "$bench" = metrics ] && sides="A B"
-    for sd in $sides; do
+    bsides=A
+    [ "$bench" = metrics ] && bsides="A B"
+    [ "$relay" = 1 ] && bsides="A R"
+    for sd in $bsides; do
         c=$(get_med "$ph.clicpu.$sd")
         if [ "$c" != null ] && [ "${c%.*}" -ge 85 ]; then
             bound[$ph]=1
+            bound_sides[$ph]="${bound_sides[$ph]:-}${bound_sides[$ph]:+ }$sd"
         fi
     done
 done
@@ -747,6 +900,9 @@ rows=()    # "label|unit|key|better"
     "  latency p99.9|us|echo64.p999|lower"
     "  server CPU|%|echo64.srvcpu|info"
     "  server CPU per message|ns|echo64.srvns|lower"
+    "    front NGINX per message|ns|echo64.fens|lower"
+    "    backend per message|ns|echo64.bens|lower"
+    "  messages per server CPU-second|msg|echo64.mpc|higher"
     "  ws-load CPU|%|echo64.clicpu|info"
     "  others on server CPU|%|echo64.othcpu|info"
     "  others on client CPU|%|echo64.othcli|info")
@@ -757,6 +913,9 @@ rows=()    # "label|unit|key|better"
     "  latency p99.9|us|echo4k.p999|lower"
     "  server CPU|%|echo4k.srvcpu|info"
     "  server CPU per message|ns|echo4k.srvns|lower"
+    "    front NGINX per message|ns|echo4k.fens|lower"
+    "    backend per message|ns|echo4k.bens|lower"
+    "  messages per server CPU-second|msg|echo4k.mpc|higher"
     "  ws-load CPU|%|echo4k.clicpu|info"
     "  others on server CPU|%|echo4k.othcpu|info"
     "  others on client CPU|%|echo4k.othcli|info")
@@ -768,6 +927,9 @@ rows=()    # "label|unit|key|better"
     "  latency max|us|fixed.max|lower"
     "  server CPU|%|fixed.srvcpu|lower"
     "  server CPU per message|ns|fixed.srvns|lower"
+    "    front NGINX per message|ns|fixed.fens|lower"
+    "    backend per message|ns|fixed.bens|lower"
+    "  messages per server CPU-second|msg|fixed.mpc|higher"
     "  ws-load CPU|%|fixed.clicpu|info"
     "  others on server CPU|%|fixed.othcpu|info"
     "  others on client CPU|%|fixed.othcli|info")
@@ -777,6 +939,9 @@ rows=()    # "label|unit|key|better"
     "  handshake p99|us|churn.hsp99|lower"
     "  server CPU|%|churn.srvcpu|info"
     "  server CPU per cycle|ns|churn.srvns|lower"
+    "    front NGINX per cycle|ns|churn.fens|lower"
+    "    backend per cycle|ns|churn.bens|lower"
+    "  cycles per server CPU-second|n|churn.mpc|higher"
     "  ws-load CPU|%|churn.clicpu|info"
     "  others on server CPU|%|churn.othcpu|info"
     "  others on client CPU|%|churn.othcli|info")
@@ -810,6 +975,20 @@ if [ "$bench" = metrics ]; then
                  ;;
         esac
         checks+=("$key|$v|$lim|$ok")
+    done
+fi
+
+# R's target, on the medians: its messages per server CPU-second (the
+# front NGINX and the backend together) at least $relay_target times B's
+
+relay_checks=()    # "key|ratio|met(true|false|null)"
+if [ "$relay" = 1 ]; then
+    for key in echo64.mpc echo4k.mpc; do
+        [ -n "${want[${key%%.*}]:-}" ] || continue
+        v=${rat_r[$key]:-null}
+        ok=$(awk -v v="$v" -v l="$relay_target" 'BEGIN {
+             print (v == "null" ? "null" : v >= l + 0 ? "true" : "false") }')
+        relay_checks+=("$key|$v|$ok")
     done
 fi
 
@@ -847,6 +1026,16 @@ done
              "the same echo (a second NGINX with the module);"
         echo "      B's rates and latencies include the backend hop; B's" \
              "memory is the proxy's workers only"
+        [ "$relay" = 1 ] && {
+        echo "  R = NGINX + the module relaying over links (ws_gateway_pass" \
+             "NAME; worker_processes $relay_workers, ws_gateway_links" \
+             "$links) to build/backend/echo-backend (C, link protocol);"
+        echo "      R's figures include the backend; R's memory is NGINX's" \
+             "workers only"
+        echo "  server CPU = front NGINX workers + backend (B: the second" \
+             "NGINX's workers, R: echo-backend); msg per server CPU-second" \
+             "compares at equal CPU"
+        }
         echo "  worker_processes $workers (memory phase: $mem_workers," \
              "reuseport) in A, B's proxy and B's backend; worker_connections" \
              "$worker_connections; $([ "$pin" = 1 ] \
@@ -866,6 +1055,10 @@ done
         printf '%-32s %-6s %12s %12s %8s %8s  %s\n' metric unit "A on" \
                "B $b_metrics" "on/$b_metrics" undist. better
         printf '%.0s-' {1..91}
+    elif [ "$relay" = 1 ]; then
+        printf '%-32s %-6s %10s %10s %10s %7s %7s  %s\n' metric unit A R B \
+               A/B R/B better
+        printf '%.0s-' {1..96}
     else
         printf '%-32s %-6s %12s %12s %8s  %s\n' metric unit A B A/B better
         printf '%.0s-' {1..82}
@@ -877,6 +1070,9 @@ done
         if [ -n "${bound[${key%%.*}]:-}" ] && [ "$better" = higher ]; then
             if [ "$bench" = metrics ]; then
                 note=" (ws-load at its CPU limit: bounded by the generator)"
+            elif [ "$relay" = 1 ]; then
+                note=" (${bound_sides[${key%%.*}]}: ws-load at its CPU"
+                note+=" limit, ratio is a lower bound)"
             else
                 note=" (A: ws-load at its CPU limit, ratio is a lower bound)"
             fi
@@ -886,6 +1082,11 @@ done
                    "$(get_med "$key.A")" "$(get_med "$key.B")" \
                    "${rr[$key]:-null}" "${rr_clean[$key]:-null}" \
                    "$better" "$note"
+        elif [ "$relay" = 1 ]; then
+            printf '%-32s %-6s %10s %10s %10s %7s %7s  %s%s\n' "$label" \
+                   "$unit" "$(get_med "$key.A")" "$(get_med "$key.R")" \
+                   "$(get_med "$key.B")" "${rat[$key]:-null}" \
+                   "${rat_r[$key]:-null}" "$better" "$note"
         else
             printf '%-32s %-6s %12s %12s %8s  %s%s\n' "$label" "$unit" \
                    "$(get_med "$key.A")" "$(get_med "$key.B")" \
@@ -920,6 +1121,20 @@ done
         echo "disturbed rounds (others >= ${disturb_pct}% of a pinned" \
              "CPU):${disturbed_list:- none}"
         [ "$status_check" = null ] || echo "$status_check"
+    fi
+    if [ "$relay" = 1 ]; then
+        echo "relay target: R/B of messages per server CPU-second (front" \
+             "NGINX + backend) >= $relay_target:"
+        for c in ${relay_checks[@]+"${relay_checks[@]}"}; do
+            IFS='|' read -r key v ok <<< "$c"
+            case $ok in
+            true)  verdict=met ;;
+            false) verdict="NOT met" ;;
+            *)     verdict="no data" ;;
+            esac
+            printf '  %-14s %8s  %s (R/B msg/s %s)\n' "$key" "$v" \
+                   "$verdict" "${rat_r[${key%%.*}.msgs]:-null}"
+        done
     fi
     echo "per-round values: $out/runs/*.json"
     if [ ${#anomalies[@]} -gt 0 ]; then
@@ -984,6 +1199,21 @@ else
     j+=',"a":"nginx + ngx_ws_gateway_module (ws_gateway_pass builtin:echo)"'
     j+=',"b":"stock nginx proxy_pass -> nginx + module echo'
     j+=' (includes the backend hop; memory: proxy workers only)"'
+    if [ "$relay" = 1 ]; then
+        j+=',"r":"nginx + module relaying over links (ws_gateway_pass'
+        j+=' NAME) -> echo-backend (includes the backend; memory: nginx'
+        j+=' workers only)"'
+        j+=',"relay_worker_processes":'$relay_workers',"links":'$links
+        j+=',"relay_target":{"mpc_ratio_min":'$relay_target'},"relay_checks":{'
+        first=1
+        for c in ${relay_checks[@]+"${relay_checks[@]}"}; do
+            IFS='|' read -r key v ok <<< "$c"
+            [ "$first" = 1 ] || j+=','
+            first=0
+            j+='"'$key'":{"ratio":'$v',"met":'$ok'}'
+        done
+        j+='}'
+    fi
 fi
 j+=',"results":{'
 first=1
@@ -998,6 +1228,11 @@ for key in "${keys[@]}"; do
     j+='"'$key'":{"A":'$(get_med "$key.A")',"B":'$(get_med "$key.B")
     j+=',"ratio":'$(get_ratio "$key")
     [ "$bench" = metrics ] && j+=',"ratio_undisturbed":'${rr_clean[$key]:-null}
+    if [ "$relay" = 1 ]; then
+        rv=${vals[$key.R]:-}
+        j+=',"R":'$(get_med "$key.R")',"ratio_R":'${rat_r[$key]:-null}
+        j+=',"R_rounds":['${rv// /,}']'
+    fi
     a=${vals[$key.A]:-}
     b=${vals[$key.B]:-}
     j+=',"A_rounds":['${a// /,}'],"B_rounds":['${b// /,}']'

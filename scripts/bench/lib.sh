@@ -396,6 +396,82 @@ CONF
     } > "$prefix/nginx.conf"
 }
 
+# shellcheck disable=SC2154    # worker_connections: the caller's
+write_relay_conf() {
+    # write_relay_conf PREFIX WORKERS LINKS PORT BACKEND_PORT...: the
+    # module relaying every session of /echo over links to the backends
+    # of one upstream (ws_gateway_pass NAME; LINKS links per worker to
+    # each backend), the relay path of the link protocol
+    local prefix=$1 w=$2 links=$3 port=$4 p
+    shift 4
+
+    mkdir -p "$prefix/logs" "$prefix/tmp"
+    {
+        conf_common "$prefix" "$w" 1 "$worker_connections" warn
+        echo "    upstream echo_links {"
+        for p in "$@"; do
+            echo "        server 127.0.0.1:$p;"
+        done
+        cat <<CONF
+        ws_gateway_links $links;
+    }
+
+    server {
+        listen 127.0.0.1:$port backlog=4096$(listen_opts "$w");
+
+        location /echo {
+            ws_gateway_pass echo_links;
+        }
+    }
+}
+CONF
+    } > "$prefix/nginx.conf"
+}
+
+# shellcheck disable=SC2034,SC2154    # backend_pid: for the caller
+start_backend() {
+    # start_backend DIR PORT: build/backend/echo-backend (the C echo
+    # backend of the link protocol) on 127.0.0.1:PORT, in its own
+    # session, pinned like NGINX; sets $backend_pid once it says it
+    # listens.  stop_nginx stops it like an NGINX master
+    local dir=$1 port=$2 pid i bin=$top/build/backend/echo-backend
+
+    [ -x "$bin" ] || make -s -C "$top/scripts/backend" >&2 \
+        || die "cannot build echo-backend"
+    mkdir -p "$dir"
+    setsid ${on_server_cpu[@]+"${on_server_cpu[@]}"} "$bin" \
+        "127.0.0.1:$port" >"$dir/stdout.log" 2>"$dir/stderr.log" &
+    pid=$!
+    masters+=("$pid")
+
+    for (( i = 0; i < 100; i++ )); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            cat "$dir/stderr.log" >&2
+            die "echo-backend ($dir) exited at start"
+        fi
+        if grep -q '^echo-backend: listening on' "$dir/stdout.log"; then
+            backend_pid=$pid
+            return
+        fi
+        sleep 0.05
+    done
+    die "echo-backend ($dir) does not listen on $port"
+}
+
+links_up() {
+    # links_up PORT N: waits (at most 10 s) until N connections to
+    # 127.0.0.1:PORT are established (the links of every worker), or die
+    local port=$1 n=$2 i have=0
+
+    for (( i = 0; i < 200; i++ )); do
+        have=$(ss -Htn state established "( dport = :$port )" \
+               2>/dev/null | wc -l)
+        [ "$have" -ge "$n" ] && return 0
+        sleep 0.05
+    done
+    die "only $have of $n links to 127.0.0.1:$port are up"
+}
+
 # shellcheck disable=SC2034    # nginx_pid: for the caller
 start_nginx() {
     # start_nginx PREFIX PORT: runs it in the foreground of its own
