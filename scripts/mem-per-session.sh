@@ -19,7 +19,37 @@
 #
 # usage: scripts/mem-per-session.sh (-p PID | --pid-file FILE) -u URL
 #            [-n N] [-c nginx.conf] [-P procs] [-r rate] [--hold SEC]
-#            [--settle SEC] [--ws-load PATH] [-- extra ws-load options]
+#            [--settle SEC] [--ws-load PATH] [--backend-pid PID]
+#            [-- extra ws-load options]
+#
+# --backend-pid PID also samples that process (a backend of the server)
+# and reports its deltas as backend_rss/pss_per_session_bytes.
+#
+# With a backend (--with-backend): the script starts the servers itself,
+# fresh for each measurement, one after the other in the same run:
+#
+#   builtin  NGINX + the module, ws_gateway_pass builtin:echo;
+#   relay    NGINX + the module relaying every session over links
+#            (upstream { server ...; ws_gateway_links L; },
+#            ws_gateway_pass NAME) to an echo backend of the link
+#            protocol: build/backend/echo-backend (--backend c, the
+#            default) or scripts/backend/echo.py (--backend python)
+#
+# with the same worker_processes (reuseport), and prints one JSON line
+# with both results ("builtin", "relay"; the relay's also has the
+# backend's deltas).  Options of that mode:
+#
+#   --with-backend     this mode (N defaults to 30000)
+#   --backend c|python the relay's backend (default c)
+#   --workers W        worker_processes of both (default: N / 10000,
+#                      at least 2: a process may have 20,000 open files)
+#   --links L          ws_gateway_links (default 2)
+#   --port-base P      ports 127.0.0.1:P (builtin), P+1 (relay) and P+2
+#                      (the backend); default 2360
+#   --so PATH          the module (default: built by scripts/build.sh)
+#   --pin              NGINX and the backend on CPU 0, ws-load on CPU 1
+#
+# The target of the relay: at most 1 KB of worker RSS per idle session.
 #
 # example (NGINX, 30000 sessions):
 #     scripts/mem-per-session.sh --pid-file /run/nginx.pid \
@@ -41,6 +71,7 @@ pid=
 pid_file=
 url=
 sessions=30000
+sessions_given=0
 conf=
 procs=
 rate=5000
@@ -48,6 +79,14 @@ hold=10
 settle=2
 ws_load="$root/build/loadgen/ws-load"
 extra=()
+backend_pid=
+with_backend=0
+backend_kind=c
+mem_workers=
+links=2
+port_base=2360
+so=
+pin=0
 
 die() {
     echo "mem-per-session: $*" >&2
@@ -71,18 +110,156 @@ while [ $# -gt 0 ]; do
     -p|--pid)       need_arg "$@"; pid=$2; shift 2 ;;
     --pid-file)     need_arg "$@"; pid_file=$2; shift 2 ;;
     -u|--url)       need_arg "$@"; url=$2; shift 2 ;;
-    -n|--sessions)  need_arg "$@"; sessions=$2; shift 2 ;;
+    -n|--sessions)  need_arg "$@"; sessions=$2; sessions_given=1; shift 2 ;;
     -c|--conf)      need_arg "$@"; conf=$2; shift 2 ;;
     -P|--processes) need_arg "$@"; procs=$2; shift 2 ;;
     -r|--rate)      need_arg "$@"; rate=$2; shift 2 ;;
     --hold)         need_arg "$@"; hold=$2; shift 2 ;;
     --settle)       need_arg "$@"; settle=$2; shift 2 ;;
     --ws-load)      need_arg "$@"; ws_load=$2; shift 2 ;;
+    --backend-pid)  need_arg "$@"; backend_pid=$2; shift 2 ;;
+    --with-backend) with_backend=1; shift ;;
+    --backend)      need_arg "$@"; backend_kind=$2; shift 2 ;;
+    --workers)      need_arg "$@"; mem_workers=$2; shift 2 ;;
+    --links)        need_arg "$@"; links=$2; shift 2 ;;
+    --port-base)    need_arg "$@"; port_base=$2; shift 2 ;;
+    --so)           need_arg "$@"; so=$2; shift 2 ;;
+    --pin)          pin=1; shift ;;
     -h|--help)      usage; exit 0 ;;
     --)             shift; extra=("$@"); break ;;
     *)              die "unknown option \"$1\" (see --help)" ;;
     esac
 done
+
+# --with-backend: start the servers, measure each with this script, and
+# print both results
+
+if [ "$with_backend" = 1 ]; then
+    bench_name=mem-per-session
+    top=$root
+    # shellcheck source-path=SCRIPTDIR source=bench/lib.sh
+    . "$here/bench/lib.sh"
+
+    [ "$sessions_given" = 1 ] || sessions=30000
+    is_uint "$sessions" && [ "$sessions" -ge 1 ] || die "invalid -n"
+    if [ -z "$mem_workers" ]; then
+        mem_workers=$(( (sessions + 9999) / 10000 ))
+        [ "$mem_workers" -ge 2 ] || mem_workers=2
+    fi
+    is_uint "$mem_workers" && [ "$mem_workers" -ge 1 ] \
+        || die "invalid --workers"
+    is_uint "$links" && [ "$links" -ge 1 ] && [ "$links" -le 64 ] \
+        || die "invalid --links"
+    is_uint "$port_base" && [ "$port_base" -ge 1 ] \
+        && [ "$port_base" -le 65533 ] || die "invalid --port-base"
+    case $backend_kind in
+    c|python) ;;
+    *) die "invalid --backend \"$backend_kind\" (c or python)" ;;
+    esac
+
+    # shellcheck disable=SC2034    # lib.sh's
+    server_cpu=0
+    # shellcheck disable=SC2034    # lib.sh's
+    client_cpu=1
+    # shellcheck disable=SC2034    # lib.sh's
+    worker_connections=19000
+    setup_host
+    build_module
+    ports_free "$port_base" $(( port_base + 1 )) $(( port_base + 2 ))
+
+    out=$root/build/bench/last-mem
+    rm -rf "$out"
+    mkdir -p "$out"
+    copy_module
+    trap cleanup EXIT
+    trap 'say interrupted; exit 130' INT TERM
+
+    sub_opts=(-n "$sessions" -r "$rate" --hold "$hold" --settle "$settle"
+              --ws-load "$ws_load")
+    [ -z "$procs" ] || sub_opts+=(-P "$procs")
+
+    measure() {
+        # measure NAME MASTER PORT CONF [--backend-pid PID]: this
+        # script, on one server, with the client on the client CPU
+        local name=$1 m=$2 port=$3 conf=$4 rc=0
+        shift 4
+        say "$name: $sessions idle sessions, worker_processes" \
+            "$mem_workers"
+        ${on_client_cpu[@]+"${on_client_cpu[@]}"} "$0" -p "$m" \
+            -u "ws://127.0.0.1:$port/echo" -c "$conf" "${sub_opts[@]}" \
+            "$@" -- --binary > "$out/$name.json" 2> "$out/$name.stderr" \
+            || rc=$?
+        [ "$rc" = 0 ] && [ -s "$out/$name.json" ] || {
+            tail -n 5 "$out/$name.stderr" >&2
+            die "$name: the measurement failed ($rc)"
+        }
+        say "$name: $(head -n 1 "$out/$name.json")"
+    }
+
+    write_echo_conf "$out/builtin" "$mem_workers" - 0 "$port_base"
+    start_nginx "$out/builtin" "$port_base"
+    mb=$nginx_pid
+    sleep 0.3
+    measure builtin "$mb" "$port_base" "$out/builtin/nginx.conf"
+    stop_nginx "$mb"
+
+    port_r=$(( port_base + 1 ))
+    port_be=$(( port_base + 2 ))
+    start_backend "$out/backend" "$port_be" "$backend_kind"
+    be=$backend_pid
+    write_relay_conf "$out/relay" "$mem_workers" "$links" "$port_r" \
+        "$port_be"
+    start_nginx "$out/relay" "$port_r"
+    mr=$nginx_pid
+    links_up "$port_be" $(( mem_workers * links ))
+    sleep 0.3
+    measure relay "$mr" "$port_r" "$out/relay/nginx.conf" \
+        --backend-pid "$be"
+    stop_nginx "$mr"
+    stop_nginx "$be"
+
+    # the error logs and the backend's stderr: every line is reported
+    log_lines=$(cat "$out"/builtin/logs/error.log \
+                "$out"/relay/logs/error.log 2>/dev/null \
+                | grep -cE '\[(emerg|alert|crit|error|warn)\]' || true)
+    be_lines=$(wc -l < "$out/backend/stderr.log")
+
+    jparse "$out/relay.json"
+    met=$(awk -v r="$(jv rss_per_session_bytes)" 'BEGIN {
+              print (r ~ /^-?[0-9]+$/ ? (r <= 1024 ? "true" : "false") \
+                                      : "null") }')
+    {
+        echo
+        echo "worker memory per idle session, bytes; $sessions sessions," \
+             "worker_processes $mem_workers, module $module_id"
+        printf '  %-22s %8s %8s %12s\n' server rss pss established
+        for n in builtin relay; do
+            jparse "$out/$n.json"
+            printf '  %-22s %8s %8s %12s\n' "$n" \
+                "$(jv rss_per_session_bytes)" "$(jv pss_per_session_bytes)" \
+                "$(jv sessions_established)"
+        done
+        printf '  %-22s %8s %8s\n' "  its $backend_kind backend" \
+            "$(jv backend_rss_per_session_bytes)" \
+            "$(jv backend_pss_per_session_bytes)"
+        echo "  relay: ws_gateway_links $links per worker; target: worker" \
+             "RSS <= 1024 bytes per session: $([ "$met" = true ] \
+             && echo met || echo "NOT met")"
+        echo "  error log lines (warn and above): $log_lines;" \
+             "backend stderr lines: $be_lines; files: $out"
+    } >&2
+
+    printf '{"mode":"with-backend","sessions":%s,"worker_processes":%s,' \
+           "$sessions" "$mem_workers"
+    printf '"links":%s,"backend":"%s","module":"%s",' \
+           "$links" "$backend_kind" "$module_id"
+    printf '"builtin":%s,"relay":%s,' "$(head -n 1 "$out/builtin.json")" \
+           "$(head -n 1 "$out/relay.json")"
+    printf '"relay_rss_target_bytes":1024,"relay_rss_target_met":%s,' "$met"
+    printf '"log_lines":%s,"backend_stderr_lines":%s}\n' \
+           "${log_lines:-0}" "$be_lines"
+    exit 0
+fi
 
 # inputs
 
@@ -180,7 +357,7 @@ mem_of() {
     echo "$rss $pss"
 }
 
-median() {
+median_lines() {
     sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
@@ -194,6 +371,12 @@ if [ "$worker_connections" != null ] \
 fi
 
 read -r rss_before pss_before <<< "$(mem_of "${pids[@]}")"
+
+if [ -n "$backend_pid" ]; then
+    is_uint "$backend_pid" && [ -d "/proc/$backend_pid" ] \
+        || die "no such process \"$backend_pid\" (--backend-pid)"
+    read -r brss_before bpss_before <<< "$(mem_of "$backend_pid")"
+fi
 
 # hold the sessions: ramp, settle, sample; ws-load is stopped (SIGTERM,
 # a clean close of every session) once the samples are taken, so its
@@ -246,16 +429,27 @@ sleep "$settle"
 
 : > "$tmp/rss"
 : > "$tmp/pss"
+: > "$tmp/brss"
+: > "$tmp/bpss"
 
 for (( i = 0; i < hold; i++ )); do
     read -r r s <<< "$(mem_of "${pids[@]}")"
     echo "$r" >> "$tmp/rss"
     echo "$s" >> "$tmp/pss"
+    if [ -n "$backend_pid" ]; then
+        read -r r s <<< "$(mem_of "$backend_pid")"
+        echo "$r" >> "$tmp/brss"
+        echo "$s" >> "$tmp/bpss"
+    fi
     sleep 1
 done
 
-rss_held=$(median < "$tmp/rss")
-pss_held=$(median < "$tmp/pss")
+rss_held=$(median_lines < "$tmp/rss")
+pss_held=$(median_lines < "$tmp/pss")
+if [ -n "$backend_pid" ]; then
+    brss_held=$(median_lines < "$tmp/brss")
+    bpss_held=$(median_lines < "$tmp/bpss")
+fi
 
 read -r -a pids_after <<< "$(workers)"
 
@@ -297,5 +491,15 @@ printf '"pss_before_bytes":%s,"pss_held_bytes":%s,"pss_after_bytes":%s,' \
 printf '"rss_per_session_bytes":%s,"pss_per_session_bytes":%s,' \
        "$(per "$rss_held" "$rss_before" "$established")" \
        "$(per "$pss_held" "$pss_before" "$established")"
+if [ -n "$backend_pid" ]; then
+    printf '"backend_pid":%s,"backend_rss_before_bytes":%s,' \
+           "$backend_pid" "$brss_before"
+    printf '"backend_rss_held_bytes":%s,"backend_pss_held_bytes":%s,' \
+           "$brss_held" "$bpss_held"
+    printf '"backend_rss_per_session_bytes":%s,' \
+           "$(per "$brss_held" "$brss_before" "$established")"
+    printf '"backend_pss_per_session_bytes":%s,' \
+           "$(per "$bpss_held" "$bpss_before" "$established")"
+fi
 printf '"loadgen_errors":%s,"loadgen_closed_clean":%s}\n' \
        "${load_errors:-null}" "${load_closed:-null}"

@@ -430,16 +430,22 @@ CONF
 
 # shellcheck disable=SC2034,SC2154    # backend_pid: for the caller
 start_backend() {
-    # start_backend DIR PORT: build/backend/echo-backend (the C echo
-    # backend of the link protocol) on 127.0.0.1:PORT, in its own
-    # session, pinned like NGINX; sets $backend_pid once it says it
-    # listens.  stop_nginx stops it like an NGINX master
-    local dir=$1 port=$2 pid i bin=$top/build/backend/echo-backend
+    # start_backend DIR PORT [c|python]: an echo backend of the link
+    # protocol on 127.0.0.1:PORT, in its own session, pinned like NGINX:
+    # build/backend/echo-backend (c, the default) or
+    # scripts/backend/echo.py (python); sets $backend_pid once it says
+    # it listens.  stop_nginx stops it like an NGINX master
+    local dir=$1 port=$2 kind=${3:-c} pid i cmd
 
-    [ -x "$bin" ] || make -s -C "$top/scripts/backend" >&2 \
-        || die "cannot build echo-backend"
+    case $kind in
+    c)      cmd=("$top/build/backend/echo-backend")
+            [ -x "${cmd[0]}" ] || make -s -C "$top/scripts/backend" >&2 \
+                || die "cannot build echo-backend" ;;
+    python) cmd=(python3 "$top/scripts/backend/echo.py") ;;
+    *)      die "unknown backend \"$kind\"" ;;
+    esac
     mkdir -p "$dir"
-    setsid ${on_server_cpu[@]+"${on_server_cpu[@]}"} "$bin" \
+    setsid ${on_server_cpu[@]+"${on_server_cpu[@]}"} "${cmd[@]}" \
         "127.0.0.1:$port" >"$dir/stdout.log" 2>"$dir/stderr.log" &
     pid=$!
     masters+=("$pid")
@@ -447,15 +453,15 @@ start_backend() {
     for (( i = 0; i < 100; i++ )); do
         if ! kill -0 "$pid" 2>/dev/null; then
             cat "$dir/stderr.log" >&2
-            die "echo-backend ($dir) exited at start"
+            die "the $kind backend ($dir) exited at start"
         fi
-        if grep -q '^echo-backend: listening on' "$dir/stdout.log"; then
+        if grep -q ': listening on' "$dir/stdout.log"; then
             backend_pid=$pid
             return
         fi
         sleep 0.05
     done
-    die "echo-backend ($dir) does not listen on $port"
+    die "the $kind backend ($dir) does not listen on $port"
 }
 
 links_up() {
