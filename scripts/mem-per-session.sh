@@ -215,6 +215,11 @@ if [ "$with_backend" = 1 ]; then
     sleep 0.3
     measure relay "$mr" "$port_r" "$out/relay/nginx.conf" \
         --backend-pid "$be"
+    # how the sessions were spread: the bytes each link has sent to the
+    # backend (OPEN and CLOSE records of its sessions, and heartbeats)
+    link_bytes=$(ss -Htni state established "( dport = :$port_be )" \
+                 2>/dev/null | grep -o 'bytes_acked:[0-9]*' \
+                 | cut -d: -f2 | sort -n | tr '\n' ',' | sed 's/,$//')
     stop_nginx "$mr"
     stop_nginx "$be"
 
@@ -242,6 +247,7 @@ if [ "$with_backend" = 1 ]; then
         printf '  %-22s %8s %8s\n' "  its $backend_kind backend" \
             "$(jv backend_rss_per_session_bytes)" \
             "$(jv backend_pss_per_session_bytes)"
+        echo "  relay: bytes sent on each link: ${link_bytes:-?}"
         echo "  relay: ws_gateway_links $links per worker; target: worker" \
              "RSS <= 1024 bytes per session: $([ "$met" = true ] \
              && echo met || echo "NOT met")"
@@ -255,6 +261,7 @@ if [ "$with_backend" = 1 ]; then
            "$links" "$backend_kind" "$module_id"
     printf '"builtin":%s,"relay":%s,' "$(head -n 1 "$out/builtin.json")" \
            "$(head -n 1 "$out/relay.json")"
+    printf '"relay_link_bytes_out":[%s],' "$link_bytes"
     printf '"relay_rss_target_bytes":1024,"relay_rss_target_met":%s,' "$met"
     printf '"log_lines":%s,"backend_stderr_lines":%s}\n' \
            "${log_lines:-0}" "$be_lines"
