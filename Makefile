@@ -4,8 +4,9 @@
 #   make run         serve the demo on 127.0.0.1:8080 (foreground)
 #   make build       build the module against Debian's nginx-dev tree
 #   make fuzz FUZZ_SECONDS=600   fuzz every target for that long
-#   make bench       side-by-side benchmark: the module's echo against stock
-#                    NGINX proxying (scripts/bench/echo-bench.sh --quick)
+#   make bench       side-by-side benchmark: the module's echo and its relay
+#                    to echo-backend against stock NGINX proxying
+#                    (scripts/bench/echo-bench.sh --quick $(BENCH_FLAGS))
 #   make bench-handshake   handshakes/s with no auth and with HS256, RS256
 #                    and ES256 tokens (scripts/bench/handshake-bench.sh --quick)
 #   make backends    the reference backends (scripts/backend) against a
@@ -120,7 +121,8 @@ test-asan:
 
 bench: build
 	@make -s -C scripts/loadgen >/dev/null
-	@scripts/bench/echo-bench.sh --quick
+	@make -s -C scripts/backend >/dev/null
+	@scripts/bench/echo-bench.sh --quick $(BENCH_FLAGS)
 
 bench-handshake: build
 	@make -s -C scripts/loadgen >/dev/null
