@@ -4,14 +4,19 @@
 # links (ws_gateway_pass NAME, ws_gateway_links L) to
 # build/backend/echo-backend, under a closed-loop echo of ws-load, with
 # perf sampling the NGINX workers and echo-backend (apart).  Prints the
-# top functions of each (perf report --no-children, by symbol) on
-# stderr; the perf data and reports stay in build/bench/last-profile/.
+# top functions of each (perf report --no-children, by symbol), the
+# share of each binary (kernel, libc, nginx, the module), and then, over
+# a second window of the same load, the system calls and context
+# switches of each per message (perf stat; per message: over ws-load's
+# mean rate) on stderr; the perf data and reports stay in
+# build/bench/last-profile/.
 #
 # usage: scripts/bench/relay-profile.sh [options]
 #
 #   --size BYTES       message size (default 64)
 #   --connections N    sessions (default 200)
-#   --duration SEC     seconds sampled (default 5; ws-load runs 2 s more)
+#   --duration SEC     seconds sampled, then seconds counted (default 5;
+#                      ws-load runs twice that and 3 s more)
 #   --workers N        worker_processes (default 2)
 #   --links N          ws_gateway_links (default 2)
 #   --top N            functions shown per process (default 15)
@@ -103,7 +108,7 @@ say "module $module_id; workers $wpids, echo-backend $be; $connections" \
 # the load: one second of warm-up, the samples, one more second
 setsid ${on_client_cpu[@]+"${on_client_cpu[@]}"} "$ws_load" echo \
     "ws://127.0.0.1:$port/echo" -c "$connections" -P 1 \
-    -d $(( duration + 2 )) -s "$size" --binary -q \
+    -d $(( 2 * duration + 3 )) -s "$size" --binary -q \
     >"$out/ws-load.json" 2>"$out/ws-load.stderr" &
 jobs_running=("$!")
 lpid=$!
@@ -122,6 +127,19 @@ wait "$p1" || say "perf (nginx) exited with $?: $(tail -n 2 \
     "$out/perf-nginx.log" | tr '\n' ' ')"
 wait "$p2" || say "perf (backend) exited with $?: $(tail -n 2 \
     "$out/perf-backend.log" | tr '\n' ' ')"
+
+# system calls and context switches, a second window
+evs=raw_syscalls:sys_enter,context-switches
+perf stat -x, -e "$evs" -o "$out/nginx.stat" \
+    -p "$(echo "$wpids" | tr -s ' ' ',' | sed 's/^,//; s/,$//')" \
+    -- sleep "$duration" >/dev/null 2>&1 &
+p1=$!
+perf stat -x, -e "$evs" -o "$out/backend.stat" -p "$be" \
+    -- sleep "$duration" >/dev/null 2>&1 &
+p2=$!
+wait "$p1" || say "perf stat (nginx) exited with $?"
+wait "$p2" || say "perf stat (backend) exited with $?"
+
 wait "$lpid" || say "ws-load exited with $?"
 jobs_running=()
 
@@ -142,7 +160,17 @@ for n in nginx backend; do
         else
             echo "echo-backend (self time, top $ntop):"
         fi
-        grep -E '^ +[0-9.]+%' "$out/$n.report" | head -n "$ntop"
+        grep -E '^ +[0-9.]+%' "$out/$n.report" | head -n "$ntop" \
+            | awk '{ printf "  %7s %s %s\n", $1, $2, $3 }'
+        echo "  by binary:$(perf report -i "$out/$n.data" --no-children \
+             --sort dso --stdio 2>/dev/null | awk '/^ +[0-9.]+%/ {
+                 if ($1 + 0 >= 0.5) printf " %s %s", $2, $1 }')"
+        rate=$(jv rates.messages_per_s)
+        awk -F, -v r="$rate" -v d="$duration" '
+            $3 ~ /raw_syscalls|context-switches/ && r + 0 > 0 {
+                printf "  %s: %.0f/s, %.2f per message\n", \
+                       ($3 ~ /sys/ ? "system calls" : "context switches"), \
+                       $1 / d, $1 / d / r }' "$out/$n.stat"
     } >&2
 done
 echo "reports: $out/nginx.report $out/backend.report" >&2
