@@ -20,7 +20,8 @@
 #   --workers N        worker_processes (default 2)
 #   --links N          ws_gateway_links (default 2)
 #   --top N            functions shown per process (default 15)
-#   --callgraph        perf record -g (call chains in the reports)
+#   --callgraph        perf record --call-graph dwarf (call chains in
+#                      the reports)
 #   --port-base N      ports N (NGINX) and N+1 (echo-backend), default 2316
 #   --server-cpu LIST  CPUs for NGINX and echo-backend (default 0)
 #   --client-cpu LIST  CPUs for ws-load (default 1)
@@ -115,7 +116,7 @@ lpid=$!
 sleep 1
 
 g=()
-[ "$callgraph" = 1 ] && g=(-g)
+[ "$callgraph" = 1 ] && g=(--call-graph dwarf)
 perf record -q ${g[@]+"${g[@]}"} -F 2000 -o "$out/nginx.data" \
     -p "$(echo "$wpids" | tr -s ' ' ',' | sed 's/^,//; s/,$//')" \
     -- sleep "$duration" >"$out/perf-nginx.log" 2>&1 &
