@@ -950,6 +950,15 @@ rows=()    # "label|unit|key|better"
     "memory per idle session RSS|bytes|mem.rss|lower"
     "memory per idle session PSS|bytes|mem.pss|lower")
 
+# --metrics: A and B have no backend, their front is all of the server
+if [ "$bench" = metrics ]; then
+    keep=()
+    for row in "${rows[@]}"; do
+        [[ $row == *.fens\|* || $row == *.bens\|* ]] || keep+=("$row")
+    done
+    rows=("${keep[@]}")
+fi
+
 # --metrics: the target, checked on the median per-round ratios.
 # Throughput on/off at least $target; the servers' CPU per message
 # on/off at most 1/$target (the same overhead, read where the load
