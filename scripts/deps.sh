@@ -15,14 +15,14 @@ what=${1:-all}
 
 build_pkgs=(
     nginx nginx-dev make gcc libc6-dev libssl-dev zlib1g-dev libpcre2-dev
-    curl procps openssl
+    curl procps openssl python3
 )
 
 test_pkgs=(
     git perl libtest-base-perl libhttp-message-perl libtext-diff-perl
     libtest-longstring-perl liblist-moreutils-perl libipc-run-perl
     liburi-perl libprotocol-websocket-perl
-    python3 python3-websockets nodejs npm
+    python3-websockets nodejs npm
     clang libclang-rt-dev prometheus chromium libc6-dev-i386
 )
 
