@@ -441,6 +441,141 @@ async function checkAuthProtocolExpiry() {
     `closed ${closed.code} ${closed.reason}`);
 }
 
+/* --- through backend links: echo.py, close_backend.py ------------------ */
+
+/* the line close_backend.py wrote for session ?id=sid (E2E_CLOSE_LOG) */
+async function closeRecord(sid, ms = 5000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    let text = '';
+    try {
+      text = fs.readFileSync(process.env.E2E_CLOSE_LOG, 'utf8');
+    } catch (e) {
+      if (e.code !== 'ENOENT') throw e;
+    }
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      const rec = JSON.parse(line);
+      if (rec.uri.endsWith(`id=${sid}`)) return rec;
+    }
+    if (Date.now() > deadline) {
+      throw new CheckFailed(`the backend recorded no CLOSE for ${sid} ` +
+        `in ${ms}ms`);
+    }
+    await sleep(50);
+  }
+}
+
+const sessionId = () => `node-${args.label}-` +
+  crypto.randomBytes(6).toString('hex');
+
+async function checkBackendEcho() {
+  const c = await connect('/echo-py');
+  await echoOne(c, 'hello, backend é 🎉');
+  await echoOne(c, Buffer.from(Array.from({ length: 1024 }, (_, i) => i)));
+  await echoOne(c, '');
+  await echoOne(c, Buffer.alloc(0));
+  await closeAndWait(c, 1000);
+}
+
+async function checkBackendBig(text) {
+  const size = 1024 * 1024;
+  let msg;
+  if (text) {
+    msg = 'big text é '.repeat(size / 12);
+    msg += 'x'.repeat(size - Buffer.byteLength(msg));
+    expect(Buffer.byteLength(msg) === size,
+      `text of ${Buffer.byteLength(msg)} bytes`);
+  } else {
+    msg = crypto.randomBytes(size);
+  }
+  const c = await connect('/echo-py');
+  await echoOne(c, msg);
+  await echoOne(c, 'after the big one');
+  await closeAndWait(c, 1000);
+}
+
+async function checkBackendFragmented() {
+  const c = await connect('/echo-py');
+  /* text fragments that split 3- and 4-byte characters */
+  const whole = Buffer.from('frag-ment € and 🎉 text', 'utf8');
+  const cuts = [0, 3, 11, 12, 19, 21, whole.length];
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    c.ws.send(whole.subarray(cuts[i], cuts[i + 1]),
+      { binary: false, fin: i + 2 === cuts.length });
+  }
+  let m = await c.next();
+  expect(!m.isBinary && Buffer.compare(m.data, whole) === 0,
+    `text: got ${short(m.data.toString())}`);
+  const parts = [1, 1000, 0, 70000, 125, 65536]
+    .map((n) => crypto.randomBytes(n));
+  parts.forEach((p, i) => c.ws.send(p,
+    { binary: true, fin: i === parts.length - 1 }));
+  m = await c.next();
+  expect(m.isBinary && Buffer.compare(m.data, Buffer.concat(parts)) === 0,
+    'binary fragments reassembled wrongly');
+  await closeAndWait(c, 1000);
+}
+
+async function checkBackendClientClose(code, reason) {
+  const sid = sessionId();
+  const c = await connect(`/closes?id=${sid}`);
+  await echoOne(c, 'before close');
+  const cl = await closeAndWait(c, code, reason);
+  expect(cl.code === code, `sent close ${code}, gateway answered ${cl.code}`);
+  const rec = await closeRecord(sid);
+  expect(rec.code === code && rec.by === 0 && rec.reason === reason,
+    `the backend got ${JSON.stringify(rec)}`);
+}
+
+async function checkBackendKick() {
+  const sid = sessionId();
+  const c = await connect(`/closes?id=${sid}`);
+  await echoOne(c, 'before the kick');
+  await send(c, 'kick 4000 kicked');
+  await expectServerClose(c, 4000, 'kicked');
+  const rec = await closeRecord(sid);
+  expect(rec.code === 4000 && rec.by === 2,
+    `the backend got ${JSON.stringify(rec)}`);
+}
+
+/*
+ * n sessions at once over the links to echo.py; each sends `count`
+ * distinct messages (text and binary, pipelined) and checks every echo,
+ * in order
+ */
+async function checkBackendConcurrent(n = 1000, count = 10) {
+  let opened = 0;
+  const one = async (i) => {
+    const c = await connect('/echo-py', undefined, { handshakeTimeout: 30000 });
+    opened++;
+    const msgs = [];
+    for (let j = 0; j < count; j++) {
+      const m = `s${i} m${j} ${crypto.randomBytes(4).toString('hex')}`;
+      msgs.push(j % 2 ? Buffer.from(m) : m);
+    }
+    for (const m of msgs) c.ws.send(m);
+    for (let j = 0; j < count; j++) {
+      const m = await c.next(30000);
+      const want = msgs[j];
+      const binary = typeof want !== 'string';
+      const same = m.isBinary === binary && (binary
+        ? Buffer.compare(m.data, want) === 0
+        : m.data.toString('utf8') === want);
+      if (!same) {
+        throw new CheckFailed(`session ${i} message ${j}: sent ` +
+          `${short(want)}, got ${short(m.data.toString())}`);
+      }
+    }
+    await closeAndWait(c, 1000);
+  };
+  const res = await Promise.allSettled(
+    Array.from({ length: n }, (_, i) => one(i)));
+  const bad = res.filter((r) => r.status === 'rejected');
+  expect(bad.length === 0, `${bad.length} of ${n} sessions failed ` +
+    `(${opened} opened), first: ${bad.length && bad[0].reason.message}`);
+}
+
 const CHECKS = [
   ['text echo', checkText],
   ['binary echo', checkBinary],
@@ -490,6 +625,17 @@ const CHECKS = [
     () => checkAuthRefused({ exp: now() - 10 }, 401)],
   ['auth: token in a subprotocol entry, not echoed; closed 4001 at expiry',
     checkAuthProtocolExpiry],
+  ['backend: text and binary echo', checkBackendEcho],
+  ['backend: 1 MiB binary message', () => checkBackendBig(false)],
+  ['backend: 1 MiB text message', () => checkBackendBig(true)],
+  ['backend: fragmented messages', checkBackendFragmented],
+  ['backend: client close 1000 reaches the backend',
+    () => checkBackendClientClose(1000, '')],
+  ['backend: client close 4001 with reason reaches the backend',
+    () => checkBackendClientClose(4001, 'bye now é')],
+  ['backend: backend close 4000 kicked reaches the client', checkBackendKick],
+  ['backend: 1000 concurrent sessions x 10 messages, every echo in order',
+    () => checkBackendConcurrent(), 90000],
 ];
 
 async function main() {
@@ -499,12 +645,12 @@ async function main() {
   const checks = args.shutdown
     ? [['close 1001 on graceful shutdown', checkGracefulShutdown]] : CHECKS;
 
-  for (const [name, fn] of checks) {
+  for (const [name, fn, limit] of checks) {
     if (args.only && !name.includes(args.only)) continue;
     const label = `node/${args.label} ${name}`;
     const t0 = Date.now();
     try {
-      await within(args.shutdown ? 30000 : CHECK_TIMEOUT, fn(),
+      await within(args.shutdown ? 30000 : limit || CHECK_TIMEOUT, fn(),
         '(whole check)');
       passed++;
       console.log(`PASS ${label} (${((Date.now() - t0) / 1000).toFixed(2)}s)`);

@@ -407,6 +407,121 @@ async def check_auth_protocol_expiry():
                "close reason %r" % ws.close_rcvd.reason)
 
 
+# --- through backend links: echo.py, close_backend.py ------------------------
+
+def close_record(sid, timeout=5):
+    """The line close_backend.py wrote for session ?id=sid (E2E_CLOSE_LOG)."""
+    deadline = time.monotonic() + timeout
+    want = "id=" + sid
+    while True:
+        try:
+            with open(os.environ["E2E_CLOSE_LOG"], encoding="utf-8") as f:
+                for line in f:
+                    rec = json.loads(line)
+                    if rec["uri"].endswith(want):
+                        return rec
+        except FileNotFoundError:
+            pass
+        if time.monotonic() > deadline:
+            raise CheckFailed("the backend recorded no CLOSE for %s in %ds"
+                              % (sid, timeout))
+        time.sleep(0.05)
+
+
+def session_id():
+    return "py-%s-%s" % (args.label, os.urandom(6).hex())
+
+
+async def check_backend_echo():
+    async with connect("/echo-py") as ws:
+        await echo_one(ws, "hello, backend é 🎉")
+        await echo_one(ws, bytes(range(256)) * 4)
+        await echo_one(ws, "")
+        await echo_one(ws, b"")
+
+
+async def check_backend_big(text):
+    size = 1024 * 1024
+    if text:
+        msg = ("big text é " * (size // 12 + 1)).encode()[:size].decode(
+            "utf-8", "ignore")
+        msg += "x" * (size - len(msg.encode()))
+        expect(len(msg.encode()) == size, "text of %d bytes"
+               % len(msg.encode()))
+    else:
+        msg = os.urandom(size)
+    async with connect("/echo-py") as ws:
+        await echo_one(ws, msg)
+        await echo_one(ws, "after the big one")
+
+
+async def check_backend_fragmented():
+    async with connect("/echo-py") as ws:
+        parts = ["frag-", "ment", "é", "🎉", "", "ed text"]
+        await ws.send(parts)
+        got = await recv(ws)
+        expect(got == "".join(parts), "got %s" % short(got))
+        bparts = [os.urandom(n) for n in (1, 1000, 0, 70000, 125, 65536)]
+        await ws.send(bparts)
+        got = await recv(ws)
+        expect(got == b"".join(bparts), "binary fragments reassembled "
+               "wrongly: %s" % short(got))
+
+
+async def check_backend_client_close(code, reason):
+    sid = session_id()
+    async with connect("/closes?id=" + sid) as ws:
+        await echo_one(ws, "before close")
+        await ws.close(code, reason)
+        expect(ws.close_code == code,
+               "sent close %d, gateway answered %s" % (code, ws.close_code))
+    rec = await asyncio.get_running_loop().run_in_executor(
+        None, close_record, sid)
+    expect((rec["code"], rec["by"], rec["reason"]) == (code, 0, reason),
+           "the backend got %r" % rec)
+
+
+async def check_backend_kick():
+    sid = session_id()
+    async with connect("/closes?id=" + sid) as ws:
+        await echo_one(ws, "before the kick")
+        await ws.send("kick 4000 kicked")
+        await expect_server_close(ws, 4000)
+        expect(ws.close_rcvd.reason == "kicked",
+               "close reason %r" % ws.close_rcvd.reason)
+    rec = await asyncio.get_running_loop().run_in_executor(
+        None, close_record, sid)
+    expect((rec["code"], rec["by"]) == (4000, 2), "the backend got %r" % rec)
+
+
+async def check_backend_concurrent(n=1000, count=10):
+    """n sessions at once over the links to echo.py; each sends `count`
+    distinct messages (text and binary, pipelined) and checks every echo,
+    in order."""
+    opened = [0]
+
+    async def one(i):
+        async with connect("/echo-py", open_timeout=30) as ws:
+            opened[0] += 1
+            msgs = []
+            for j in range(count):
+                m = "s%d m%d %s" % (i, j, os.urandom(4).hex())
+                msgs.append(m if j % 2 == 0 else m.encode())
+            for m in msgs:
+                await ws.send(m)
+            for j, m in enumerate(msgs):
+                got = await recv(ws, 30)
+                if got != m:
+                    raise CheckFailed("session %d message %d: sent %s, got %s"
+                                      % (i, j, short(m), short(got)))
+
+    res = await asyncio.gather(*(one(i) for i in range(n)),
+                               return_exceptions=True)
+    bad = [r for r in res if isinstance(r, BaseException)]
+    expect(not bad, "%d of %d sessions failed (%d opened), first: %r"
+           % (len(bad), n, opened[0], bad[:1]))
+
+
 CHECKS = [
     ("text echo", check_text),
     ("binary echo", check_binary),
@@ -460,7 +575,25 @@ CHECKS = [
          hs256_token({"exp": int(time.time()) - 10}), "token expired")),
     ("auth: token in a subprotocol entry, not echoed; closed 4001 at expiry",
      check_auth_protocol_expiry),
+    ("backend: text and binary echo", check_backend_echo),
+    ("backend: 1 MiB binary message", lambda: check_backend_big(False)),
+    ("backend: 1 MiB text message", lambda: check_backend_big(True)),
+    ("backend: fragmented messages", check_backend_fragmented),
+    ("backend: client close 1000 reaches the backend",
+     lambda: check_backend_client_close(1000, "")),
+    ("backend: client close 4001 with reason reaches the backend",
+     lambda: check_backend_client_close(4001, "bye now é")),
+    ("backend: backend close 4000 kicked reaches the client",
+     check_backend_kick),
+    ("backend: 1000 concurrent sessions x 10 messages, every echo in order",
+     check_backend_concurrent),
 ]
+
+# checks that need more than CHECK_TIMEOUT
+LONG_CHECKS = {
+    "backend: 1000 concurrent sessions x 10 messages, every echo in order":
+    90,
+}
 
 
 async def check_graceful_shutdown():
@@ -475,7 +608,7 @@ async def check_graceful_shutdown():
 
 async def run_check(name, fn):
     label = "py/%s %s" % (args.label, name)
-    limit = 30 if args.shutdown else CHECK_TIMEOUT
+    limit = 30 if args.shutdown else LONG_CHECKS.get(name, CHECK_TIMEOUT)
     t0 = time.monotonic()
     try:
         await asyncio.wait_for(fn(), limit)

@@ -13,7 +13,10 @@
 #
 # Environment:
 #   E2E_PORT, E2E_TLS_PORT  listening ports (127.0.0.1); by default the
-#                           first two free ports in 2200-2299
+#                           first two free ports in 2200-2289
+#   E2E_BACKEND_PORTS       the three link backends' ports (echo.py,
+#                           close_backend.py, chat.py); by default the
+#                           first three free ports in 2290-2299
 #   E2E_MODULE              the .so to load (default: scripts/build.sh)
 #   E2E_NGINX               nginx binary (default: /usr/sbin/nginx)
 #   E2E_PYTHON              Python with websockets (default: /usr/bin/python3)
@@ -29,7 +32,7 @@ here=$top/t/e2e
 nginx_bin=${E2E_NGINX:-/usr/sbin/nginx}
 python=${E2E_PYTHON:-/usr/bin/python3}
 clients=${E2E_CLIENTS:-py node}
-client_timeout=120       # per client run, a backstop: each check has its own
+client_timeout=300       # per client run, a backstop: each check has its own
 
 passed=0
 failed=0
@@ -77,8 +80,10 @@ EOF
 }
 
 pick_ports() {
+    # nginx's two ports: the first free in 2200-2289 (2290-2299 are the
+    # backends')
     local p free=()
-    for p in $(seq 2200 2299); do
+    for p in $(seq 2200 2289); do
         [ "$p" = "${E2E_PORT:-}" ] || [ "$p" = "${E2E_TLS_PORT:-}" ] \
             && continue
         port_free "$p" && free+=("$p")
@@ -103,6 +108,13 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/ws-gateway-e2e.XXXXXX") || {
 }
 nginx_pid=
 holders=()
+backends=()             # NAME:PID
+stop_backends_now() {
+    local b
+    for b in "${backends[@]}"; do
+        kill -KILL "${b#*:}" 2>/dev/null
+    done
+}
 
 cleanup() {
     local h
@@ -111,6 +123,7 @@ cleanup() {
         kill "${h#*:}" 2>/dev/null
     done
     stop_nginx_now
+    stop_backends_now
     if [ "$failed" -eq 0 ] && [ "${E2E_KEEP:-0}" != 1 ]; then
         rm -rf "$work"
     else
@@ -138,6 +151,85 @@ then
 else
     cat "$work/openssl.log"
     fail "openssl could not make a certificate"
+    finish
+fi
+
+# the chat page's tokens (scripts/demo/jwt.sh, as scripts/run.sh makes
+# them): its users, the run's HMAC secret
+
+json='{'
+for u in alice bob; do
+    t=$("$top/scripts/demo/jwt.sh" "$work/conf/hs256.key" 600 "$u") || {
+        fail "scripts/demo/jwt.sh failed"
+        finish
+    }
+    json+="\"$u\":\"$t\","
+done
+tokens="${json%,}}"
+
+# --- backends --------------------------------------------------------------
+
+# the link backends: scripts/backend/echo.py, t/e2e/close_backend.py
+# (echo, and a record of every CLOSE event), scripts/backend/chat.py;
+# each under a timeout, a backstop (run.sh stops them with SIGTERM)
+
+close_log=$work/closes.jsonl
+
+pick_backend_ports() {
+    local p free=()
+    if [ -n "${E2E_BACKEND_PORTS:-}" ]; then
+        read -r -a free <<< "$E2E_BACKEND_PORTS"
+    else
+        for p in $(seq 2290 2299); do
+            port_free "$p" && free+=("$p")
+            [ ${#free[@]} -eq 3 ] && break
+        done
+    fi
+    [ ${#free[@]} -eq 3 ] || return 1
+    echo_port=${free[0]}
+    closes_port=${free[1]}
+    chat_port=${free[2]}
+}
+
+start_backend() {
+    # start_backend NAME HOST:PORT SCRIPT ARGS...: runs SCRIPT HOST:PORT
+    # ARGS...; 0 once it listens
+    local name=$1 addr=$2 script=$3 _
+    shift 3
+
+    timeout -k 5 900 "$python" "$script" "$addr" "$@" >"$work/$name.out" \
+        2>"$work/$name.err" &
+    backends+=("$name:$!")
+
+    for _ in $(seq 100); do
+        grep -qx "gwlink: listening on $addr" "$work/$name.out" && return 0
+        kill -0 "$!" 2>/dev/null || break
+        sleep 0.05
+    done
+    cat "$work/$name.err" >&2
+    return 1
+}
+
+backends_up=0
+for _ in 1 2 3; do
+    pick_backend_ports || break
+    stop_backends_now
+    backends=()
+    start_backend echo-py "127.0.0.1:$echo_port" \
+            "$top/scripts/backend/echo.py" \
+        && start_backend closes "127.0.0.1:$closes_port" \
+            "$here/close_backend.py" "$close_log" \
+        && start_backend chat "127.0.0.1:$chat_port" \
+            "$top/scripts/backend/chat.py" \
+        && backends_up=1 && break
+    [ -n "${E2E_BACKEND_PORTS:-}" ] && break
+done
+
+if [ "$backends_up" = 1 ]; then
+    pass "backends started: echo.py on $echo_port," \
+         "close_backend.py on $closes_port, chat.py on $chat_port"
+else
+    fail "the backends did not start (ports in 127.0.0.1:2290-2299)"
     finish
 fi
 
@@ -169,6 +261,26 @@ http {
 
     ssl_certificate $work/conf/cert.pem;
     ssl_certificate_key $work/conf/key.pem;
+
+    types {
+        text/html html;
+        application/json json;
+    }
+
+    # the link backends: 4 links from each worker to echo.py, 2 (the
+    # default) to the others
+    upstream echo_py {
+        server 127.0.0.1:$echo_port;
+        ws_gateway_links 4;
+    }
+
+    upstream closes {
+        server 127.0.0.1:$closes_port;
+    }
+
+    upstream chat {
+        server 127.0.0.1:$chat_port;
+    }
 
     server {
         listen 127.0.0.1:$port;
@@ -241,6 +353,44 @@ http {
             ws_gateway_auth_jwt_alg HS256;
             ws_gateway_auth_jwt_key_file $work/conf/hs256.key hmac;
             ws_gateway_auth_jwt_session_expiry 4001 "token expired";
+        }
+
+        # over backend links
+
+        location = /echo-py {
+            ws_gateway_pass echo_py;
+        }
+
+        location = /closes {
+            ws_gateway_pass closes;
+        }
+
+        # the demo's chat (scripts/run.sh): its page and tokens, and
+        # /chat with the token's sub as the user name
+
+        location = / {
+            root $top/scripts/demo;
+        }
+
+        location = /index.html {
+            root $top/scripts/demo;
+        }
+
+        location = /tokens.json {
+            default_type application/json;
+            return 200 '$tokens';
+        }
+
+        location = /chat {
+            ws_gateway_pass chat;
+            ws_gateway_subprotocols chat.v1;
+            ws_gateway_auth_jwt demo token=\$ws_gateway_protocol_token;
+            ws_gateway_auth_jwt_protocol_prefix bearer.;
+            ws_gateway_auth_jwt_alg HS256;
+            ws_gateway_auth_jwt_key_file $work/conf/hs256.key hmac;
+            ws_gateway_auth_jwt_claim exp;
+            ws_gateway_auth_jwt_session_expiry on;
+            ws_gateway_link_param user \$ws_gateway_jwt_claim_sub;
         }
 
         location = /auth-proto {
@@ -316,6 +466,29 @@ else
     finish
 fi
 
+links_to() {
+    # links_to PORT: established connections to 127.0.0.1:PORT
+    ss -Htn state established "( dst 127.0.0.1 and dport = :$1 )" \
+        | wc -l
+}
+
+# every worker opens its links when it starts
+for _ in $(seq 100); do
+    [ "$(links_to "$echo_port")" = 8 ] && [ "$(links_to "$closes_port")" = 4 ] \
+        && [ "$(links_to "$chat_port")" = 4 ] && break
+    sleep 0.1
+done
+n=$(links_to "$echo_port")
+if [ "$n" = 8 ] && [ "$(links_to "$closes_port")" = 4 ] \
+   && [ "$(links_to "$chat_port")" = 4 ]
+then
+    pass "links up: 8 to echo.py (2 workers x ws_gateway_links 4)," \
+         "4 to close_backend.py, 4 to chat.py"
+else
+    fail "links: $n to echo.py (want 8), $(links_to "$closes_port")" \
+         "to close_backend.py, $(links_to "$chat_port") to chat.py (want 4)"
+fi
+
 # --- clients ---------------------------------------------------------------
 
 count_client() {
@@ -376,7 +549,8 @@ client_cmd() {
     fi
 
     cmd=(env E2E_HS_KEY_FILE="$work/conf/hs256.key"
-         E2E_EC_KEY_FILE="$work/conf/key.pem" "${cmd[@]}")
+         E2E_EC_KEY_FILE="$work/conf/key.pem" E2E_CLOSE_LOG="$close_log"
+         "${cmd[@]}")
     cmd+=(--base "$base" --cafile "$work/conf/cert.pem" --label "$2")
 }
 
@@ -413,6 +587,7 @@ if [ "$have_ws" = 1 ] && [ -x "${CHROMIUM:-/usr/bin/chromium}" ] \
    && [ -f "$top/t/metrics/node_modules/playwright-core/package.json" ]
 then
     run_client browser env E2E_HS_KEY_FILE="$work/conf/hs256.key" \
+        E2E_CLOSE_LOG="$close_log" \
         node "$here/browser.js" --base "http://127.0.0.1:$port" \
         --label browser "${only[@]}"
 elif [ "${CI:-}" = true ]; then
@@ -469,6 +644,36 @@ fi
 for h in "${holders[@]}"; do
     wait "${h#*:}"
     count_client "${h%%:*}" $?
+done
+
+# the backends: SIGTERM, then they must end, cleanly, and must have
+# logged no traceback and no bad record from the gateway
+for b in "${backends[@]}"; do
+    kill -TERM "${b#*:}" 2>/dev/null
+done
+for b in "${backends[@]}"; do
+    name=${b%%:*}
+    for _ in $(seq 50); do
+        kill -0 "${b#*:}" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "${b#*:}" 2>/dev/null; then
+        fail "backend $name still running 5s after SIGTERM"
+        continue
+    fi
+    wait "${b#*:}"
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
+        tail -5 "$work/$name.err"
+        fail "backend $name exited with status $rc"
+    elif grep -E 'Traceback|raised|bad record' "$work/$name.err" >/dev/null
+    then
+        grep -E -A10 'Traceback|raised|bad record' "$work/$name.err" \
+            | head -20
+        fail "backend $name logged an error ($work/$name.err)"
+    else
+        pass "backend $name stopped cleanly, logged no error"
+    fi
 done
 
 log=$work/logs/error.log
