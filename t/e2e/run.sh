@@ -619,6 +619,26 @@ then
     done
 fi
 
+# the sessions to echo.py went over several links: what each link to it
+# has sent (the kernel's bytes_sent; heartbeats alone are a few hundred
+# bytes)
+if [ -z "${E2E_ONLY:-}" ]; then
+    sent=$(ss -Htin state established \
+               "( dst 127.0.0.1 and dport = :$echo_port )" \
+           | grep -o 'bytes_sent:[0-9]*' | cut -d: -f2 | sort -n | tr '\n' ' ')
+    busy=0
+    for b in $sent; do
+        [ "$b" -gt 16384 ] && busy=$((busy + 1))
+    done
+    if [ "$busy" -ge 4 ]; then
+        pass "sessions spread over links: $busy of the links to echo.py" \
+             "carried over 16 KB (bytes sent per link: $sent)"
+    else
+        fail "sessions over few links: $busy links to echo.py carried over" \
+             "16 KB, want 4 or more (bytes sent per link: $sent)"
+    fi
+fi
+
 # --- stop, logs ------------------------------------------------------------
 
 if ! kill -0 "$nginx_pid" 2>/dev/null; then
