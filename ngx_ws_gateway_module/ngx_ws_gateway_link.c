@@ -522,8 +522,37 @@ ngx_ws_gateway_link_exit_process(void)
                 }
 
                 (void) ngx_ws_gateway_out_free(&link->out);
+
+                if (link->body) {
+                    ngx_free(link->body);
+                    link->body = NULL;
+                }
+
+                ngx_free(link->in.start);
+                link->in.start = NULL;
             }
+
+            if (server->links) {
+                ngx_free(server->links);
+            }
+
+            ngx_free(server->name.data);
         }
+
+        ngx_free(lup[i].servers);
+        ngx_free(lup[i].tried);
+        lup[i].servers = NULL;
+        lup[i].tried = NULL;
+        lup[i].nservers = 0;
+    }
+
+    /* what init_process and the sessions allocated: for leak checkers */
+
+    if (ngx_ws_gateway_sessions.slots) {
+        ngx_free(ngx_ws_gateway_sessions.slots);
+        ngx_ws_gateway_sessions.slots = NULL;
+        ngx_ws_gateway_sessions.size = 0;
+        ngx_ws_gateway_sessions.used = 0;
     }
 
     ngx_ws_gateway_lupstreams = NULL;
