@@ -31,18 +31,18 @@ so=$("$top/scripts/build.sh")
 mkdir -p "$prefix/conf" "$prefix/logs" "$prefix/tmp"
 
 # token auth on /secure and /chat: an HMAC secret of this run, and HS256
-# tokens for it made with the openssl command (scripts/demo/jwt.sh): one
+# tokens for it made with the openssl command (scripts/jwt.sh): one
 # for /secure (an hour), one per chat user (12 hours), which the chat
 # page gets from /tokens.json: the demo hands them out to anyone who can
 # reach 127.0.0.1; a real deployment gets tokens from its login service
 
 secret=$(openssl rand -hex 32)
 printf '%s' "$secret" > "$prefix/conf/demo-hs256.key"
-token=$("$top/scripts/demo/jwt.sh" "$prefix/conf/demo-hs256.key" 3600 demo)
+token=$("$top/scripts/jwt.sh" "$prefix/conf/demo-hs256.key" 3600 demo)
 
 json='{'
 for u in "${users[@]}"; do
-    t=$("$top/scripts/demo/jwt.sh" "$prefix/conf/demo-hs256.key" 43200 "$u")
+    t=$("$top/scripts/jwt.sh" "$prefix/conf/demo-hs256.key" 43200 "$u")
     json+="\"$u\":\"$t\","
 done
 tokens="${json%,}}"

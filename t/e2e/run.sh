@@ -154,13 +154,13 @@ else
     finish
 fi
 
-# the chat page's tokens (scripts/demo/jwt.sh, as scripts/run.sh makes
+# the chat page's tokens (scripts/jwt.sh, as scripts/run.sh makes
 # them): its users, the run's HMAC secret
 
 json='{'
 for u in alice bob; do
-    t=$("$top/scripts/demo/jwt.sh" "$work/conf/hs256.key" 600 "$u") || {
-        fail "scripts/demo/jwt.sh failed"
+    t=$("$top/scripts/jwt.sh" "$work/conf/hs256.key" 600 "$u") || {
+        fail "scripts/jwt.sh failed"
         finish
     }
     json+="\"$u\":\"$t\","

@@ -3,7 +3,7 @@
 # Prints an HS256 JWT, made with the openssl command, for the demo and
 # the end-to-end tests:
 #
-#   scripts/demo/jwt.sh KEY-FILE SECONDS SUB
+#   scripts/jwt.sh KEY-FILE SECONDS SUB
 #
 # KEY-FILE holds the HMAC secret (as ws_gateway_auth_jwt_key_file ...
 # hmac reads it: the file's bytes); the token has "sub": SUB, "iat": now
