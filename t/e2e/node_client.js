@@ -547,7 +547,8 @@ async function checkBackendKick() {
 async function checkBackendConcurrent(n = 1000, count = 10) {
   let opened = 0;
   const one = async (i) => {
-    const c = await connect('/echo-py', undefined, { handshakeTimeout: 30000 });
+    const c = await connect('/echo-py', undefined,
+      { handshakeTimeout: 30000 });
     opened++;
     const msgs = [];
     for (let j = 0; j < count; j++) {

@@ -474,7 +474,8 @@ links_to() {
 
 # every worker opens its links when it starts
 for _ in $(seq 100); do
-    [ "$(links_to "$echo_port")" = 8 ] && [ "$(links_to "$closes_port")" = 4 ] \
+    [ "$(links_to "$echo_port")" = 8 ] \
+        && [ "$(links_to "$closes_port")" = 4 ] \
         && [ "$(links_to "$chat_port")" = 4 ] && break
     sleep 0.1
 done
