@@ -110,10 +110,22 @@ nginx_pid=
 holders=()
 backends=()             # NAME:PID
 stop_backends_now() {
-    local b
+    # each is a timeout(1) wrapper: SIGTERM, which it passes on to the
+    # backend, then SIGKILL to both for what did not end
+    local b pids=() _
     for b in "${backends[@]}"; do
-        kill -KILL "${b#*:}" 2>/dev/null
+        kill -0 "${b#*:}" 2>/dev/null || continue
+        pids+=("${b#*:}" $(pgrep -P "${b#*:}"))
+        kill -TERM "${b#*:}" 2>/dev/null
     done
+    [ ${#pids[@]} -gt 0 ] || return 0
+    for _ in $(seq 20); do
+        kill -0 "${pids[@]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "${pids[@]}" 2>/dev/null
+    wait "${pids[@]}" 2>/dev/null
+    return 0
 }
 
 cleanup() {
@@ -122,7 +134,7 @@ cleanup() {
     for h in "${holders[@]}"; do
         kill "${h#*:}" 2>/dev/null
     done
-    stop_nginx_now
+    declare -F stop_nginx_now >/dev/null && stop_nginx_now
     stop_backends_now
     if [ "$failed" -eq 0 ] && [ "${E2E_KEEP:-0}" != 1 ]; then
         rm -rf "$work"
