@@ -381,7 +381,10 @@ ngx_ws_gateway_check(ngx_http_request_t *r)
 void
 ngx_ws_gateway_handshake_approved(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    c = r->connection;
 
     r->read_event_handler = ngx_http_block_reading;
 
@@ -390,10 +393,14 @@ ngx_ws_gateway_handshake_approved(ngx_http_request_t *r)
     if (rc == NGX_ERROR || rc > NGX_OK) {
         ngx_ws_gateway_metric_inc(handshakes[NGX_WS_GATEWAY_HS_FAILED]);
         ngx_http_finalize_request(r, rc);
-        return;
+
+    } else {
+        ngx_ws_gateway_flush_handler(r);
     }
 
-    ngx_ws_gateway_flush_handler(r);
+    /* from a link's event: what a failed finalization posted runs now */
+
+    ngx_http_run_posted_requests(c);
 }
 
 

@@ -2433,7 +2433,44 @@ ngx_ws_gateway_approval_cleanup(void *data)
 static void
 ngx_ws_gateway_approval_refuse(ngx_http_request_t *r, ngx_uint_t status)
 {
-    ngx_str_t  value;
+    ngx_str_t          value;
+    ngx_uint_t         i;
+    ngx_list_part_t   *part;
+    ngx_table_elt_t   *h;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    /* the 101 made ready in the check is not sent: its headers go */
+
+    r->header_only = 0;
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if ((h[i].key.len == sizeof("Upgrade") - 1
+             && ngx_strncasecmp(h[i].key.data, (u_char *) "Upgrade",
+                                h[i].key.len) == 0)
+            || (h[i].key.len > sizeof("Sec-WebSocket-") - 1
+                && ngx_strncasecmp(h[i].key.data,
+                                   (u_char *) "Sec-WebSocket-",
+                                   sizeof("Sec-WebSocket-") - 1) == 0))
+        {
+            h[i].hash = 0;
+        }
+    }
 
     if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
         ngx_str_set(&value, "1");
@@ -2455,4 +2492,12 @@ ngx_ws_gateway_approval_refuse(ngx_http_request_t *r, ngx_uint_t status)
     r->keepalive = 0;
 
     ngx_http_finalize_request(r, status);
+
+    /*
+     * called from a link's or a timer's event, not the request's: what
+     * the finalization posted (NGINX terminates 408, 444 and 499, and a
+     * response whose write fails) runs now, or never
+     */
+
+    ngx_http_run_posted_requests(c);
 }
