@@ -1,11 +1,13 @@
 # Review of the backend links (h-review10): approvals (ws_gateway_link_approve)
-# and a backend's or a client's abuse of a link.  Every block here failed
-# against main when it was written; see /work/notes/h-review10-report.md.
+# and a backend's or a client's abuse of a link.  Blocks whose title ends
+# with "[main]" failed against main (f54b0bf) when they were written; the
+# others pin down what worked.  See /work/notes/h-review10-report.md.
 use t::WsGateway;
 use t::WsLink;
 
 use IO::Select ();
 use IO::Socket::INET ();
+use Socket ();
 use Time::HiRes ();
 
 repeat_each(1);
@@ -85,6 +87,35 @@ sub probe {
     return "$state, status $status";
 }
 
+# ::hold($port, $n, $request): $n connections to $port with a 4 KB
+# receive buffer that write $request and then never read; kept open in
+# @main::Held until the block's end
+our @Held;
+
+sub hold {
+    my ($port, $n, $request) = @_;
+
+    @Held = ();
+
+    for (1 .. $n) {
+        my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!";
+        setsockopt($s, Socket::SOL_SOCKET(), Socket::SO_RCVBUF(), 4096);
+        connect($s, Socket::pack_sockaddr_in($port,
+                                             Socket::inet_aton('127.0.0.1')))
+            or die "connect: $!";
+        syswrite($s, $request);
+        push @Held, $s;
+    }
+}
+
+# the "queued_bytes" of the status JSON's totals against a bound
+sub queued_within {
+    my ($json, $bound) = @_;
+
+    return "no totals in: $json" unless $json =~ /"totals":\{.*?"queued_bytes":(\d+)/s;
+    return $1 <= $bound ? "within\n" : "queued $1 > $bound\n";
+}
+
 run_tests();
 
 __DATA__
@@ -111,7 +142,7 @@ CLOSE s1 code=1000 by=0 reason=
 
 
 
-=== TEST 2: approval: REJECT 403: a 403 page, with its body, and none of the 101's headers
+=== TEST 2: approval: REJECT 403: a 403 page, with its body, and none of the 101's headers [main]
 --- link_script
 on open: reject 403 "banned"
 --- raw_request eval
@@ -127,7 +158,7 @@ backend refused the WebSocket handshake with 403: "banned"
 
 
 
-=== TEST 3: approval: REJECT 408 does not leave the client hanging (NGINX closes a 408 without a response)
+=== TEST 3: approval: REJECT 408 does not leave the client hanging (NGINX closes a 408 without a response) [main]
 --- link_script
 on open: reject 408 "slow"
 --- init
@@ -143,7 +174,7 @@ backend refused the WebSocket handshake with 408: "slow"
 
 
 
-=== TEST 4: approval: REJECT 444 does not leave the client hanging (444: closed without a response, as "return 444")
+=== TEST 4: approval: REJECT 444 does not leave the client hanging (444: closed without a response, as "return 444") [main]
 --- link_script
 on open: reject 444
 --- init
@@ -159,7 +190,7 @@ backend refused the WebSocket handshake with 444
 
 
 
-=== TEST 5: approval: no verdict: 503 with Retry-After and a body, CLOSE 1011 to the backend, a late ACCEPT gets GONE
+=== TEST 5: approval: no verdict: 503 with Retry-After and a body, CLOSE 1011 to the backend, a late ACCEPT gets GONE [main]
 --- link_script
 on close: accept
 --- raw_request eval
@@ -179,7 +210,7 @@ GONE s1 command=0x22
 
 
 
-=== TEST 6: approval: the link is lost while waiting: 503 with a body
+=== TEST 6: approval: the link is lost while waiting: 503 with a body [main]
 --- link_script
 on open: hangup
 --- raw_request eval
@@ -234,3 +265,42 @@ OPEN s1 flags=2 .*
 CLOSE s1 code=1006 by=0 reason=connection lost
 --- no_link_log
 CLOSE s1 code=1011 .*
+
+
+
+=== TEST 9: a backend that sends to clients that do not read is held to ws_gateway_worker_outbound_limit [main]
+--- http_config
+    ws_gateway_worker_outbound_limit 1m;
+
+    upstream backend {
+        server 127.0.0.1:$TEST_NGINX_LINK_PORT;
+        ws_gateway_links 1;
+    }
+
+    server {
+        listen 127.0.0.1:3989 sndbuf=8k;
+
+        location /flood {
+            ws_gateway_pass backend;
+            ws_gateway_outbound_limit 1m;
+            ws_gateway_max_message_size 64k;
+            ws_gateway_send_timeout 30s;
+        }
+    }
+--- config
+    location /status {
+        ws_gateway_status;
+    }
+--- link_script eval
+'on message "flood": ' . CORE::join('; ', ('send text "a"*16000') x 64)
+--- init
+main::ws_link_wait('> HELLO .*', 3);
+main::hold(3989, 6, main::ws_handshake('/flood') . main::ws_frame('text', 'flood'));
+main::ws_link_wait('MESSAGE s6 text flood', 3);
+select(undef, undef, undef, 0.5);
+--- request
+GET /status
+--- response_body_filters eval
+sub { main::queued_within($_[0], 1024 * 1024 * 9 / 8 + 6 * (64 + 64 + 12) * 1024) }
+--- response_body
+within
