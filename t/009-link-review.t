@@ -304,3 +304,25 @@ GET /status
 sub { main::queued_within($_[0], 1024 * 1024 * 9 / 8 + 6 * (64 + 64 + 12) * 1024) }
 --- response_body
 within
+
+
+
+=== TEST 10: approval: SENDs between the ACCEPT and the start over ws_gateway_outbound_limit: 1013 by the gateway (by=1), not by the backend [main]
+--- config
+    location /approve {
+        ws_gateway_pass backend;
+        ws_gateway_link_approve on;
+        ws_gateway_outbound_limit 16k;
+    }
+--- link_script eval
+'on open: accept; ' . CORE::join('; ', ('send text "a"*8000') x 8)
+--- raw_request eval
+[::ws_handshake('/approve'), ::ws_close_frame(1000)]
+--- raw_request_middle_delay: 0.3
+--- error_code: 101
+--- response_body_filters eval
+sub { my $d = ::ws_decode($_[0]); $d =~ s/^text: .*\n//mg; $d }
+--- response_body_like: ^close: 1013
+--- link_log
+> ACCEPT s1
+CLOSE s1 code=1013 by=1 reason=slow consumer
