@@ -1117,9 +1117,15 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
 
         /* accepted, not started yet: kept for its start */
 
-        if (a->start.end_code == 0) {
+        if (a->start.end_code) {
+            ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_CLOSING]);
+
+        } else {
             if (a->start.out.size >= a->limit) {
+                ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_SLOW]);
+
                 a->start.end_code = NGX_WS_GATEWAY_CLOSE_TRY_AGAIN;
+                a->start.slow = 1;
                 a->start.end_len = ngx_cpymem(a->start.end_reason,
                                               "slow consumer", 13)
                                    - a->start.end_reason;

@@ -77,6 +77,9 @@ typedef struct {
     ngx_uint_t                     end_code;     /* 0: none */
     size_t                         end_len;
     u_char                         end_reason[NGX_WS_GATEWAY_REASON_MAX];
+    unsigned                       slow:1;       /* the end is the
+                                                    gateway's: over the
+                                                    outbound limit */
 } ngx_ws_gateway_start_t;
 
 

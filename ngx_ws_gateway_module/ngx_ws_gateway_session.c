@@ -254,6 +254,22 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
             return;
         }
 
+        if (start->slow) {
+
+            /* its backend sent more than the session may hold */
+
+            s->slow = 1;
+            ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_SEND_TIMEOUT);
+            ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_TRY_AGAIN,
+                                 "slow consumer", 1);
+
+            if (!c->write->posted) {
+                ngx_post_event(c->write, &ngx_posted_events);
+            }
+
+            return;
+        }
+
         if (start->end_code) {
             reason.data = start->end_reason;
             reason.len = start->end_len;
