@@ -108,6 +108,9 @@ typedef struct {
     ngx_ws_gateway_start_t         start;
     size_t                         limit;
 
+    /* its connection's, while it waits */
+    ngx_event_handler_pt           read_handler;
+
     unsigned                       waiting:1;
     unsigned                       accepted:1;
     unsigned                       starting:1;   /* in the link's list */
@@ -154,6 +157,7 @@ static ngx_ws_gateway_approval_t *ngx_ws_gateway_approval_find(
     ngx_ws_gateway_link_t *link, uint64_t id);
 static void ngx_ws_gateway_approval_done(ngx_ws_gateway_approval_t *a);
 static void ngx_ws_gateway_approval_timeout(ngx_event_t *ev);
+static void ngx_ws_gateway_approval_read_handler(ngx_event_t *rev);
 static void ngx_ws_gateway_approval_cleanup(void *data);
 static void ngx_ws_gateway_approval_refuse(ngx_http_request_t *r,
     ngx_uint_t status);
@@ -2276,6 +2280,15 @@ ngx_ws_gateway_link_approve(ngx_http_request_t *r, ngx_array_t *params,
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_request_empty_handler;
 
+    /*
+     * a graceful shutdown calls the read handler of idle connections
+     * with c->close set: the handshake does not wait for its verdict then
+     */
+
+    a->read_handler = r->connection->read->handler;
+    r->connection->read->handler = ngx_ws_gateway_approval_read_handler;
+    r->connection->idle = 1;
+
     r->main->count++;
 
     return NGX_DONE;
@@ -2359,7 +2372,16 @@ ngx_ws_gateway_approval_find(ngx_ws_gateway_link_t *link, uint64_t id)
 static void
 ngx_ws_gateway_approval_done(ngx_ws_gateway_approval_t *a)
 {
+    ngx_connection_t  *c;
+
     ngx_queue_remove(&a->queue);
+
+    if (a->waiting) {
+        c = a->request->connection;
+        c->read->handler = a->read_handler;
+        c->idle = 0;
+    }
+
     a->waiting = 0;
 
     if (a->timer.timer_set) {
@@ -2397,6 +2419,47 @@ ngx_ws_gateway_approval_timeout(ngx_event_t *ev)
     (void) ngx_ws_gateway_link_queue(a->link, head, p - head,
                                      (u_char *) "approval timeout",
                                      sizeof("approval timeout") - 1);
+
+    ngx_ws_gateway_approval_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+}
+
+
+static void
+ngx_ws_gateway_approval_read_handler(ngx_event_t *rev)
+{
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_ws_gateway_approval_t  *a;
+    u_char                      head[NGX_WS_GATEWAY_REC_MIN + 11], *p;
+
+    c = rev->data;
+    r = c->data;
+    a = ngx_http_get_module_ctx(r, ngx_ws_gateway_module);
+
+    /* the handler is the connection's only while its approval waits */
+
+    if (!c->close) {
+        a->read_handler(rev);
+        return;
+    }
+
+    /* the worker is shutting down: a 503, as for any late handshake */
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "worker is shutting down: a handshake waiting for its "
+                  "backend's verdict is answered 503");
+
+    ngx_ws_gateway_approval_done(a);
+
+    p = ngx_ws_gateway_record_write(head, NGX_WS_GATEWAY_REC_CLOSE, 0,
+                                    11 + sizeof("server shutting down") - 1);
+    p = ngx_ws_gateway_write_uint64(p, a->id);
+    p = ngx_ws_gateway_write_uint16(p, NGX_WS_GATEWAY_CLOSE_GOING_AWAY);
+    *p++ = NGX_WS_GATEWAY_BY_GATEWAY;
+
+    (void) ngx_ws_gateway_link_queue(a->link, head, p - head,
+                                     (u_char *) "server shutting down",
+                                     sizeof("server shutting down") - 1);
 
     ngx_ws_gateway_approval_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE);
 }
