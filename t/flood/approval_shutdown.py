@@ -10,7 +10,7 @@
 #
 #   t/flood/approval_shutdown.py [MODULE.so]
 #
-# Starts its own NGINX (the system binary, or $NGINX) on 127.0.0.1:3989,
+# Starts its own NGINX (the system binary, or $NGINX_BINARY) on 127.0.0.1:3989,
 # and a link backend on 127.0.0.1:3995 that answers HELLO and PING and
 # never gives a verdict; everything it starts is stopped within 20 s.
 # Prints "approval_shutdown: ok" or "approval_shutdown: FAIL ..." and exits
@@ -28,9 +28,10 @@ import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-MODULE = (sys.argv[1] if len(sys.argv) > 1
-          else os.path.join(TOP, 'build/debian/objs/ngx_ws_gateway_module.so'))
-NGINX = os.environ.get('NGINX', '/usr/sbin/nginx')
+MODULE = os.path.abspath(
+    sys.argv[1] if len(sys.argv) > 1
+    else os.path.join(TOP, 'build/debian/objs/ngx_ws_gateway_module.so'))
+NGINX = os.environ.get('NGINX_BINARY', '/usr/sbin/nginx')
 PORT, LINK_PORT = 3989, 3995
 MARGIN = 3.0
 
