@@ -364,7 +364,9 @@ void
 ngx_ws_gateway_session_deliver(ngx_ws_gateway_session_t *s,
     ngx_uint_t opcode, u_char *data, size_t len)
 {
-    ngx_connection_t  *c;
+    size_t                       budget, held;
+    ngx_connection_t            *c;
+    ngx_ws_gateway_main_conf_t  *wmcf;
 
     c = s->connection;
 
@@ -373,7 +375,36 @@ ngx_ws_gateway_session_deliver(ngx_ws_gateway_session_t *s,
         return;
     }
 
-    if (s->out.size >= s->conf->outbound_limit) {
+    wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_ws_gateway_module);
+    budget = wmcf->worker_outbound_limit;
+    held = ngx_ws_gateway_queued + ngx_ws_gateway_assembling;
+
+    if (budget
+        && held + len > budget
+        && (s->out.size || held > budget + budget / 8))
+    {
+        /*
+         * The worker's budget: a backend's message that would take the
+         * worker past it is dropped, and its session closed, when the
+         * session still holds what was sent to it before (its client
+         * is not keeping up), or when the worker is an eighth over
+         * (every session, then: messages to sessions holding nothing
+         * are what takes the worker on past its budget).
+         */
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "worker outbound budget of %uz bytes is spent, a "
+                      "backend message dropped, closing with 1013",
+                      budget);
+
+        ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_OVERLOAD]);
+
+        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_OVERLOAD);
+        ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_TRY_AGAIN,
+                             "server overloaded", 1);
+
+    } else if (s->out.size >= s->conf->outbound_limit) {
 
         /*
          * the client does not read what the backend sends: the message
