@@ -91,6 +91,7 @@ struct ngx_ws_gateway_lserver_s {
     ngx_str_t                      name;
     ngx_ws_gateway_link_t         *links;
     ngx_uint_t                     nlinks;
+    ngx_uint_t                     next;         /* where a pick starts */
     ngx_ws_gateway_link_metrics_t *m;            /* its worker's slot's */
 };
 
@@ -1072,6 +1073,18 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
 
     if (link->state == NGX_WS_GATEWAY_LINK_HELLO) {
 
+        if (rp->type == NGX_WS_GATEWAY_REC_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "ws gateway link to %V (upstream \"%V\") got "
+                          "ERROR %ui from the backend before its HELLO: "
+                          "\"%*s\"", &link->server->name,
+                          &link->server->up->upstream->host, rp->code,
+                          ngx_min(len, NGX_WS_GATEWAY_ERROR_TEXT_MAX), body);
+
+            ngx_ws_gateway_link_reset(link, 1);
+            return NGX_DONE;
+        }
+
         if (rp->type != NGX_WS_GATEWAY_REC_HELLO) {
             ngx_ws_gateway_link_fail(link, NGX_WS_GATEWAY_LINK_ERR_NOT_NOW,
                                      "%s before the backend's HELLO",
@@ -1765,7 +1778,7 @@ ngx_ws_gateway_link_t *
 ngx_ws_gateway_link_pick(ngx_ws_gateway_lupstream_t *lup)
 {
     ngx_int_t                          rc;
-    ngx_uint_t                         i, j, n, tries;
+    ngx_uint_t                         i, j, k, n, tries;
     ngx_peer_connection_t              pc;
     ngx_ws_gateway_link_t             *link, *best;
     ngx_ws_gateway_lserver_t          *server;
@@ -1835,9 +1848,15 @@ ngx_ws_gateway_link_pick(ngx_ws_gateway_lupstream_t *lup)
             continue;
         }
 
+        /*
+         * from the link after the last one chosen: a burst of handshakes,
+         * whose sessions are counted only when they start, is spread
+         */
+
         best = NULL;
 
-        for (j = 0; j < server->nlinks; j++) {
+        for (k = 0; k < server->nlinks; k++) {
+            j = (server->next + k) % server->nlinks;
             link = &server->links[j];
 
             if (link->state == NGX_WS_GATEWAY_LINK_READY
@@ -1849,6 +1868,7 @@ ngx_ws_gateway_link_pick(ngx_ws_gateway_lupstream_t *lup)
         }
 
         if (best) {
+            server->next = (best - server->links + 1) % server->nlinks;
             return best;
         }
     }

@@ -723,3 +723,27 @@ qr/\[emerg\] .*"ws_gateway_links".* in \S+nginx\.conf:\d+/
 --- suppress_stderr
 --- error_log eval
 qr/\[emerg\] .*"ws_gateway_links" directive is not allowed here in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 26: an ERROR instead of the backend's HELLO is logged with its text, and answered with nothing
+--- link_script
+hello error 2 "version 1 is not spoken here"
+--- config
+    location /ws {
+        ws_gateway_pass backend;
+    }
+--- http_config
+    upstream backend {
+        server 127.0.0.1:$TEST_NGINX_LINK_PORT;
+        ws_gateway_links 1;
+        ws_gateway_link_backoff 1s;
+    }
+--- request
+GET /t
+--- error_code: 404
+--- wait: 0.3
+--- error_log
+got ERROR 2 from the backend before its HELLO: "version 1 is not spoken here"
+--- no_link_log
+^ERROR.*

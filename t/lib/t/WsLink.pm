@@ -27,6 +27,7 @@ package t::WsLink;
 #
 #     hello none              never answer the gateway's HELLO (and, as
 #                             before any HELLO answer, send nothing)
+#     hello error N "STR"     answer the gateway's HELLO with ERROR N STR
 #     hello version N         answer with version N (also: caps N,
 #     hello caps N             max_record N); several hello lines add up
 #     hello max_record N
@@ -338,6 +339,9 @@ sub parse_script {
         eval {
             if ($line eq 'hello none') {
                 $s{hello}{none} = 1;
+
+            } elsif ($line =~ /^hello\s+error\s+(\d+)\s+"([^"]*)"$/) {
+                $s{hello}{error} = [$1, $2];
 
             } elsif ($line =~ /^hello\s+(version|caps|max_record|delay)\s+(\S+)$/) {
                 $s{hello}{$1} = _num($2, "hello $1");
@@ -699,6 +703,13 @@ sub _serve {
 
         if ($type == 0x01) {
             return if $script->{hello}{none} || $link->{hello_seen}++;
+
+            if ($script->{hello}{error}) {
+                $send->($link, 0x04, 0,
+                        pack('n', $script->{hello}{error}[0])
+                        . $script->{hello}{error}[1]);
+                return;
+            }
 
             if ($script->{hello}{delay}) {
                 $link->{hello_at} = Time::HiRes::time()
