@@ -10,8 +10,9 @@
 #
 #   t/flood/approval_shutdown.py [MODULE.so]
 #
-# Starts its own NGINX (the system binary, or $NGINX_BINARY) on 127.0.0.1:3989,
-# and a link backend on 127.0.0.1:3995 that answers HELLO and PING and
+# Starts its own NGINX (the system binary, or $NGINX_BINARY) on 127.0.0.1:3989
+# ($APPROVAL_PORT; the backend on the next port),
+# and a link backend that answers HELLO and PING and
 # never gives a verdict; everything it starts is stopped within 20 s.
 # Prints "approval_shutdown: ok" or "approval_shutdown: FAIL ..." and exits
 # 0 or 1.
@@ -32,7 +33,8 @@ MODULE = os.path.abspath(
     sys.argv[1] if len(sys.argv) > 1
     else os.path.join(TOP, 'build/debian/objs/ngx_ws_gateway_module.so'))
 NGINX = os.environ.get('NGINX_BINARY', '/usr/sbin/nginx')
-PORT, LINK_PORT = 3989, 3995
+PORT = int(os.environ.get('APPROVAL_PORT', '3989'))
+LINK_PORT = PORT + 1
 MARGIN = 3.0
 
 CONF = '''

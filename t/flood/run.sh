@@ -55,3 +55,10 @@ make -s -C "$top/scripts/loadgen" >&2 || {
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid; exit 130' INT TERM
 wait $pid
+rc=$?
+
+# a graceful shutdown with a handshake waiting for its backend's verdict
+APPROVAL_PORT=$(( ${FLOOD_PORT:-2600} + 90 )) \
+    "$python" "$top/t/flood/approval_shutdown.py" "$module" || rc=1
+
+exit $rc
