@@ -469,6 +469,30 @@ async function closeRecord(sid, ms = 5000) {
 const sessionId = () => `node-${args.label}-` +
   crypto.randomBytes(6).toString('hex');
 
+async function checkBackendApprove() {
+  /* chat.py accepts a room of [A-Za-z0-9_.:-], and refuses others: 400 */
+  const c = await connect('/chat-approve?room=e2e-node&user=nod');
+  const m = JSON.parse((await c.next()).data.toString());
+  expect(m.type === 'welcome' && m.user === 'nod' && m.room === 'e2e-node',
+    `first message ${JSON.stringify(m)}`);
+  await closeAndWait(c, 1000);
+
+  let got = null;
+  await within(5000, new Promise((resolve) => {
+    const ws = new WebSocket(`${args.base}/chat-approve?room=bad%20room`,
+      { handshakeTimeout: 5000, ...tlsOptions });
+    sockets.push(ws);
+    ws.on('unexpected-response', (req, res) => {
+      got = res.statusCode;
+      req.destroy();
+      resolve();
+    });
+    ws.on('open', () => resolve());
+    ws.on('error', () => resolve());
+  }), 'waiting for the handshake answer');
+  expect(got === 400, `status ${got}, want 400`);
+}
+
 async function checkBackendEcho() {
   const c = await connect('/echo-py');
   await echoOne(c, 'hello, backend é 🎉');
@@ -637,6 +661,8 @@ const CHECKS = [
   ['backend: backend close 4000 kicked reaches the client', checkBackendKick],
   ['backend: 1000 concurrent sessions x 10 messages, every echo in order',
     () => checkBackendConcurrent(), 90000],
+  ['backend: approval accepts a good room, refuses a bad one with 400',
+    checkBackendApprove],
 ];
 
 async function main() {

@@ -522,6 +522,23 @@ async def check_backend_concurrent(n=1000, count=10):
            % (len(bad), n, opened[0], bad[:1]))
 
 
+async def check_backend_approve():
+    # chat.py accepts a room of [A-Za-z0-9_.:-], and refuses others with 400
+    async with connect("/chat-approve?room=e2e-py&user=pia") as ws:
+        m = json.loads(await recv(ws))
+        expect(m.get("type") == "welcome" and m.get("user") == "pia"
+               and m.get("room") == "e2e-py", "first message %r" % m)
+        await ws.close(1000)
+
+    try:
+        async with connect("/chat-approve?room=bad%20room&user=pia"):
+            pass
+    except websockets.InvalidStatusCode as e:
+        expect(e.status_code == 400, "status %d, want 400" % e.status_code)
+    else:
+        raise CheckFailed("the backend's REJECT did not refuse the handshake")
+
+
 CHECKS = [
     ("text echo", check_text),
     ("binary echo", check_binary),
@@ -587,6 +604,8 @@ CHECKS = [
      check_backend_kick),
     ("backend: 1000 concurrent sessions x 10 messages, every echo in order",
      check_backend_concurrent),
+    ("backend: approval accepts a good room, refuses a bad one with 400",
+     check_backend_approve),
 ]
 
 # checks that need more than CHECK_TIMEOUT

@@ -393,6 +393,13 @@ http {
             return 200 '$tokens';
         }
 
+        # the backend approves the handshake (chat.py refuses bad rooms)
+        location = /chat-approve {
+            ws_gateway_pass chat;
+            ws_gateway_link_approve on;
+            ws_gateway_link_param user \$arg_user;
+        }
+
         location = /chat {
             ws_gateway_pass chat;
             ws_gateway_subprotocols chat.v1;
