@@ -747,3 +747,40 @@ GET /t
 got ERROR 2 from the backend before its HELLO: "version 1 is not spoken here"
 --- no_link_log
 ^ERROR.*
+
+
+
+=== TEST 27: weights: with weight=3 and weight=1, four sessions in a row go A, A, B, A (NGINX's smooth weighted round robin)
+--- http_config
+    upstream backend {
+        server 127.0.0.1:$TEST_NGINX_LINK_PORT weight=3;
+        server 127.0.0.1:$TEST_NGINX_LINK_PORT2 weight=1;
+        ws_gateway_links 1;
+    }
+--- config
+    location /ws {
+        ws_gateway_pass backend;
+    }
+    location /t {
+        return 200 "ok\n";
+    }
+--- link_script
+on open: send text "A"
+--- link_script2
+on open: send text "B"
+--- init
+main::wait_lines('> HELLO .*', 2);
+select(undef, undef, undef, 0.2);
+for my $i (1 .. 4) {
+    main::ws_link_status('/ws');
+    main::ws_link_wait("> SEND s$i text .*", 2);
+}
+--- request
+GET /t
+--- response_body
+ok
+--- link_log
+> SEND s1 text A
+> SEND s2 text A
+> SEND s3 text B
+> SEND s4 text A
