@@ -61,4 +61,8 @@ rc=$?
 APPROVAL_PORT=$(( ${FLOOD_PORT:-2600} + 90 )) \
     "$python" "$top/t/flood/approval_shutdown.py" "$module" || rc=1
 
+# reloads that change the worker count (2, 4, 64, 1) with backend links
+LINK_RELOAD_PORT=$(( ${FLOOD_PORT:-2600} + 92 )) \
+    "$python" "$top/t/flood/link_reload.py" "$module" || rc=1
+
 exit $rc
