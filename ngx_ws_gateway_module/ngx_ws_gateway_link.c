@@ -145,6 +145,8 @@ static ngx_int_t ngx_ws_gateway_link_hello(ngx_ws_gateway_link_t *link,
     u_char *body, size_t len);
 static ngx_int_t ngx_ws_gateway_link_queue(ngx_ws_gateway_link_t *link,
     u_char *head, size_t hlen, u_char *data, size_t len);
+static ngx_int_t ngx_ws_gateway_link_close_event(ngx_ws_gateway_link_t *link,
+    uint64_t id, ngx_uint_t code, ngx_uint_t by, u_char *reason, size_t len);
 static void ngx_ws_gateway_link_say_hello(ngx_ws_gateway_link_t *link);
 static void ngx_ws_gateway_link_gone(ngx_ws_gateway_link_t *link,
     uint64_t id, ngx_uint_t type);
@@ -1073,26 +1075,18 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
 
     if (link->state == NGX_WS_GATEWAY_LINK_HELLO) {
 
-        if (rp->type == NGX_WS_GATEWAY_REC_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                          "ws gateway link to %V (upstream \"%V\") got "
-                          "ERROR %ui from the backend before its HELLO: "
-                          "\"%*s\"", &link->server->name,
-                          &link->server->up->upstream->host, rp->code,
-                          ngx_min(len, NGX_WS_GATEWAY_ERROR_TEXT_MAX), body);
-
-            ngx_ws_gateway_link_reset(link, 1);
-            return NGX_DONE;
-        }
-
-        if (rp->type != NGX_WS_GATEWAY_REC_HELLO) {
+        if (rp->type != NGX_WS_GATEWAY_REC_HELLO
+            && rp->type != NGX_WS_GATEWAY_REC_ERROR)
+        {
             ngx_ws_gateway_link_fail(link, NGX_WS_GATEWAY_LINK_ERR_NOT_NOW,
                                      "%s before the backend's HELLO",
                                      ngx_ws_gateway_record_name(rp->type));
             return NGX_DONE;
         }
 
-        return ngx_ws_gateway_link_hello(link, body, len);
+        if (rp->type == NGX_WS_GATEWAY_REC_HELLO) {
+            return ngx_ws_gateway_link_hello(link, body, len);
+        }
     }
 
     switch (rp->type) {
@@ -1281,9 +1275,11 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
 
         ngx_log_error(level, ngx_cycle->log, 0,
                       "ws gateway link to %V (upstream \"%V\") got ERROR %ui "
-                      "from the backend: \"%*s\"",
+                      "from the backend%s: \"%*s\"",
                       &link->server->name,
                       &link->server->up->upstream->host, rp->code,
+                      (link->state == NGX_WS_GATEWAY_LINK_HELLO)
+                      ? " before its HELLO" : "",
                       ngx_min(len, NGX_WS_GATEWAY_ERROR_TEXT_MAX), body);
 
         ngx_ws_gateway_link_reset(link, 1);
@@ -2068,7 +2064,6 @@ void
 ngx_ws_gateway_link_closed(ngx_ws_gateway_session_t *s, ngx_uint_t code,
     ngx_uint_t by, u_char *reason, size_t len)
 {
-    u_char                  head[NGX_WS_GATEWAY_REC_MIN + 11], *p;
     ngx_ws_gateway_link_t  *link;
 
     link = s->link;
@@ -2078,19 +2073,31 @@ ngx_ws_gateway_link_closed(ngx_ws_gateway_session_t *s, ngx_uint_t code,
     link->sessions--;
     link->server->m->sessions--;
 
-    len = ngx_min(len, NGX_WS_GATEWAY_REASON_MAX);
-
-    p = ngx_ws_gateway_record_write(head, NGX_WS_GATEWAY_REC_CLOSE, 0,
-                                    11 + len);
-    p = ngx_ws_gateway_write_uint64(p, s->id);
-    p = ngx_ws_gateway_write_uint16(p, code);
-    *p++ = (u_char) by;
-
-    if (ngx_ws_gateway_link_queue(link, head, p - head, reason, len)
+    if (ngx_ws_gateway_link_close_event(link, s->id, code, by, reason, len)
         != NGX_OK)
     {
         ngx_ws_gateway_link_fail(link, 0, "no memory for a CLOSE");
     }
+}
+
+
+/* a CLOSE event, for a session or for a handshake that never became one */
+
+static ngx_int_t
+ngx_ws_gateway_link_close_event(ngx_ws_gateway_link_t *link, uint64_t id,
+    ngx_uint_t code, ngx_uint_t by, u_char *reason, size_t len)
+{
+    u_char  head[NGX_WS_GATEWAY_REC_MIN + 11], *p;
+
+    len = ngx_min(len, NGX_WS_GATEWAY_REASON_MAX);
+
+    p = ngx_ws_gateway_record_write(head, NGX_WS_GATEWAY_REC_CLOSE, 0,
+                                    11 + len);
+    p = ngx_ws_gateway_write_uint64(p, id);
+    p = ngx_ws_gateway_write_uint16(p, code);
+    *p++ = (u_char) by;
+
+    return ngx_ws_gateway_link_queue(link, head, p - head, reason, len);
 }
 
 
@@ -2415,7 +2422,6 @@ ngx_ws_gateway_approval_timeout(ngx_event_t *ev)
 {
     ngx_http_request_t         *r;
     ngx_ws_gateway_approval_t  *a;
-    u_char                      head[NGX_WS_GATEWAY_REC_MIN + 11], *p;
 
     a = ev->data;
     r = a->request;
@@ -2430,15 +2436,11 @@ ngx_ws_gateway_approval_timeout(ngx_event_t *ev)
 
     ngx_ws_gateway_approval_done(a);
 
-    p = ngx_ws_gateway_record_write(head, NGX_WS_GATEWAY_REC_CLOSE, 0,
-                                    11 + sizeof("approval timeout") - 1);
-    p = ngx_ws_gateway_write_uint64(p, a->id);
-    p = ngx_ws_gateway_write_uint16(p, NGX_WS_GATEWAY_CLOSE_INTERNAL);
-    *p++ = NGX_WS_GATEWAY_BY_GATEWAY;
-
-    (void) ngx_ws_gateway_link_queue(a->link, head, p - head,
-                                     (u_char *) "approval timeout",
-                                     sizeof("approval timeout") - 1);
+    (void) ngx_ws_gateway_link_close_event(a->link, a->id,
+                                           NGX_WS_GATEWAY_CLOSE_INTERNAL,
+                                           NGX_WS_GATEWAY_BY_GATEWAY,
+                                           (u_char *) "approval timeout",
+                                           sizeof("approval timeout") - 1);
 
     ngx_ws_gateway_approval_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE);
 }
@@ -2450,7 +2452,6 @@ ngx_ws_gateway_approval_read_handler(ngx_event_t *rev)
     ngx_connection_t           *c;
     ngx_http_request_t         *r;
     ngx_ws_gateway_approval_t  *a;
-    u_char                      head[NGX_WS_GATEWAY_REC_MIN + 11], *p;
 
     c = rev->data;
     r = c->data;
@@ -2471,15 +2472,11 @@ ngx_ws_gateway_approval_read_handler(ngx_event_t *rev)
 
     ngx_ws_gateway_approval_done(a);
 
-    p = ngx_ws_gateway_record_write(head, NGX_WS_GATEWAY_REC_CLOSE, 0,
-                                    11 + sizeof("server shutting down") - 1);
-    p = ngx_ws_gateway_write_uint64(p, a->id);
-    p = ngx_ws_gateway_write_uint16(p, NGX_WS_GATEWAY_CLOSE_GOING_AWAY);
-    *p++ = NGX_WS_GATEWAY_BY_GATEWAY;
-
-    (void) ngx_ws_gateway_link_queue(a->link, head, p - head,
-                                     (u_char *) "server shutting down",
-                                     sizeof("server shutting down") - 1);
+    (void) ngx_ws_gateway_link_close_event(a->link, a->id,
+                                           NGX_WS_GATEWAY_CLOSE_GOING_AWAY,
+                                           NGX_WS_GATEWAY_BY_GATEWAY,
+                                           (u_char *) "server shutting down",
+                                           sizeof("server shutting down") - 1);
 
     ngx_ws_gateway_approval_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE);
 }
@@ -2489,8 +2486,6 @@ static void
 ngx_ws_gateway_approval_cleanup(void *data)
 {
     ngx_ws_gateway_approval_t *a = data;
-
-    u_char  head[NGX_WS_GATEWAY_REC_MIN + 11], *p;
 
     if (a->starting) {
 
@@ -2507,15 +2502,11 @@ ngx_ws_gateway_approval_cleanup(void *data)
 
     ngx_ws_gateway_approval_done(a);
 
-    p = ngx_ws_gateway_record_write(head, NGX_WS_GATEWAY_REC_CLOSE, 0,
-                                    11 + sizeof("connection lost") - 1);
-    p = ngx_ws_gateway_write_uint64(p, a->id);
-    p = ngx_ws_gateway_write_uint16(p, NGX_WS_GATEWAY_CLOSE_ABNORMAL);
-    *p++ = NGX_WS_GATEWAY_BY_CLIENT;
-
-    (void) ngx_ws_gateway_link_queue(a->link, head, p - head,
-                                     (u_char *) "connection lost",
-                                     sizeof("connection lost") - 1);
+    (void) ngx_ws_gateway_link_close_event(a->link, a->id,
+                                           NGX_WS_GATEWAY_CLOSE_ABNORMAL,
+                                           NGX_WS_GATEWAY_BY_CLIENT,
+                                           (u_char *) "connection lost",
+                                           sizeof("connection lost") - 1);
 }
 
 
