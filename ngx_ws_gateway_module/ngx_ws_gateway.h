@@ -16,6 +16,7 @@
 #include "ngx_ws_gateway_out.h"
 #include "ngx_ws_gateway_metrics.h"
 #include "ngx_ws_gateway_link.h"
+#include "ngx_ws_gateway_channel.h"
 
 
 #define NGX_WS_GATEWAY_VERSION           "0.10"
@@ -25,12 +26,16 @@
 #define NGX_WS_GATEWAY_TARGET_ECHO       1
 #define NGX_WS_GATEWAY_TARGET_UPSTREAM   2
 
+#define NGX_WS_GATEWAY_POLICY_CLOSE      0
+#define NGX_WS_GATEWAY_POLICY_DROP       1
+
 
 typedef struct {
     ngx_flag_t                 metrics;
     ngx_msec_t                 idle_window;
     ngx_msec_t                 log_interval;
     size_t                     worker_outbound_limit;
+    ngx_uint_t                 fanout_slice;
     ngx_uint_t                 slots;            /* the directive */
     ngx_uint_t                 nslots;
     ngx_shm_zone_t            *zone;
@@ -60,6 +65,20 @@ typedef struct {
     size_t                     max_message_size;
     size_t                     buffer_size;
     size_t                     outbound_limit;
+    ngx_uint_t                 outbound_policy;  /* NGX_WS_GATEWAY_POLICY_* */
+    ngx_uint_t                 outbound_code;    /* of "close" */
+
+    /* channels */
+    ngx_uint_t                 session_channels;
+    ngx_uint_t                 channel_max_length;
+    ngx_array_t               *subscribe;        /* of ngx_http_complex_
+                                                    value_t */
+
+    /* sessions whose link is lost */
+    ngx_msec_t                 failover_timeout;
+    ngx_uint_t                 failover_code;
+    ngx_msec_t                 failover_window;
+    size_t                     failover_hold;
 
     ngx_msec_t                 ping_interval;
     ngx_msec_t                 pong_timeout;
@@ -111,7 +130,7 @@ typedef struct {
 } ngx_ws_gateway_msg_t;
 
 
-typedef struct {
+struct ngx_ws_gateway_session_s {
     ngx_connection_t          *connection;
     ngx_ws_gateway_loc_conf_t *conf;
 
@@ -124,6 +143,11 @@ typedef struct {
     ngx_ws_gateway_out_t       out;              /* frames to send */
 
     ngx_ws_gateway_link_t     *link;             /* to its backend */
+    ngx_ws_gateway_orphan_t   *orphan;           /* its link lost: waits
+                                                    for another */
+    ngx_ws_gateway_sub_t      *subs;             /* its channels */
+    u_char                    *open;             /* its OPEN's fields, for
+                                                    a re-announce */
 
     /* in the worker's run queue, or among the sessions waiting for room */
     ngx_queue_t                queue;
@@ -137,6 +161,18 @@ typedef struct {
     time_t                     message_sec;      /* for idle metrics */
 
     uint32_t                   expires;          /* of the token; 0: never */
+    uint32_t                   open_len;
+    uint32_t                   dropped;          /* messages to it dropped,
+                                                    not told its backend */
+    uint16_t                   nsubs;
+
+    /*
+     * its messages to the link in the link's heartbeat epoch msg_epoch
+     * and the one before: those the backend may not have read
+     */
+    uint32_t                   msg_epoch;
+    uint16_t                   msg_cur;
+    uint16_t                   msg_prev;
 
     uint16_t                   close_code;       /* of the handshake */
     u_char                     control_len;      /* at most 125 */
@@ -160,7 +196,10 @@ typedef struct {
     unsigned                   waiting:1;        /* paused, nothing queued:
                                                     waits for the worker's
                                                     budget */
-} ngx_ws_gateway_session_t;
+    unsigned                   link_wait:1;      /* paused, in its link's
+                                                    list: the link is at
+                                                    its high watermark */
+};
 
 
 ngx_int_t ngx_ws_gateway_handshake(ngx_http_request_t *r);
@@ -187,12 +226,22 @@ void ngx_ws_gateway_session_deliver(ngx_ws_gateway_session_t *s,
     ngx_uint_t opcode, u_char *data, size_t len);
 void ngx_ws_gateway_session_end(ngx_ws_gateway_session_t *s,
     ngx_uint_t code, ngx_str_t *reason, ngx_uint_t backend);
-void ngx_ws_gateway_session_lost(ngx_ws_gateway_session_t *s);
+void ngx_ws_gateway_session_lost(ngx_ws_gateway_session_t *s,
+    ngx_uint_t code, char *reason);
+ngx_uint_t ngx_ws_gateway_session_deliver_shared(ngx_ws_gateway_session_t *s,
+    ngx_ws_gateway_shared_t *frame, size_t size);
+void ngx_ws_gateway_session_read_again(ngx_ws_gateway_session_t *s);
 
 ngx_int_t ngx_ws_gateway_link_attach(ngx_ws_gateway_session_t *s,
     ngx_ws_gateway_link_t *link);
 ngx_int_t ngx_ws_gateway_link_message(ngx_ws_gateway_session_t *s,
     ngx_uint_t opcode, u_char *data, size_t len);
+ngx_int_t ngx_ws_gateway_link_hold(ngx_ws_gateway_session_t *s,
+    ngx_uint_t opcode, u_char *data, size_t len);
+ngx_int_t ngx_ws_gateway_link_full(ngx_ws_gateway_session_t *s);
+void ngx_ws_gateway_link_report(ngx_ws_gateway_session_t *s);
+void ngx_ws_gateway_link_leave(ngx_ws_gateway_session_t *s);
+void ngx_ws_gateway_link_unpaused(ngx_ws_gateway_session_t *s);
 void ngx_ws_gateway_link_closed(ngx_ws_gateway_session_t *s,
     ngx_uint_t code, ngx_uint_t by, u_char *reason, size_t len);
 

@@ -874,6 +874,9 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_gateway_module);
 
+    ngx_memzero(&start, sizeof(ngx_ws_gateway_start_t));
+    link = NULL;
+
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "ws gateway takes the connection over");
 
@@ -936,15 +939,14 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
 
     /* its backend's OPEN, while the request is here to say what it holds */
 
-    ngx_memzero(&start, sizeof(ngx_ws_gateway_start_t));
-
     if (wlcf->target == NGX_WS_GATEWAY_TARGET_UPSTREAM) {
         link = ngx_ws_gateway_link_chosen(r, wlcf->approve, &start);
 
         if (link && start.id == 0) {
             start.id = ngx_ws_gateway_session_id();
 
-            if (ngx_ws_gateway_link_open(r, link, start.id, wlcf->params, 0)
+            if (ngx_ws_gateway_link_open(r, link, start.id, wlcf->params, 0,
+                                         &start)
                 != NGX_OK)
             {
                 if (data) {
@@ -954,6 +956,18 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
                 goto failed;
             }
         }
+    }
+
+    if (link && wlcf->subscribe
+        && ngx_ws_gateway_link_channels(r, wlcf->subscribe,
+                                        wlcf->channel_max_length, &start)
+           != NGX_OK)
+    {
+        if (data) {
+            ngx_free(data);
+        }
+
+        goto failed;
     }
 
     r->keepalive = 0;
@@ -1006,11 +1020,29 @@ ngx_ws_gateway_takeover_handler(ngx_event_t *ev)
         ngx_free(data);
     }
 
+    /* what the session did not take */
+
+    if (start.open) {
+        ngx_free(start.open);
+    }
+
+    if (start.channels) {
+        ngx_free(start.channels);
+    }
+
     return;
 
 failed:
 
     /* the 101 is out: nothing is left to say in HTTP */
+
+    if (start.open) {
+        ngx_free(start.open);
+    }
+
+    if (start.channels) {
+        ngx_free(start.channels);
+    }
 
     ngx_ws_gateway_metric_inc(handshakes[NGX_WS_GATEWAY_HS_FAILED]);
 

@@ -77,8 +77,15 @@ struct ngx_ws_gateway_link_s {
     ngx_msec_t                     ping_sent;
 
     uint32_t                       peer_max_record;
+    uint32_t                       acked;        /* the last heartbeat
+                                                    answered */
     ngx_uint_t                     sessions;
     ngx_queue_t                    approvals;    /* handshakes waiting */
+    ngx_queue_t                    paused;       /* sessions waiting for
+                                                    room, at the high
+                                                    watermark */
+    unsigned                       fanout:1;     /* reads nothing until
+                                                    its fan-out is done */
 
     uint64_t                       ping_us;      /* when it was sent */
 };
@@ -164,6 +171,21 @@ static void ngx_ws_gateway_approval_read_handler(ngx_event_t *rev);
 static void ngx_ws_gateway_approval_cleanup(void *data);
 static void ngx_ws_gateway_approval_refuse(ngx_http_request_t *r,
     ngx_uint_t status);
+static ngx_int_t ngx_ws_gateway_link_parse(ngx_ws_gateway_link_t *link);
+static ngx_int_t ngx_ws_gateway_link_channel(ngx_ws_gateway_link_t *link,
+    u_char *body, size_t len);
+static ngx_int_t ngx_ws_gateway_start_channel(ngx_ws_gateway_approval_t *a,
+    ngx_uint_t type, u_char *name, size_t len);
+static void ngx_ws_gateway_link_refused(ngx_ws_gateway_link_t *link,
+    uint64_t id, ngx_uint_t type, ngx_uint_t code);
+static void ngx_ws_gateway_link_unpause(ngx_ws_gateway_link_t *link);
+static void ngx_ws_gateway_link_orphan(ngx_ws_gateway_link_t *link);
+static void ngx_ws_gateway_link_unsent(u_char *head, size_t n, void *data);
+static void ngx_ws_gateway_link_adopt(ngx_event_t *ev);
+static ngx_int_t ngx_ws_gateway_link_reannounce(ngx_ws_gateway_session_t *s,
+    ngx_ws_gateway_link_t *link);
+static void ngx_ws_gateway_link_expire(ngx_event_t *ev);
+static void ngx_ws_gateway_link_expire_timer(ngx_ws_gateway_lupstream_t *lup);
 static ngx_int_t ngx_ws_gateway_sessions_add(ngx_ws_gateway_session_t *s);
 static ngx_ws_gateway_session_t *ngx_ws_gateway_sessions_find(uint64_t id);
 static void ngx_ws_gateway_sessions_del(ngx_ws_gateway_session_t *s);
@@ -254,6 +276,8 @@ ngx_ws_gateway_link_create_conf(ngx_conf_t *cf)
     conf->backoff_max = NGX_CONF_UNSET_MSEC;
     conf->max_message = NGX_CONF_UNSET_SIZE;
     conf->buffer = NGX_CONF_UNSET_SIZE;
+    conf->high_watermark = NGX_CONF_UNSET_SIZE;
+    conf->low_watermark = NGX_CONF_UNSET_SIZE;
 
     return conf;
 }
@@ -297,6 +321,24 @@ ngx_ws_gateway_link_backoff(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     lcf->backoff_max = ngx_min(max, 3600000);
 
     return NGX_CONF_OK;
+}
+
+
+char *
+ngx_ws_gateway_link_watermark(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_gateway_link_conf_t *lcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_size_slot(cf, cmd, conf);
+
+    if (rv == NGX_CONF_OK) {
+        lcf->wm_file = cf->conf_file->file.name.data;
+        lcf->wm_line = cf->conf_file->line;
+    }
+
+    return rv;
 }
 
 
@@ -346,6 +388,24 @@ ngx_ws_gateway_link_init_conf(ngx_conf_t *cf)
         ngx_conf_init_msec_value(lcf->backoff_max, 10000);
         ngx_conf_init_size_value(lcf->max_message, 1024 * 1024);
         ngx_conf_init_size_value(lcf->buffer, 4 * 1024 * 1024);
+        ngx_conf_init_size_value(lcf->high_watermark,
+                                 ngx_min(1024 * 1024, lcf->buffer / 2));
+        ngx_conf_init_size_value(lcf->low_watermark,
+                                 lcf->high_watermark / 4);
+
+        if (lcf->low_watermark >= lcf->high_watermark
+            || lcf->high_watermark > lcf->buffer)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "upstream \"%V\": \"ws_gateway_link_low_watermark\" "
+                          "%uz must be below \"ws_gateway_link_high_watermark\" "
+                          "%uz, and that at most \"ws_gateway_link_buffer\" "
+                          "%uz, in %s:%ui", &uscf->host, lcf->low_watermark,
+                          lcf->high_watermark, lcf->buffer,
+                          lcf->wm_file ? lcf->wm_file : uscf->file_name,
+                          lcf->wm_file ? lcf->wm_line : uscf->line);
+            return NGX_ERROR;
+        }
 
         if (lcf->backoff_max < lcf->backoff_min) {
             lcf->backoff_max = lcf->backoff_min;
@@ -455,6 +515,17 @@ ngx_ws_gateway_link_init_process(ngx_cycle_t *cycle)
 
         lup[i].nservers = n;
 
+        ngx_queue_init(&lup[i].orphans);
+
+        lup[i].adopt.handler = ngx_ws_gateway_link_adopt;
+        lup[i].adopt.data = &lup[i];
+        lup[i].adopt.log = cycle->log;
+
+        lup[i].expire.handler = ngx_ws_gateway_link_expire;
+        lup[i].expire.data = &lup[i];
+        lup[i].expire.log = cycle->log;
+        lup[i].expire.cancelable = 1;
+
         for (j = 0; j < n; j++) {
             lup[i].servers[j].m = ngx_ws_gateway_link_metrics(
                                       &lup[i].servers[j], nmetrics++);
@@ -462,6 +533,8 @@ ngx_ws_gateway_link_init_process(ngx_cycle_t *cycle)
             /* a link starts down, waiting for its first connect */
 
             lup[i].servers[j].m->down += lup[i].servers[j].nlinks;
+            lup[i].servers[j].m->high_watermark = lup[i].conf->high_watermark;
+            lup[i].servers[j].m->low_watermark = lup[i].conf->low_watermark;
         }
 
         for (j = 0; j < n; j++) {
@@ -473,6 +546,7 @@ ngx_ws_gateway_link_init_process(ngx_cycle_t *cycle)
                 link->server = server;
                 link->index = j * lup[i].conf->links + k;
                 ngx_queue_init(&link->approvals);
+                ngx_queue_init(&link->paused);
 
                 link->timer.handler = ngx_ws_gateway_link_timer;
                 link->timer.data = link;
@@ -544,6 +618,14 @@ ngx_ws_gateway_link_exit_process(void)
             }
 
             ngx_free(server->name.data);
+        }
+
+        if (lup[i].adopt.posted) {
+            ngx_delete_posted_event(&lup[i].adopt);
+        }
+
+        if (lup[i].expire.timer_set) {
+            ngx_del_timer(&lup[i].expire);
         }
 
         ngx_free(lup[i].servers);
@@ -759,7 +841,7 @@ ngx_ws_gateway_link_say_hello(ngx_ws_gateway_link_t *link)
                                     + 6 + 4 + 4);
 
     p = ngx_ws_gateway_write_uint16(p, NGX_WS_GATEWAY_LINK_VERSION);
-    p = ngx_ws_gateway_write_uint32(p, 0);
+    p = ngx_ws_gateway_write_uint32(p, NGX_WS_GATEWAY_CAP_CHANNELS);
     p = ngx_ws_gateway_write_uint32(p, lcf->max_message
                                        + NGX_WS_GATEWAY_LINK_SLACK);
 
@@ -904,22 +986,43 @@ ngx_ws_gateway_link_read_handler(ngx_event_t *rev)
     size_t                  room, total;
     ssize_t                 n;
     ngx_int_t               rc;
-    ngx_str_t               chunk;
     ngx_buf_t              *b;
     ngx_connection_t       *c;
     ngx_ws_gateway_link_t  *link;
-    ngx_ws_gateway_record_parser_t  *p;
 
     c = rev->data;
     link = c->data;
     b = &link->in;
-    p = &link->parser;
 
     if (link->state == NGX_WS_GATEWAY_LINK_CONNECTING) {
 
         /* a refused connect may be reported to the read handler first */
 
         if (ngx_ws_gateway_link_connected(link) != NGX_OK) {
+            return;
+        }
+    }
+
+    if (link->fanout) {
+
+        /*
+         * its fan-out goes on: the records after it wait, and a level-
+         * triggered event method must stop reporting them meanwhile
+         */
+
+        if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+            ngx_ws_gateway_link_fail(link, 0, "read event failed");
+        }
+
+        return;
+    }
+
+    /* what was read before a fan-out held the link */
+
+    if (b->pos < b->last) {
+        rc = ngx_ws_gateway_link_parse(link);
+
+        if (rc != NGX_OK) {
             return;
         }
     }
@@ -973,82 +1076,117 @@ ngx_ws_gateway_link_read_handler(ngx_event_t *rev)
         link->last_read = ngx_current_msec;
         link->server->m->bytes_in += n;
 
-        while (b->pos < b->last) {
+        rc = ngx_ws_gateway_link_parse(link);
 
-            if (!link->in_body) {
-                rc = ngx_ws_gateway_record_parse(p, b);
-
-                if (rc == NGX_AGAIN) {
-                    break;
-                }
-
-                if (rc == NGX_ERROR) {
-                    ngx_ws_gateway_link_fail(link, p->error_code,
-                                             "%s", p->error);
-                    return;
-                }
-
-                link->in_body = 1;
-                link->body_len = 0;
-
-                if ((size_t) (b->last - b->pos) >= p->left) {
-
-                    /* the body is whole in the buffer: no copy */
-
-                    (void) ngx_ws_gateway_record_body(p, b, &chunk);
-                    link->in_body = 0;
-
-                    if (ngx_ws_gateway_link_record(link, chunk.data,
-                                                   chunk.len)
-                        != NGX_OK
-                        || link->pc.connection != c)
-                    {
-                        /* reset, by the record or by what it did */
-
-                        return;
-                    }
-
-                    continue;
-                }
-
-                if (p->left) {
-                    link->body = ngx_alloc(p->left, ngx_cycle->log);
-                    if (link->body == NULL) {
-                        ngx_ws_gateway_link_fail(link, 0,
-                                                 "no memory for a record");
-                        return;
-                    }
-                }
-            }
-
-            rc = ngx_ws_gateway_record_body(p, b, &chunk);
-
-            ngx_memcpy(link->body + link->body_len, chunk.data, chunk.len);
-            link->body_len += chunk.len;
-
-            if (rc == NGX_AGAIN) {
-                break;
-            }
-
-            link->in_body = 0;
-
-            rc = ngx_ws_gateway_link_record(link, link->body,
-                                            link->body_len);
-
-            if (link->body) {
-                ngx_free(link->body);
-                link->body = NULL;
-            }
-
-            if (rc != NGX_OK || link->pc.connection != c) {
-                return;
-            }
+        if (rc != NGX_OK) {
+            return;
         }
     }
 
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
         ngx_ws_gateway_link_fail(link, 0, "read event failed");
     }
+}
+
+
+/*
+ * The records in the read buffer: NGX_OK when it is used up, NGX_DONE
+ * when the link was reset, NGX_AGAIN when a fan-out holds the link (the
+ * rest of the buffer waits for it)
+ */
+
+static ngx_int_t
+ngx_ws_gateway_link_parse(ngx_ws_gateway_link_t *link)
+{
+    ngx_int_t                        rc;
+    ngx_str_t                        chunk;
+    ngx_buf_t                       *b;
+    ngx_connection_t                *c;
+    ngx_ws_gateway_record_parser_t  *p;
+
+    c = link->pc.connection;
+    b = &link->in;
+    p = &link->parser;
+
+    while (b->pos < b->last) {
+
+        if (!link->in_body) {
+            rc = ngx_ws_gateway_record_parse(p, b);
+
+            if (rc == NGX_AGAIN) {
+                break;
+            }
+
+            if (rc == NGX_ERROR) {
+                ngx_ws_gateway_link_fail(link, p->error_code, "%s",
+                                         p->error);
+                return NGX_DONE;
+            }
+
+            link->in_body = 1;
+            link->body_len = 0;
+
+            if ((size_t) (b->last - b->pos) >= p->left) {
+
+                /* the body is whole in the buffer: no copy */
+
+                (void) ngx_ws_gateway_record_body(p, b, &chunk);
+                link->in_body = 0;
+
+                rc = ngx_ws_gateway_link_record(link, chunk.data, chunk.len);
+
+                if (link->pc.connection != c) {
+
+                    /* reset, by the record or by what it did */
+
+                    return NGX_DONE;
+                }
+
+                if (rc != NGX_OK) {
+                    return rc;
+                }
+
+                continue;
+            }
+
+            if (p->left) {
+                link->body = ngx_alloc(p->left, ngx_cycle->log);
+                if (link->body == NULL) {
+                    ngx_ws_gateway_link_fail(link, 0,
+                                             "no memory for a record");
+                    return NGX_DONE;
+                }
+            }
+        }
+
+        rc = ngx_ws_gateway_record_body(p, b, &chunk);
+
+        ngx_memcpy(link->body + link->body_len, chunk.data, chunk.len);
+        link->body_len += chunk.len;
+
+        if (rc == NGX_AGAIN) {
+            break;
+        }
+
+        link->in_body = 0;
+
+        rc = ngx_ws_gateway_link_record(link, link->body, link->body_len);
+
+        if (link->body) {
+            ngx_free(link->body);
+            link->body = NULL;
+        }
+
+        if (link->pc.connection != c) {
+            return NGX_DONE;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1100,6 +1238,7 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
             a = ngx_ws_gateway_approval_find(link, rp->session);
 
             if (a == NULL || !a->starting) {
+                ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_GONE]);
                 ngx_ws_gateway_link_gone(link, rp->session, rp->type);
                 return NGX_OK;
             }
@@ -1264,6 +1403,10 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
             link->server->m->rtt_us = ngx_ws_gateway_now_us()
                                       - link->ping_us;
             link->ping_sent = 0;
+
+            /* what was queued before the PING, the backend has read */
+
+            link->acked = (uint32_t) link->ping;
         }
 
         return NGX_OK;
@@ -1294,10 +1437,252 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
 
         /* SUBSCRIBE, UNSUBSCRIBE, PUBLISH, BROADCAST */
 
-        ngx_ws_gateway_link_fail(link, NGX_WS_GATEWAY_LINK_ERR_NOT_NOW,
-                                 "%s without the CHANNELS capability",
-                                 ngx_ws_gateway_record_name(rp->type));
-        return NGX_DONE;
+        return ngx_ws_gateway_link_channel(link, body, len);
+    }
+}
+
+
+/* the channel commands: NGX_OK, NGX_AGAIN (a fan-out holds the link) */
+
+static ngx_int_t
+ngx_ws_gateway_link_channel(ngx_ws_gateway_link_t *link, u_char *body,
+    size_t len)
+{
+    ngx_int_t                        rc;
+    ngx_uint_t                       state, opcode;
+    ngx_ws_gateway_session_t        *s;
+    ngx_ws_gateway_approval_t       *a;
+    ngx_ws_gateway_record_parser_t  *rp;
+
+    rp = &link->parser;
+
+    switch (rp->type) {
+
+    case NGX_WS_GATEWAY_REC_SUBSCRIBE:
+    case NGX_WS_GATEWAY_REC_UNSUBSCRIBE:
+
+        s = ngx_ws_gateway_sessions_find(rp->session);
+
+        if (s == NULL || s->link != link) {
+
+            /* accepted, not started yet: kept for its start */
+
+            a = ngx_ws_gateway_approval_find(link, rp->session);
+
+            if (a && a->starting) {
+                rc = ngx_ws_gateway_start_channel(a, rp->type, body, len);
+
+            } else {
+                ngx_ws_gateway_link_gone(link, rp->session, rp->type);
+                return NGX_OK;
+            }
+
+        } else if (rp->type == NGX_WS_GATEWAY_REC_SUBSCRIBE) {
+            rc = ngx_ws_gateway_channel_subscribe(s, body, len);
+
+        } else {
+            if (ngx_ws_gateway_channel_unsubscribe(s, body, len)
+                != NGX_OK)
+            {
+                ngx_ws_gateway_metric_inc(fanout.unsubscribed_unknown);
+            }
+
+            rc = 0;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_ws_gateway_link_fail(link, 0, "no memory for a SUBSCRIBE");
+            return NGX_DONE;
+        }
+
+        if (rc) {
+            ngx_ws_gateway_metric_inc(fanout.refused);
+            ngx_ws_gateway_link_refused(link, rp->session, rp->type, rc);
+        }
+
+        return NGX_OK;
+
+    default: /* PUBLISH, BROADCAST */
+
+        opcode = (rp->flags & NGX_WS_GATEWAY_REC_BINARY)
+                 ? NGX_WS_GATEWAY_OP_BINARY : NGX_WS_GATEWAY_OP_TEXT;
+
+        if (rp->type == NGX_WS_GATEWAY_REC_PUBLISH) {
+            body += rp->channel_len;
+            len -= rp->channel_len;
+        }
+
+        if (opcode == NGX_WS_GATEWAY_OP_TEXT) {
+            state = 0;
+
+            if (ngx_ws_gateway_utf8_check(&state, body, len) != NGX_OK
+                || !ngx_ws_gateway_utf8_complete(state))
+            {
+                ngx_ws_gateway_link_fail(link,
+                                         NGX_WS_GATEWAY_LINK_ERR_MALFORMED,
+                                         "text %s is not UTF-8",
+                                         ngx_ws_gateway_record_name(
+                                             rp->type));
+                return NGX_DONE;
+            }
+        }
+
+        if (rp->type == NGX_WS_GATEWAY_REC_PUBLISH) {
+            rc = ngx_ws_gateway_channel_publish(link, NULL,
+                                                body - rp->channel_len,
+                                                rp->channel_len, opcode,
+                                                body, len);
+
+        } else {
+            rc = ngx_ws_gateway_channel_publish(link, link->server->up, NULL,
+                                                0, opcode, body, len);
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_ws_gateway_link_fail(link, 0, "no memory for a %s",
+                                     ngx_ws_gateway_record_name(rp->type));
+            return NGX_DONE;
+        }
+
+        if (rc == NGX_AGAIN) {
+            link->fanout = 1;
+            return NGX_AGAIN;
+        }
+
+        return NGX_OK;
+    }
+}
+
+
+/*
+ * A channel command for a handshake accepted and not started yet: its
+ * channels are kept with it (u8 length, name, ...) for its start
+ */
+
+static ngx_int_t
+ngx_ws_gateway_start_channel(ngx_ws_gateway_approval_t *a, ngx_uint_t type,
+    u_char *name, size_t len)
+{
+    u_char                     *p, *end, *buf;
+    ngx_uint_t                  n;
+    ngx_ws_gateway_start_t     *st;
+    ngx_ws_gateway_loc_conf_t  *wlcf;
+
+    st = &a->start;
+    wlcf = ngx_http_get_module_loc_conf(a->request, ngx_ws_gateway_module);
+
+    n = 0;
+    p = st->channels;
+    end = p + st->channels_len;
+
+    for ( /* void */ ; p && p < end; p += 1 + *p, n++) {
+        if (*p == len && ngx_memcmp(p + 1, name, len) == 0) {
+            break;
+        }
+    }
+
+    if (type == NGX_WS_GATEWAY_REC_UNSUBSCRIBE) {
+        if (p && p < end) {
+            ngx_memmove(p, p + 1 + *p, end - (p + 1 + *p));
+            st->channels_len -= 1 + len;
+
+        } else {
+            ngx_ws_gateway_metric_inc(fanout.unsubscribed_unknown);
+        }
+
+        return 0;
+    }
+
+    if (p && p < end) {
+        return 0;
+    }
+
+    if (wlcf->session_channels == 0) {
+        return NGX_WS_GATEWAY_REFUSED_OFF;
+    }
+
+    if (len > wlcf->channel_max_length) {
+        return NGX_WS_GATEWAY_REFUSED_LENGTH;
+    }
+
+    if (n >= wlcf->session_channels) {
+        return NGX_WS_GATEWAY_REFUSED_MANY;
+    }
+
+    buf = ngx_alloc(st->channels_len + 1 + len, ngx_cycle->log);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (st->channels) {
+        ngx_memcpy(buf, st->channels, st->channels_len);
+        ngx_free(st->channels);
+    }
+
+    buf[st->channels_len] = (u_char) len;
+    ngx_memcpy(buf + st->channels_len + 1, name, len);
+
+    st->channels = buf;
+    st->channels_len += 1 + len;
+
+    return 0;
+}
+
+
+static void
+ngx_ws_gateway_link_refused(ngx_ws_gateway_link_t *link, uint64_t id,
+    ngx_uint_t type, ngx_uint_t code)
+{
+    u_char  buf[NGX_WS_GATEWAY_REC_MIN + 10], *p;
+
+    if (link->out.size > link->server->up->conf->buffer) {
+        ngx_ws_gateway_link_fail(link, 0, "the backend does not read its "
+                                 "answers, %uz bytes queued", link->out.size);
+        return;
+    }
+
+    p = ngx_ws_gateway_record_write(buf, NGX_WS_GATEWAY_REC_REFUSED, 0, 10);
+    p = ngx_ws_gateway_write_uint64(p, id);
+    *p++ = (u_char) type;
+    *p++ = (u_char) code;
+
+    if (ngx_ws_gateway_link_queue(link, buf, p - buf, NULL, 0) != NGX_OK) {
+        ngx_ws_gateway_link_fail(link, 0, "no memory for a REFUSED");
+    }
+}
+
+
+/* the session's drops, told its backend */
+
+void
+ngx_ws_gateway_link_report(ngx_ws_gateway_session_t *s)
+{
+    u_char                  buf[NGX_WS_GATEWAY_REC_MIN + 12], *p;
+    ngx_ws_gateway_link_t  *link;
+
+    link = s->link;
+
+    p = ngx_ws_gateway_record_write(buf, NGX_WS_GATEWAY_REC_DROPPED, 0, 12);
+    p = ngx_ws_gateway_write_uint64(p, s->id);
+    p = ngx_ws_gateway_write_uint32(p, s->dropped);
+
+    s->dropped = 0;
+
+    if (ngx_ws_gateway_link_queue(link, buf, p - buf, NULL, 0) != NGX_OK) {
+        ngx_ws_gateway_link_fail(link, 0, "no memory for a DROPPED");
+    }
+}
+
+
+/* a link's fan-out is done: the records after it are read */
+
+void
+ngx_ws_gateway_link_fanout_done(ngx_ws_gateway_link_t *link)
+{
+    link->fanout = 0;
+
+    if (link->pc.connection) {
+        ngx_post_event(link->pc.connection->read, &ngx_posted_events);
     }
 }
 
@@ -1352,6 +1737,14 @@ ngx_ws_gateway_link_hello(ngx_ws_gateway_link_t *link, u_char *body,
     ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                   "ws gateway link to %V (upstream \"%V\") is up",
                   &link->server->name, &link->server->up->upstream->host);
+
+    /* sessions waiting for a link have one */
+
+    if (!ngx_queue_empty(&link->server->up->orphans)
+        && !link->server->up->adopt.posted)
+    {
+        ngx_post_event(&link->server->up->adopt, &ngx_posted_events);
+    }
 
     ngx_ws_gateway_link_set_timer(link);
 
@@ -1457,6 +1850,12 @@ ngx_ws_gateway_link_write(ngx_ws_gateway_link_t *link)
         if (c->sent != sent) {
             link->progress = ngx_current_msec;
             link->server->m->bytes_out += c->sent - sent;
+        }
+
+        if (!ngx_queue_empty(&link->paused)
+            && link->out.size < link->server->up->conf->low_watermark)
+        {
+            ngx_ws_gateway_link_unpause(link);
         }
     }
 
@@ -1601,9 +2000,8 @@ static void
 ngx_ws_gateway_link_reset(ngx_ws_gateway_link_t *link, ngx_uint_t failed)
 {
     ngx_msec_t                   delay;
-    ngx_uint_t                   i, n, was_ready;
+    ngx_uint_t                   i, was_ready;
     ngx_http_request_t          *r;
-    ngx_ws_gateway_session_t    *s, **list;
     ngx_ws_gateway_approval_t   *a;
     ngx_ws_gateway_link_conf_t  *lcf;
 
@@ -1623,6 +2021,25 @@ ngx_ws_gateway_link_reset(ngx_ws_gateway_link_t *link, ngx_uint_t failed)
         ngx_del_timer(&link->timer);
     }
 
+    if (link->fanout) {
+
+        /* its fan-out goes on without it */
+
+        link->fanout = 0;
+        ngx_ws_gateway_channel_forget_link(link);
+    }
+
+    if (was_ready) {
+        link->server->up->ready--;
+    }
+
+    /*
+     * its sessions wait for another link, knowing from its queue what
+     * never reached the backend
+     */
+
+    ngx_ws_gateway_link_orphan(link);
+
     link->server->m->queued -= link->out.size;
     (void) ngx_ws_gateway_out_free(&link->out);
 
@@ -1638,10 +2055,7 @@ ngx_ws_gateway_link_reset(ngx_ws_gateway_link_t *link, ngx_uint_t failed)
 
     link->server->m->resets++;
 
-    if (was_ready) {
-        link->server->up->ready--;
-
-    } else if (failed) {
+    if (!was_ready && failed) {
         ngx_ws_gateway_link_peer_state(link, NGX_PEER_FAILED);
     }
 
@@ -1666,44 +2080,6 @@ ngx_ws_gateway_link_reset(ngx_ws_gateway_link_t *link, ngx_uint_t failed)
         r = a->request;
         ngx_ws_gateway_approval_done(a);
         ngx_ws_gateway_approval_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE);
-    }
-
-    /* its sessions: out of the table first, then closed */
-
-    n = link->sessions;
-
-    if (n) {
-        list = ngx_alloc(n * sizeof(ngx_ws_gateway_session_t *),
-                         ngx_cycle->log);
-
-        i = 0;
-
-        if (list) {
-            for (i = 0; i < ngx_ws_gateway_sessions.size && n; i++) {
-                s = ngx_ws_gateway_sessions.slots[i];
-
-                if (s && s->link == link) {
-                    list[--n] = s;
-                }
-            }
-
-            n = link->sessions;
-
-            for (i = 0; i < n; i++) {
-                ngx_ws_gateway_sessions_del(list[i]);
-                list[i]->link = NULL;
-            }
-
-            link->sessions = 0;
-            link->server->m->sessions -= n;
-            link->server->m->lost += n;
-
-            for (i = 0; i < n; i++) {
-                ngx_ws_gateway_session_lost(list[i]);
-            }
-
-            ngx_free(list);
-        }
     }
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
@@ -1877,7 +2253,8 @@ ngx_ws_gateway_link_pick(ngx_ws_gateway_lupstream_t *lup)
 
 ngx_int_t
 ngx_ws_gateway_link_open(ngx_http_request_t *r, ngx_ws_gateway_link_t *link,
-    uint64_t id, ngx_array_t *params, ngx_uint_t flags)
+    uint64_t id, ngx_array_t *params, ngx_uint_t flags,
+    ngx_ws_gateway_start_t *start)
 {
     u_char                   *p, *buf;
     size_t                    len, plen;
@@ -2001,6 +2378,17 @@ ngx_ws_gateway_link_open(ngx_http_request_t *r, ngx_ws_gateway_link_t *link,
         p = ngx_cpymem(p, values[i].data, values[i].len);
     }
 
+    /* its fields are kept with the session, for a re-announce */
+
+    start->open_len = p - (buf + NGX_WS_GATEWAY_REC_MIN + 8);
+    start->open = ngx_alloc(start->open_len, c->log);
+    if (start->open == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(start->open, buf + NGX_WS_GATEWAY_REC_MIN + 8,
+               start->open_len);
+
     return ngx_ws_gateway_link_queue(link, buf, p - buf, NULL, 0);
 }
 
@@ -2021,6 +2409,10 @@ ngx_ws_gateway_link_attach(ngx_ws_gateway_session_t *s,
     link->sessions++;
     link->server->m->sessions++;
 
+    s->msg_epoch = (uint32_t) link->ping;
+    s->msg_cur = 0;
+    s->msg_prev = 0;
+
     return NGX_OK;
 }
 
@@ -2036,6 +2428,7 @@ ngx_ws_gateway_link_message(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
     u_char *data, size_t len)
 {
     u_char                  head[NGX_WS_GATEWAY_REC_MIN + 8], *p;
+    uint32_t                epoch;
     ngx_ws_gateway_link_t  *link;
 
     link = s->link;
@@ -2054,7 +2447,29 @@ ngx_ws_gateway_link_message(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
                                     8 + len);
     p = ngx_ws_gateway_write_uint64(p, s->id);
 
-    return ngx_ws_gateway_link_queue(link, head, p - head, data, len);
+    if (ngx_ws_gateway_link_queue(link, head, p - head, data, len) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /*
+     * the heartbeat epoch of the message: the backend has read it once
+     * it answers the PING of the next epoch
+     */
+
+    epoch = (uint32_t) link->ping;
+
+    if (s->msg_epoch != epoch) {
+        s->msg_prev = (s->msg_epoch + 1 == epoch) ? s->msg_cur : 0;
+        s->msg_cur = 0;
+        s->msg_epoch = epoch;
+    }
+
+    if (s->msg_cur < 0xffff) {
+        s->msg_cur++;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -2067,6 +2482,21 @@ ngx_ws_gateway_link_closed(ngx_ws_gateway_session_t *s, ngx_uint_t code,
     ngx_ws_gateway_link_t  *link;
 
     link = s->link;
+
+    if (s->dropped) {
+        ngx_ws_gateway_link_report(s);
+
+        if (s->link == NULL) {
+
+            /* the link failed on it: the session was left waiting */
+
+            return;
+        }
+    }
+
+    if (s->link_wait) {
+        ngx_ws_gateway_session_read_again(s);
+    }
 
     ngx_ws_gateway_sessions_del(s);
     s->link = NULL;
@@ -2286,7 +2716,7 @@ ngx_ws_gateway_link_approve(ngx_http_request_t *r, ngx_array_t *params,
                ->outbound_limit;
 
     if (ngx_ws_gateway_link_open(r, a->link, a->id, params,
-                                 NGX_WS_GATEWAY_REC_APPROVE)
+                                 NGX_WS_GATEWAY_REC_APPROVE, &a->start)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -2362,6 +2792,8 @@ ngx_ws_gateway_link_chosen(ngx_http_request_t *r, ngx_uint_t approve,
         start->link = a->link;
         start->id = a->id;
         ngx_memzero(&a->start.out, sizeof(ngx_ws_gateway_out_t));
+        a->start.open = NULL;
+        a->start.channels = NULL;
 
         return start->link;
     }
@@ -2487,6 +2919,18 @@ ngx_ws_gateway_approval_cleanup(void *data)
 {
     ngx_ws_gateway_approval_t *a = data;
 
+    /* what its session would have kept */
+
+    if (a->start.open) {
+        ngx_free(a->start.open);
+        a->start.open = NULL;
+    }
+
+    if (a->start.channels) {
+        ngx_free(a->start.channels);
+        a->start.channels = NULL;
+    }
+
     if (a->starting) {
 
         /* accepted, and the client went before its session started */
@@ -2580,4 +3024,608 @@ ngx_ws_gateway_approval_refuse(ngx_http_request_t *r, ngx_uint_t status)
      */
 
     ngx_http_run_posted_requests(c);
+}
+
+
+/* backpressure toward the backend: its link at the high watermark */
+
+ngx_int_t
+ngx_ws_gateway_link_full(ngx_ws_gateway_session_t *s)
+{
+    ngx_ws_gateway_link_t  *link;
+
+    link = s->link;
+
+    if (link->out.size < link->server->up->conf->high_watermark) {
+        return 0;
+    }
+
+    /* the session reads on when the queue is below the low watermark */
+
+    s->link_wait = 1;
+    ngx_queue_insert_tail(&link->paused, &s->queue);
+
+    link->server->m->sessions_paused++;
+    link->server->m->pauses++;
+
+    return 1;
+}
+
+
+void
+ngx_ws_gateway_link_unpaused(ngx_ws_gateway_session_t *s)
+{
+    if (s->link) {
+        s->link->server->m->sessions_paused--;
+    }
+}
+
+
+static void
+ngx_ws_gateway_link_unpause(ngx_ws_gateway_link_t *link)
+{
+    ngx_queue_t               *q;
+    ngx_ws_gateway_session_t  *s;
+
+    /* each leaves the list, and reads on if nothing else holds it */
+
+    while (!ngx_queue_empty(&link->paused)) {
+        q = ngx_queue_head(&link->paused);
+        s = ngx_queue_data(q, ngx_ws_gateway_session_t, queue);
+
+        ngx_ws_gateway_session_read_again(s);
+    }
+}
+
+
+/*
+ * Failover.  The sessions of a lost link leave it at once and wait, as
+ * orphans of its upstream, for another ready link: each is re-announced
+ * there (OPEN with REANNOUNCE), a slice per pass of the event loop.
+ * Meanwhile an orphan does not read its client (what the client sends
+ * waits in TCP), and a message it completes from what it had read is
+ * held, up to ws_gateway_failover_hold bytes; past the location's
+ * ws_gateway_failover_timeout it is closed.
+ */
+
+typedef struct {
+    ngx_ws_gateway_link_t         *link;
+} ngx_ws_gateway_unsent_ctx_t;
+
+
+static void
+ngx_ws_gateway_link_orphan(ngx_ws_gateway_link_t *link)
+{
+    ngx_uint_t                   i, n, acked;
+    ngx_ws_gateway_orphan_t     *o;
+    ngx_ws_gateway_session_t    *s, **list;
+    ngx_ws_gateway_lupstream_t  *lup;
+    ngx_ws_gateway_unsent_ctx_t  ctx;
+
+    n = link->sessions;
+
+    if (n == 0) {
+        return;
+    }
+
+    lup = link->server->up;
+
+    list = ngx_alloc(n * sizeof(ngx_ws_gateway_session_t *), ngx_cycle->log);
+
+    if (list == NULL) {
+        return;
+    }
+
+    for (i = 0; i < ngx_ws_gateway_sessions.size && n; i++) {
+        s = ngx_ws_gateway_sessions.slots[i];
+
+        if (s && s->link == link) {
+            list[--n] = s;
+        }
+    }
+
+    n = link->sessions;
+
+    for (i = 0; i < n; i++) {
+        s = list[i];
+
+        if (s->link_wait) {
+            ngx_ws_gateway_session_read_again(s);
+        }
+
+        o = ngx_calloc(sizeof(ngx_ws_gateway_orphan_t), ngx_cycle->log);
+
+        if (o) {
+
+            /* its messages that the backend may not have read */
+
+            acked = link->acked;
+
+            if ((int32_t) (acked - s->msg_epoch) < 1) {
+                o->unconfirmed += s->msg_cur;
+            }
+
+            if ((int32_t) (acked - (s->msg_epoch - 1)) < 1) {
+                o->unconfirmed += s->msg_prev;
+            }
+
+            o->session = s;
+            o->since = ngx_current_msec;
+            ngx_queue_insert_tail(&lup->orphans, &o->queue);
+
+            ngx_ws_gateway_metric_inc(fanout.orphaned);
+        }
+
+        /* with no memory, it is closed as it is */
+
+        s->orphan = o;
+        s->link = NULL;
+    }
+
+    link->sessions = 0;
+    link->server->m->sessions -= n;
+    link->server->m->lost += n;
+    ngx_ws_gateway_metric_add(fanout.lost, n);
+
+    /* what its queue still held of theirs never reached the backend */
+
+    ctx.link = link;
+    ngx_ws_gateway_out_unsent(&link->out, ngx_ws_gateway_link_unsent, &ctx);
+
+    for (i = 0; i < n; i++) {
+        s = list[i];
+        o = s->orphan;
+
+        if (o) {
+            o->unconfirmed = ngx_max(o->unconfirmed, o->unsent);
+        }
+
+        if (o == NULL || s->conf->failover_timeout == 0 || ngx_exiting
+            || ngx_terminate || ngx_quit)
+        {
+            ngx_ws_gateway_session_lost(s, s->conf->failover_code,
+                                        "backend unavailable");
+        }
+    }
+
+    ngx_free(list);
+
+    if (!ngx_queue_empty(&lup->orphans)) {
+        if (lup->ready && !lup->adopt.posted) {
+            ngx_post_event(&lup->adopt, &ngx_posted_events);
+        }
+
+        ngx_ws_gateway_link_expire_timer(lup);
+    }
+}
+
+
+static void
+ngx_ws_gateway_link_unsent(u_char *head, size_t n, void *data)
+{
+    uint64_t                   id;
+    ngx_ws_gateway_session_t  *s;
+
+    if (n < NGX_WS_GATEWAY_REC_MIN + 8
+        || head[4] != NGX_WS_GATEWAY_REC_MESSAGE)
+    {
+        return;
+    }
+
+    id = ngx_ws_gateway_parse_uint64(head + NGX_WS_GATEWAY_REC_MIN);
+
+    s = ngx_ws_gateway_sessions_find(id);
+
+    if (s && s->orphan) {
+        s->orphan->unsent++;
+    }
+}
+
+
+/* a client's message while its session has no link: held, or dropped */
+
+ngx_int_t
+ngx_ws_gateway_link_hold(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
+    u_char *data, size_t len)
+{
+    size_t                    old;
+    u_char                    head[NGX_WS_GATEWAY_REC_MIN + 8], *p;
+    ngx_ws_gateway_orphan_t  *o;
+
+    o = s->orphan;
+
+    if (o->held.size + len > s->conf->failover_hold) {
+        o->unsent++;
+        o->unconfirmed++;
+        ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_NO_LINK]);
+        return NGX_OK;
+    }
+
+    p = ngx_ws_gateway_record_write(head, NGX_WS_GATEWAY_REC_MESSAGE,
+                                    (opcode == NGX_WS_GATEWAY_OP_BINARY)
+                                    ? NGX_WS_GATEWAY_REC_BINARY : 0,
+                                    8 + len);
+    p = ngx_ws_gateway_write_uint64(p, s->id);
+
+    old = o->held.size;
+
+    if (ngx_ws_gateway_out_record(&o->held, head, p - head, data, len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    o->held_n++;
+    ngx_ws_gateway_metric_add(fanout.held, o->held.size - old);
+
+    return NGX_OK;
+}
+
+
+/* the session leaves its waiting for a link: it ends */
+
+void
+ngx_ws_gateway_link_leave(ngx_ws_gateway_session_t *s)
+{
+    ngx_ws_gateway_orphan_t  *o;
+
+    o = s->orphan;
+
+    /* what it held for the backend is lost */
+
+    ngx_ws_gateway_metric_add(fanout.held, -(ngx_atomic_int_t) o->held.size);
+    ngx_ws_gateway_metric_add(drops[NGX_WS_GATEWAY_DROP_NO_LINK], o->held_n);
+    (void) ngx_ws_gateway_out_free(&o->held);
+
+    ngx_queue_remove(&o->queue);
+    ngx_free(o);
+    s->orphan = NULL;
+
+    ngx_ws_gateway_metric_add(fanout.orphaned, -1);
+
+    ngx_ws_gateway_sessions_del(s);
+}
+
+
+static void
+ngx_ws_gateway_link_adopt(ngx_event_t *ev)
+{
+    ngx_uint_t                   n, slice;
+    ngx_queue_t                 *q;
+    ngx_ws_gateway_link_t       *link;
+    ngx_ws_gateway_orphan_t     *o;
+    ngx_ws_gateway_session_t    *s;
+    ngx_ws_gateway_lupstream_t  *lup;
+    ngx_ws_gateway_main_conf_t  *wmcf;
+
+    lup = ev->data;
+
+    wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_ws_gateway_module);
+    slice = wmcf->fanout_slice;
+
+    for (n = 0; n < slice && !ngx_queue_empty(&lup->orphans); n++) {
+
+        link = ngx_ws_gateway_link_pick(lup);
+
+        if (link == NULL) {
+            return;
+        }
+
+        q = ngx_queue_head(&lup->orphans);
+        o = ngx_queue_data(q, ngx_ws_gateway_orphan_t, queue);
+        s = o->session;
+
+        if (ngx_ws_gateway_link_reannounce(s, link) != NGX_OK) {
+            ngx_ws_gateway_session_lost(s, s->conf->failover_code,
+                                        "backend unavailable");
+        }
+    }
+
+    if (!ngx_queue_empty(&lup->orphans) && lup->ready) {
+        ngx_post_event(ev, &ngx_posted_next_events);
+    }
+}
+
+
+/*
+ * OPEN with REANNOUNCE: the fields of its first OPEN, its channels, and
+ * what may have been lost; then the messages held meanwhile
+ */
+
+static ngx_int_t
+ngx_ws_gateway_link_reannounce(ngx_ws_gateway_session_t *s,
+    ngx_ws_gateway_link_t *link)
+{
+    u_char                   *buf, *p;
+    size_t                    len, old;
+    ngx_ws_gateway_sub_t     *sub;
+    ngx_ws_gateway_orphan_t  *o;
+
+    o = s->orphan;
+
+    len = 8 + s->open_len + 3 * (NGX_WS_GATEWAY_FIELD_HEAD + 4);
+
+    for (sub = s->subs; sub; sub = sub->next) {
+        len += NGX_WS_GATEWAY_FIELD_HEAD + sub->channel->len;
+    }
+
+    if (len + 2 > link->peer_max_record) {
+        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                      "ws gateway re-announce of %uz bytes is larger than "
+                      "the backend takes (%uD)", len + 2,
+                      link->peer_max_record);
+        return NGX_ERROR;
+    }
+
+    buf = ngx_alloc(NGX_WS_GATEWAY_REC_MIN + len, ngx_cycle->log);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_ws_gateway_record_write(buf, NGX_WS_GATEWAY_REC_OPEN,
+                                    NGX_WS_GATEWAY_REC_REANNOUNCE, len);
+    p = ngx_ws_gateway_write_uint64(p, s->id);
+
+    if (s->open_len) {
+        p = ngx_cpymem(p, s->open, s->open_len);
+    }
+
+    for (sub = s->subs; sub; sub = sub->next) {
+        p = ngx_ws_gateway_record_write_field(p, NGX_WS_GATEWAY_FIELD_CHANNEL,
+                                              sub->channel->name,
+                                              sub->channel->len);
+    }
+
+    p = ngx_ws_gateway_record_write_field(p, NGX_WS_GATEWAY_FIELD_DROPPED,
+                                          NULL, 4);
+    p = ngx_ws_gateway_write_uint32(p, s->dropped);
+    p = ngx_ws_gateway_record_write_field(p, NGX_WS_GATEWAY_FIELD_UNSENT,
+                                          NULL, 4);
+    p = ngx_ws_gateway_write_uint32(p, o->unsent);
+    p = ngx_ws_gateway_record_write_field(p,
+                                          NGX_WS_GATEWAY_FIELD_UNCONFIRMED,
+                                          NULL, 4);
+    p = ngx_ws_gateway_write_uint32(p, o->unconfirmed);
+
+    if (ngx_ws_gateway_link_queue(link, buf, p - buf, NULL, 0) != NGX_OK) {
+        ngx_free(buf);
+        return NGX_ERROR;
+    }
+
+    ngx_free(buf);
+
+    s->dropped = 0;
+
+    /* the messages it held go after it, as they were */
+
+    if (o->held.out) {
+        old = o->held.size;
+        ngx_ws_gateway_out_splice(&link->out, &o->held);
+        link->server->m->queued += old;
+        ngx_ws_gateway_metric_add(fanout.held, -(ngx_atomic_int_t) old);
+    }
+
+    ngx_queue_remove(&o->queue);
+    ngx_free(o);
+    s->orphan = NULL;
+
+    ngx_ws_gateway_metric_add(fanout.orphaned, -1);
+    ngx_ws_gateway_metric_inc(fanout.reannounced);
+
+    s->link = link;
+    link->sessions++;
+    link->server->m->sessions++;
+
+    s->msg_epoch = (uint32_t) link->ping;
+    s->msg_cur = 0;
+    s->msg_prev = 0;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
+                   "ws gateway session %uL re-announced to %V",
+                   s->id, &link->server->name);
+
+    ngx_ws_gateway_session_read_again(s);
+
+    return NGX_OK;
+}
+
+
+/* the orphans past their location's ws_gateway_failover_timeout */
+
+static void
+ngx_ws_gateway_link_expire(ngx_event_t *ev)
+{
+    u_char                       reason[NGX_WS_GATEWAY_REASON_MAX + 1];
+    ngx_uint_t                   n, slice;
+    ngx_msec_t                   window;
+    ngx_queue_t                 *q, *next;
+    ngx_ws_gateway_orphan_t     *o;
+    ngx_ws_gateway_session_t    *s;
+    ngx_ws_gateway_lupstream_t  *lup;
+    ngx_ws_gateway_main_conf_t  *wmcf;
+
+    lup = ev->data;
+
+    wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_ws_gateway_module);
+    slice = wmcf->fanout_slice;
+    n = 0;
+
+    for (q = ngx_queue_head(&lup->orphans);
+         q != ngx_queue_sentinel(&lup->orphans) && n < slice;
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        o = ngx_queue_data(q, ngx_ws_gateway_orphan_t, queue);
+        s = o->session;
+
+        if ((ngx_msec_int_t) (ngx_current_msec - o->since)
+            < (ngx_msec_int_t) s->conf->failover_timeout)
+        {
+            continue;
+        }
+
+        /* a hint that spreads the clients' reconnects over the window */
+
+        window = s->conf->failover_window;
+
+        (void) ngx_snprintf(reason, sizeof(reason) - 1,
+                            "backend unavailable, retry in %M ms%Z",
+                            window ? (ngx_msec_t) ngx_random() % (window + 1)
+                                   : (ngx_msec_t) 0);
+        reason[sizeof(reason) - 1] = '\0';
+
+        ngx_ws_gateway_metric_inc(fanout.failover_closed);
+
+        ngx_ws_gateway_session_lost(s, s->conf->failover_code,
+                                    (char *) reason);
+        n++;
+    }
+
+    ngx_ws_gateway_link_expire_timer(lup);
+
+    if (n == slice && lup->expire.timer_set) {
+
+        /* more are due: after the others' events */
+
+        ngx_del_timer(&lup->expire);
+        ngx_add_timer(&lup->expire, 1);
+    }
+}
+
+
+static void
+ngx_ws_gateway_link_expire_timer(ngx_ws_gateway_lupstream_t *lup)
+{
+    ngx_msec_t                 next, left, t;
+    ngx_queue_t               *q;
+    ngx_ws_gateway_orphan_t   *o;
+
+    next = NGX_TIMER_INFINITE;
+
+    for (q = ngx_queue_head(&lup->orphans);
+         q != ngx_queue_sentinel(&lup->orphans);
+         q = ngx_queue_next(q))
+    {
+        o = ngx_queue_data(q, ngx_ws_gateway_orphan_t, queue);
+        t = o->session->conf->failover_timeout;
+        left = ngx_current_msec - o->since;
+        left = (left >= t) ? 1 : t - left;
+
+        if (left < next) {
+            next = left;
+        }
+    }
+
+    if (lup->expire.timer_set) {
+        ngx_del_timer(&lup->expire);
+    }
+
+    if (next != NGX_TIMER_INFINITE) {
+        ngx_add_timer(&lup->expire, next);
+    }
+}
+
+
+/* the worker's sessions on links */
+
+ngx_ws_gateway_session_t *
+ngx_ws_gateway_link_session(uint64_t id)
+{
+    return ngx_ws_gateway_sessions_find(id);
+}
+
+
+ngx_uint_t
+ngx_ws_gateway_link_sessions_of(ngx_ws_gateway_lupstream_t *lup,
+    uint64_t *ids)
+{
+    ngx_uint_t                 i, n;
+    ngx_ws_gateway_session_t  *s;
+
+    n = 0;
+
+    for (i = 0; i < ngx_ws_gateway_sessions.size; i++) {
+        s = ngx_ws_gateway_sessions.slots[i];
+
+        if (s && s->conf->upstream == lup) {
+            if (ids) {
+                ids[n] = s->id;
+            }
+
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+/* the channels of ws_gateway_subscribe, while the request is here */
+
+ngx_int_t
+ngx_ws_gateway_link_channels(ngx_http_request_t *r, ngx_array_t *subscribe,
+    ngx_uint_t max, ngx_ws_gateway_start_t *start)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_str_t                 *values;
+    ngx_uint_t                 i;
+    ngx_http_complex_value_t  *cv;
+
+    cv = subscribe->elts;
+
+    values = ngx_palloc(r->pool, subscribe->nelts * sizeof(ngx_str_t));
+    if (values == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = start->channels_len;
+
+    for (i = 0; i < subscribe->nelts; i++) {
+        if (ngx_http_complex_value(r, &cv[i], &values[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (values[i].len > max) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "ws_gateway_subscribe \"%V\" is longer than "
+                          "ws_gateway_channel_max_length %ui, not done",
+                          &values[i], max);
+            values[i].len = 0;
+        }
+
+        if (values[i].len) {
+            len += 1 + values[i].len;
+        }
+    }
+
+    if (len == start->channels_len) {
+        return NGX_OK;
+    }
+
+    p = ngx_alloc(len, r->connection->log);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (start->channels) {
+        ngx_memcpy(p, start->channels, start->channels_len);
+        ngx_free(start->channels);
+    }
+
+    start->channels = p;
+    p += start->channels_len;
+
+    for (i = 0; i < subscribe->nelts; i++) {
+        if (values[i].len) {
+            *p++ = (u_char) values[i].len;
+            p = ngx_cpymem(p, values[i].data, values[i].len);
+        }
+    }
+
+    start->channels_len = len;
+
+    return NGX_OK;
 }

@@ -37,12 +37,20 @@ typedef struct {
     ngx_msec_t                     backoff_max;
     size_t                         max_message;
     size_t                         buffer;
+    size_t                         high_watermark;
+    size_t                         low_watermark;
+
+    /* where a watermark was set, for errors found later */
+    u_char                        *wm_file;
+    ngx_uint_t                     wm_line;
 } ngx_ws_gateway_link_conf_t;
 
 
 typedef struct ngx_ws_gateway_link_s      ngx_ws_gateway_link_t;
 typedef struct ngx_ws_gateway_lserver_s   ngx_ws_gateway_lserver_t;
 typedef struct ngx_ws_gateway_lupstream_s ngx_ws_gateway_lupstream_t;
+typedef struct ngx_ws_gateway_orphan_s    ngx_ws_gateway_orphan_t;
+typedef struct ngx_ws_gateway_session_s   ngx_ws_gateway_session_t;
 
 
 /* an upstream that ws_gateway_pass names, and its worker's links */
@@ -56,6 +64,24 @@ struct ngx_ws_gateway_lupstream_s {
     ngx_uint_t                     nservers;
     uintptr_t                     *tried;
     ngx_uint_t                     ready;         /* links ready */
+
+    /* sessions whose link was lost, waiting for another, in order */
+    ngx_queue_t                    orphans;
+    ngx_event_t                    adopt;         /* posted: re-announce */
+    ngx_event_t                    expire;        /* the nearest deadline */
+};
+
+
+/* a session whose link was lost, until another takes it */
+
+struct ngx_ws_gateway_orphan_s {
+    ngx_queue_t                    queue;         /* its upstream's */
+    ngx_ws_gateway_session_t      *session;
+    ngx_msec_t                     since;
+    uint32_t                       unsent;        /* its messages lost */
+    uint32_t                       unconfirmed;   /* and perhaps lost */
+    ngx_uint_t                     held_n;        /* messages held */
+    ngx_ws_gateway_out_t           held;          /* MESSAGE records */
 };
 
 
@@ -74,6 +100,11 @@ typedef struct {
     ngx_ws_gateway_link_t         *link;
     uint64_t                       id;
     ngx_ws_gateway_out_t           out;
+    u_char                        *open;         /* the OPEN's fields */
+    size_t                         open_len;
+    u_char                        *channels;     /* to subscribe: u8
+                                                    length, name, ... */
+    size_t                         channels_len;
     ngx_uint_t                     end_code;     /* 0: none */
     size_t                         end_len;
     u_char                         end_reason[NGX_WS_GATEWAY_REASON_MAX];
@@ -102,7 +133,21 @@ ngx_ws_gateway_link_t *ngx_ws_gateway_link_pick(
 /* the session's OPEN, from its request, before the request goes */
 ngx_int_t ngx_ws_gateway_link_open(ngx_http_request_t *r,
     ngx_ws_gateway_link_t *link, uint64_t id, ngx_array_t *params,
-    ngx_uint_t flags);
+    ngx_uint_t flags, ngx_ws_gateway_start_t *start);
+
+/* the channels of ws_gateway_subscribe, from the request */
+ngx_int_t ngx_ws_gateway_link_channels(ngx_http_request_t *r,
+    ngx_array_t *subscribe, ngx_uint_t max, ngx_ws_gateway_start_t *start);
+
+/* the worker's sessions on links, by id; of an upstream (ids NULL: count) */
+ngx_ws_gateway_session_t *ngx_ws_gateway_link_session(uint64_t id);
+ngx_uint_t ngx_ws_gateway_link_sessions_of(ngx_ws_gateway_lupstream_t *lup,
+    uint64_t *ids);
+
+/* a link's fan-out is done: it reads on */
+void ngx_ws_gateway_link_fanout_done(ngx_ws_gateway_link_t *link);
+char *ngx_ws_gateway_link_watermark(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* a handshake's link, chosen once and kept in its context */
 ngx_ws_gateway_link_t *ngx_ws_gateway_link_choose(ngx_http_request_t *r,

@@ -77,6 +77,14 @@ enum {
                                               link could not take (too
                                               large for the backend, the
                                               link's buffer full) */
+    NGX_WS_GATEWAY_DROP_SESSION_CAP,       /* a backend's message to a
+                                              session at its outbound
+                                              limit, policy "drop" */
+    NGX_WS_GATEWAY_DROP_NO_LINK,           /* a client's message while no
+                                              link was there, past what
+                                              the session may hold */
+    NGX_WS_GATEWAY_DROP_GONE,              /* a backend's command for a
+                                              session not on that link */
     NGX_WS_GATEWAY_DROP_LAST
 };
 
@@ -84,6 +92,9 @@ enum {
 enum {
     NGX_WS_GATEWAY_PAUSE_LIMIT = 0,        /* ws_gateway_outbound_limit */
     NGX_WS_GATEWAY_PAUSE_WORKER,           /* the worker's budget */
+    NGX_WS_GATEWAY_PAUSE_LINK,             /* its link at its high
+                                              watermark */
+    NGX_WS_GATEWAY_PAUSE_NO_LINK,          /* waiting for a link */
     NGX_WS_GATEWAY_PAUSE_LAST
 };
 
@@ -227,7 +238,40 @@ typedef struct {
     ngx_ws_gateway_count_t      approved;
     ngx_ws_gateway_count_t      rejected;
     ngx_ws_gateway_count_t      approve_timeouts;
+
+    /* backpressure toward the backend */
+    ngx_atomic_t                high_watermark;
+    ngx_atomic_t                low_watermark;
+    ngx_atomic_t                sessions_paused;  /* gauge */
+    ngx_ws_gateway_count_t      pauses;       /* sessions paused at the
+                                                 high watermark */
 } ngx_ws_gateway_link_metrics_t;
+
+
+/* channels, fan-out and failover (docs/metrics.md) */
+
+typedef struct {
+    /* gauges */
+    ngx_atomic_t                channels;
+    ngx_atomic_t                subscriptions;
+    ngx_atomic_t                running;      /* fan-outs under way */
+    ngx_atomic_t                orphaned;     /* sessions waiting for a
+                                                 link */
+    ngx_atomic_t                held;         /* bytes they hold */
+
+    ngx_ws_gateway_count_t      publishes;
+    ngx_ws_gateway_count_t      broadcasts;
+    ngx_ws_gateway_count_t      unrouted;     /* to no one */
+    ngx_ws_gateway_count_t      deliveries;
+    ngx_ws_gateway_count_t      refused;      /* SUBSCRIBEs refused */
+    ngx_ws_gateway_count_t      unsubscribed_unknown;
+    ngx_ws_gateway_count_t      slices;
+    ngx_ws_gateway_count_t      slice_max_us; /* the longest slice */
+    ngx_ws_gateway_count_t      max_us;       /* the longest fan-out */
+    ngx_ws_gateway_count_t      lost;         /* sessions whose link went */
+    ngx_ws_gateway_count_t      reannounced;
+    ngx_ws_gateway_count_t      failover_closed;
+} ngx_ws_gateway_fanout_metrics_t;
 
 
 typedef struct {
@@ -276,6 +320,8 @@ typedef struct {
     ngx_ws_gateway_hist_t       lag;          /* timer lateness */
 
     ngx_ws_gateway_second_t     seconds[NGX_WS_GATEWAY_SECONDS];
+
+    ngx_ws_gateway_fanout_metrics_t  fanout;
 
     ngx_atomic_t                nlinks;       /* entries of links[] */
     ngx_ws_gateway_link_metrics_t  links[NGX_WS_GATEWAY_LINK_SERVERS];

@@ -25,6 +25,12 @@ static char *ngx_ws_gateway_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ws_gateway_link_param(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_ws_gateway_outbound_policy(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_ws_gateway_subscribe(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_ws_gateway_failover_close(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_ws_gateway_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ws_gateway_worker_limit(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -116,6 +122,30 @@ static ngx_ws_gateway_size_bounds_t  ngx_ws_gateway_link_buffer_bounds = {
     ngx_ws_gateway_check_size, 64 * 1024, NGX_MAX_SIZE_T_VALUE / 2
 };
 
+static ngx_ws_gateway_size_bounds_t  ngx_ws_gateway_watermark_bounds = {
+    ngx_ws_gateway_check_size, 4 * 1024, NGX_MAX_SIZE_T_VALUE / 2
+};
+
+static ngx_ws_gateway_size_bounds_t  ngx_ws_gateway_slice_bounds = {
+    ngx_ws_gateway_check_num, 1, 1000000
+};
+
+static ngx_ws_gateway_size_bounds_t  ngx_ws_gateway_session_channels_bounds = {
+    ngx_ws_gateway_check_num, 0, 65535
+};
+
+static ngx_ws_gateway_size_bounds_t  ngx_ws_gateway_channel_length_bounds = {
+    ngx_ws_gateway_check_num, 1, NGX_WS_GATEWAY_CHANNEL_MAX
+};
+
+static ngx_ws_gateway_size_bounds_t  ngx_ws_gateway_hold_bounds = {
+    ngx_ws_gateway_check_size, 0, 1024 * 1024 * 1024
+};
+
+static ngx_ws_gateway_msec_bounds_t  ngx_ws_gateway_failover_bounds = {
+    ngx_ws_gateway_check_msec, NGX_WS_GATEWAY_MSEC_MIN, 3600000, 1
+};
+
 
 static ngx_command_t  ngx_ws_gateway_commands[] = {
 
@@ -153,6 +183,13 @@ static ngx_command_t  ngx_ws_gateway_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_ws_gateway_main_conf_t, worker_outbound_limit),
       NULL },
+
+    { ngx_string("ws_gateway_fanout_slice"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_main_conf_t, fanout_slice),
+      &ngx_ws_gateway_slice_bounds },
 
     { ngx_string("ws_gateway_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -202,6 +239,55 @@ static ngx_command_t  ngx_ws_gateway_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_gateway_loc_conf_t, outbound_limit),
       &ngx_ws_gateway_outbound_bounds },
+
+    { ngx_string("ws_gateway_outbound_policy"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_ws_gateway_outbound_policy,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_gateway_subscribe"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_ws_gateway_subscribe,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_gateway_session_channels"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_loc_conf_t, session_channels),
+      &ngx_ws_gateway_session_channels_bounds },
+
+    { ngx_string("ws_gateway_channel_max_length"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_loc_conf_t, channel_max_length),
+      &ngx_ws_gateway_channel_length_bounds },
+
+    { ngx_string("ws_gateway_failover_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_loc_conf_t, failover_timeout),
+      &ngx_ws_gateway_failover_bounds },
+
+    { ngx_string("ws_gateway_failover_close"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_ws_gateway_failover_close,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_gateway_failover_hold"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_loc_conf_t, failover_hold),
+      &ngx_ws_gateway_hold_bounds },
 
     { ngx_string("ws_gateway_ping_interval"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -314,6 +400,20 @@ static ngx_command_t  ngx_ws_gateway_commands[] = {
       NGX_HTTP_SRV_CONF_OFFSET,
       offsetof(ngx_ws_gateway_link_conf_t, buffer),
       &ngx_ws_gateway_link_buffer_bounds },
+
+    { ngx_string("ws_gateway_link_high_watermark"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_TAKE1,
+      ngx_ws_gateway_link_watermark,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_link_conf_t, high_watermark),
+      &ngx_ws_gateway_watermark_bounds },
+
+    { ngx_string("ws_gateway_link_low_watermark"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_TAKE1,
+      ngx_ws_gateway_link_watermark,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_ws_gateway_link_conf_t, low_watermark),
+      &ngx_ws_gateway_watermark_bounds },
 
       ngx_null_command
 };
@@ -490,6 +590,7 @@ ngx_ws_gateway_create_main_conf(ngx_conf_t *cf)
     conf->idle_window = NGX_CONF_UNSET_MSEC;
     conf->log_interval = NGX_CONF_UNSET_MSEC;
     conf->worker_outbound_limit = NGX_CONF_UNSET_SIZE;
+    conf->fanout_slice = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -505,6 +606,7 @@ ngx_ws_gateway_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(wmcf->log_interval, 0);
     ngx_conf_init_size_value(wmcf->worker_outbound_limit,
                              256 * 1024 * 1024);
+    ngx_conf_init_uint_value(wmcf->fanout_slice, 1000);
 
     return NGX_CONF_OK;
 }
@@ -520,7 +622,12 @@ ngx_ws_gateway_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_ws_gateway_init_process(ngx_cycle_t *cycle)
 {
+    ngx_ws_gateway_main_conf_t  *wmcf;
+
+    wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_gateway_module);
+
     ngx_ws_gateway_session_init_process(cycle);
+    ngx_ws_gateway_channel_init_process(wmcf ? wmcf->fanout_slice : 1000);
 
     if (ngx_ws_gateway_metrics_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
@@ -534,6 +641,7 @@ static void
 ngx_ws_gateway_exit_process(ngx_cycle_t *cycle)
 {
     ngx_ws_gateway_link_exit_process();
+    ngx_ws_gateway_channel_exit_process();
     ngx_ws_gateway_metrics_exit_process(cycle);
     ngx_ws_gateway_session_exit_process();
 }
@@ -566,6 +674,15 @@ ngx_ws_gateway_create_loc_conf(ngx_conf_t *cf)
     conf->max_message_size = NGX_CONF_UNSET_SIZE;
     conf->buffer_size = NGX_CONF_UNSET_SIZE;
     conf->outbound_limit = NGX_CONF_UNSET_SIZE;
+    conf->outbound_policy = NGX_CONF_UNSET_UINT;
+    conf->outbound_code = NGX_CONF_UNSET_UINT;
+    conf->session_channels = NGX_CONF_UNSET_UINT;
+    conf->channel_max_length = NGX_CONF_UNSET_UINT;
+    conf->subscribe = NGX_CONF_UNSET_PTR;
+    conf->failover_timeout = NGX_CONF_UNSET_MSEC;
+    conf->failover_code = NGX_CONF_UNSET_UINT;
+    conf->failover_window = NGX_CONF_UNSET_MSEC;
+    conf->failover_hold = NGX_CONF_UNSET_SIZE;
 
     conf->ping_interval = NGX_CONF_UNSET_MSEC;
     conf->pong_timeout = NGX_CONF_UNSET_MSEC;
@@ -649,6 +766,43 @@ ngx_ws_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               16 * 1024);
     ngx_conf_merge_size_value(conf->outbound_limit, prev->outbound_limit,
                               1024 * 1024);
+
+    if (conf->outbound_policy == NGX_CONF_UNSET_UINT) {
+        conf->outbound_policy = (prev->outbound_policy == NGX_CONF_UNSET_UINT)
+                                ? NGX_WS_GATEWAY_POLICY_CLOSE
+                                : prev->outbound_policy;
+        conf->outbound_code = (prev->outbound_code == NGX_CONF_UNSET_UINT)
+                              ? NGX_WS_GATEWAY_CLOSE_TRY_AGAIN
+                              : prev->outbound_code;
+    }
+
+    ngx_conf_merge_uint_value(conf->session_channels, prev->session_channels,
+                              32);
+    ngx_conf_merge_uint_value(conf->channel_max_length,
+                              prev->channel_max_length, 128);
+    ngx_conf_merge_ptr_value(conf->subscribe, prev->subscribe, NULL);
+    ngx_conf_merge_msec_value(conf->failover_timeout, prev->failover_timeout,
+                              10000);
+
+    if (conf->failover_code == NGX_CONF_UNSET_UINT) {
+        conf->failover_code = (prev->failover_code == NGX_CONF_UNSET_UINT)
+                              ? NGX_WS_GATEWAY_CLOSE_TRY_AGAIN
+                              : prev->failover_code;
+        conf->failover_window = (prev->failover_window
+                                 == NGX_CONF_UNSET_MSEC)
+                                ? 10000 : prev->failover_window;
+    }
+
+    ngx_conf_merge_size_value(conf->failover_hold, prev->failover_hold,
+                              64 * 1024);
+
+    if (conf->subscribe && conf->session_channels < conf->subscribe->nelts) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%ui \"ws_gateway_subscribe\" channels are more "
+                           "than \"ws_gateway_session_channels\" %ui allows",
+                           conf->subscribe->nelts, conf->session_channels);
+        return NGX_CONF_ERROR;
+    }
 
     ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval,
                               30000);
@@ -782,6 +936,134 @@ ngx_ws_gateway_link_param(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ccv.cf = cf;
     ccv.value = &value[2];
     ccv.complex_value = &param->value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_gateway_outbound_policy(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_ws_gateway_loc_conf_t *wlcf = conf;
+
+    ngx_str_t   *value;
+    ngx_int_t    code;
+
+    if (wlcf->outbound_policy != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "drop") == 0 && cf->args->nelts == 2) {
+        wlcf->outbound_policy = NGX_WS_GATEWAY_POLICY_DROP;
+        wlcf->outbound_code = NGX_WS_GATEWAY_CLOSE_TRY_AGAIN;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "close") != 0) {
+        return "takes \"drop\" or \"close [1008|1013]\"";
+    }
+
+    code = NGX_WS_GATEWAY_CLOSE_TRY_AGAIN;
+
+    if (cf->args->nelts == 3) {
+        code = ngx_atoi(value[2].data, value[2].len);
+
+        if (code != 1008 && code != 1013) {
+            return "takes a close code of 1008 or 1013 after \"close\"";
+        }
+    }
+
+    wlcf->outbound_policy = NGX_WS_GATEWAY_POLICY_CLOSE;
+    wlcf->outbound_code = code;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_gateway_failover_close(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_ws_gateway_loc_conf_t *wlcf = conf;
+
+    ngx_str_t   *value;
+    ngx_int_t    code;
+    ngx_msec_t   window;
+
+    if (wlcf->failover_code != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    code = ngx_atoi(value[1].data, value[1].len);
+
+    if (code != 1011 && code != 1013) {
+        return "takes a close code of 1011 or 1013";
+    }
+
+    window = 10000;
+
+    if (cf->args->nelts == 3) {
+        window = ngx_parse_time(&value[2], 0);
+
+        if (window == (ngx_msec_t) NGX_ERROR || window > 3600000) {
+            return "takes a reconnect window of 0 to 1h after the code";
+        }
+    }
+
+    wlcf->failover_code = code;
+    wlcf->failover_window = window;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_gateway_subscribe(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_gateway_loc_conf_t *wlcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "has an empty channel";
+    }
+
+    if (value[1].len > NGX_WS_GATEWAY_CHANNEL_MAX
+        && ngx_http_script_variables_count(&value[1]) == 0)
+    {
+        return "has a channel longer than 255 bytes";
+    }
+
+    if (wlcf->subscribe == NGX_CONF_UNSET_PTR) {
+        wlcf->subscribe = ngx_array_create(cf->pool, 2,
+                                           sizeof(ngx_http_complex_value_t));
+        if (wlcf->subscribe == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    cv = ngx_array_push(wlcf->subscribe);
+    if (cv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = cv;
 
     if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
         return NGX_CONF_ERROR;

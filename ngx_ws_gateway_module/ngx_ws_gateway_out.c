@@ -112,6 +112,15 @@ static void ngx_ws_gateway_pool_init(void);
 static ngx_ws_gateway_pool_t  ngx_ws_gateway_pool;
 
 
+/* references: a free list of headers, at most this many kept */
+
+#define NGX_WS_GATEWAY_REFS_KEPT       4096
+
+static ngx_ws_gateway_block_t  *ngx_ws_gateway_refs_free;
+static ngx_uint_t               ngx_ws_gateway_refs_kept;
+static ngx_uint_t               ngx_ws_gateway_refs_used;
+
+
 ngx_int_t
 ngx_ws_gateway_out_frame(ngx_ws_gateway_out_t *q, ngx_uint_t opcode,
     ngx_uint_t flags, u_char *data, size_t len)
@@ -202,7 +211,7 @@ ngx_ws_gateway_out_write(ngx_ws_gateway_out_t *q, u_char *hdr, size_t hlen,
     }
 
     if (b->first == NGX_WS_GATEWAY_NO_FRAME) {
-        b->first = (uint16_t) (b->buf.last - b->buf.start);
+        b->first = (uint32_t) (b->buf.last - b->buf.start);
     }
 
     /* the header, then the payload, across blocks */
@@ -275,6 +284,218 @@ ngx_ws_gateway_out_pong(ngx_ws_gateway_out_t *q, u_char *hdr, size_t hlen,
 }
 
 
+ngx_ws_gateway_shared_t *
+ngx_ws_gateway_shared_frame(ngx_uint_t opcode, u_char *data, size_t len)
+{
+    u_char                    hdr[NGX_WS_GATEWAY_SERVER_HEADER_MAX], *p;
+    size_t                    hlen, size;
+    ngx_ws_gateway_shared_t  *sh;
+
+    hlen = ngx_ws_gateway_write_frame_header(hdr, opcode, NGX_WS_GATEWAY_FIN,
+                                             len)
+           - hdr;
+
+    size = offsetof(ngx_ws_gateway_shared_t, data) + hlen + len;
+
+    sh = malloc(size);
+    if (sh == NULL) {
+        return NULL;
+    }
+
+    sh->refs = 1;
+    sh->size = size;
+    sh->len = hlen + len;
+
+    p = ngx_cpymem(sh->data, hdr, hlen);
+
+    if (len) {
+        ngx_memcpy(p, data, len);
+    }
+
+    return sh;
+}
+
+
+void
+ngx_ws_gateway_shared_release(ngx_ws_gateway_shared_t *sh)
+{
+    if (--sh->refs == 0) {
+        free(sh);
+    }
+}
+
+
+ngx_int_t
+ngx_ws_gateway_out_shared(ngx_ws_gateway_out_t *q,
+    ngx_ws_gateway_shared_t *sh)
+{
+    ngx_ws_gateway_block_t  *b;
+
+    b = ngx_ws_gateway_refs_free;
+
+    if (b) {
+        ngx_ws_gateway_refs_free = ngx_ws_gateway_next(b);
+        ngx_ws_gateway_refs_kept--;
+
+    } else {
+        b = malloc(NGX_WS_GATEWAY_REF_SIZE);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_ws_gateway_refs_used++;
+
+    ngx_memzero(b, NGX_WS_GATEWAY_REF_SIZE);
+
+    sh->refs++;
+    b->shared = sh;
+    b->chain.buf = &b->buf;
+    b->first = 0;
+    b->in_data = 1;
+    b->sealed = 1;
+
+    b->buf.start = sh->data;
+    b->buf.pos = sh->data;
+    b->buf.last = sh->data + sh->len;
+    b->buf.end = b->buf.last;
+    b->buf.memory = 1;
+
+    if (q->tail) {
+        q->tail->chain.next = &b->chain;
+
+    } else {
+        q->out = &b->chain;
+    }
+
+    q->tail = b;
+    q->size += NGX_WS_GATEWAY_REF_SIZE + sh->size;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_ws_gateway_out_splice(ngx_ws_gateway_out_t *dst,
+    ngx_ws_gateway_out_t *src)
+{
+    if (src->out == NULL) {
+        return;
+    }
+
+    if (dst->tail) {
+        dst->tail->chain.next = src->out;
+
+    } else {
+        dst->out = src->out;
+    }
+
+    dst->tail = src->tail;
+    dst->size += src->size;
+
+    ngx_memzero(src, sizeof(ngx_ws_gateway_out_t));
+}
+
+
+void
+ngx_ws_gateway_out_unsent(ngx_ws_gateway_out_t *q,
+    void (*handler)(u_char *head, size_t n, void *data), void *data)
+{
+    u_char                   head[14], *point;
+    size_t                   n;
+    uint32_t                 length;
+    ngx_ws_gateway_pos_t     pos, end;
+    ngx_ws_gateway_block_t  *first, *b;
+
+    if (q->out == NULL) {
+        return;
+    }
+
+    first = ngx_ws_gateway_block(q->out);
+    point = ngx_max(first->buf.pos, first->buf.start + first->flight);
+
+    /* the first record that starts in a block held */
+
+    for (b = first; b; b = ngx_ws_gateway_next(b)) {
+        if (b->first != NGX_WS_GATEWAY_NO_FRAME) {
+            break;
+        }
+    }
+
+    if (b == NULL) {
+        return;
+    }
+
+    pos.block = b;
+    pos.p = b->buf.start + b->first;
+
+    for ( ;; ) {
+
+        /* the head, across blocks */
+
+        end = pos;
+
+        for (n = 0; n < sizeof(head); n++) {
+            while (end.p == end.block->buf.last) {
+                if (end.block->chain.next == NULL) {
+                    break;
+                }
+
+                end.block = ngx_ws_gateway_next(end.block);
+                end.p = end.block->buf.start;
+            }
+
+            if (end.p == end.block->buf.last) {
+                break;
+            }
+
+            head[n] = *end.p++;
+        }
+
+        if (n < 6) {
+            return;
+        }
+
+        length = ((uint32_t) head[0] << 24) | ((uint32_t) head[1] << 16)
+                 | ((uint32_t) head[2] << 8) | head[3];
+
+        end = pos;
+
+        if (ngx_ws_gateway_out_advance(&end, (uint64_t) 4 + length)
+            != NGX_OK)
+        {
+            /* cut short: not given whole */
+
+            handler(head, ngx_min(n, (size_t) 4 + length), data);
+            return;
+        }
+
+        if (end.block != first || end.p > point) {
+            handler(head, ngx_min(n, (size_t) 4 + length), data);
+        }
+
+        pos = end;
+
+        while (pos.p == pos.block->buf.last) {
+            if (pos.block->chain.next == NULL) {
+                return;
+            }
+
+            pos.block = ngx_ws_gateway_next(pos.block);
+            pos.p = pos.block->buf.start;
+        }
+    }
+}
+
+
+void
+ngx_ws_gateway_refs_stats(ngx_uint_t *used, ngx_uint_t *kept)
+{
+    *used = ngx_ws_gateway_refs_used;
+    *kept = ngx_ws_gateway_refs_kept;
+}
+
+
 static void
 ngx_ws_gateway_out_append(ngx_ws_gateway_out_t *q, ngx_ws_gateway_block_t *b)
 {
@@ -312,7 +533,7 @@ ngx_ws_gateway_out_sent(ngx_ws_gateway_out_t *q, ngx_chain_t *cl)
      */
 
     b = ngx_ws_gateway_block(cl);
-    b->flight = (uint16_t) (b->buf.last - b->buf.start);
+    b->flight = (uint32_t) (b->buf.last - b->buf.start);
 }
 
 
@@ -407,6 +628,24 @@ ngx_ws_gateway_out_release(ngx_ws_gateway_out_t *q, ngx_ws_gateway_block_t *b)
 {
     if (q->pong == b) {
         q->pong = NULL;
+    }
+
+    if (b->shared) {
+        q->size -= NGX_WS_GATEWAY_REF_SIZE + b->shared->size;
+        ngx_ws_gateway_shared_release(b->shared);
+        ngx_ws_gateway_refs_used--;
+
+        if (ngx_ws_gateway_refs_kept < NGX_WS_GATEWAY_REFS_KEPT) {
+            b->shared = NULL;
+            b->chain.next = (ngx_chain_t *) ngx_ws_gateway_refs_free;
+            ngx_ws_gateway_refs_free = b;
+            ngx_ws_gateway_refs_kept++;
+
+        } else {
+            free(b);
+        }
+
+        return;
     }
 
     q->size -= NGX_WS_GATEWAY_BLOCK_SIZE;
@@ -604,6 +843,14 @@ ngx_ws_gateway_block_alloc(void)
     ngx_queue_t             *q;
     ngx_ws_gateway_slab_t   *slab;
     ngx_ws_gateway_block_t  *b;
+
+    while (ngx_ws_gateway_refs_free) {
+        b = ngx_ws_gateway_refs_free;
+        ngx_ws_gateway_refs_free = ngx_ws_gateway_next(b);
+        free(b);
+    }
+
+    ngx_ws_gateway_refs_kept = 0;
 
     if (!ngx_ws_gateway_pool.init) {
         ngx_ws_gateway_pool_init();
@@ -810,9 +1057,18 @@ ngx_ws_gateway_pool_stats(ngx_ws_gateway_pool_stats_t *st)
 void
 ngx_ws_gateway_pool_release(void)
 {
-    ngx_uint_t              i;
-    ngx_queue_t            *lists[3], *q;
-    ngx_ws_gateway_slab_t  *slab;
+    ngx_uint_t               i;
+    ngx_queue_t             *lists[3], *q;
+    ngx_ws_gateway_slab_t   *slab;
+    ngx_ws_gateway_block_t  *b;
+
+    while (ngx_ws_gateway_refs_free) {
+        b = ngx_ws_gateway_refs_free;
+        ngx_ws_gateway_refs_free = ngx_ws_gateway_next(b);
+        free(b);
+    }
+
+    ngx_ws_gateway_refs_kept = 0;
 
     if (!ngx_ws_gateway_pool.init) {
         return;

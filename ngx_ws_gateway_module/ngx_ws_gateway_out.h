@@ -46,27 +46,51 @@
 /* empty slabs kept mapped for reuse, per worker (1 MB) */
 #define NGX_WS_GATEWAY_SLABS_KEPT      16
 
-#define NGX_WS_GATEWAY_NO_FRAME        0xffff
+#define NGX_WS_GATEWAY_NO_FRAME        0xffffffff
 
 
 typedef struct ngx_ws_gateway_slab_s   ngx_ws_gateway_slab_t;
 typedef struct ngx_ws_gateway_block_s  ngx_ws_gateway_block_t;
 
+
+/*
+ * A frame framed once and shared by the queues of many sessions (a
+ * fan-out): each queue holds a reference, a block header of its own
+ * whose buffer points into the shared frame, and the frame is freed when
+ * the last reference goes.  A queue counts a reference as the header's
+ * size plus the whole frame's allocation: what a session's reference
+ * keeps alive, whoever else holds it.
+ */
+
+typedef struct {
+    ngx_uint_t                  refs;
+    size_t                      size;      /* allocated, in all */
+    size_t                      len;       /* of the frame in data[] */
+    u_char                      data[1];
+} ngx_ws_gateway_shared_t;
+
+
 struct ngx_ws_gateway_block_s {
     ngx_chain_t                 chain;     /* first: the block's link */
     ngx_buf_t                   buf;
-    ngx_ws_gateway_slab_t      *slab;
+    ngx_ws_gateway_slab_t      *slab;      /* NULL: a reference */
+    ngx_ws_gateway_shared_t    *shared;    /* a reference's frame */
 
     /* where frames start and end in the stream, for drops and cuts */
-    uint16_t                    first;     /* offset of the first frame
+    uint32_t                    first;     /* offset of the first frame
                                               that starts here */
-    uint16_t                    flight;    /* end of what the transport
+    uint32_t                    flight;    /* end of what the transport
                                               was last given */
     unsigned                    in_data:1; /* starts inside a data frame */
-    unsigned                    sealed:1;  /* a pong, alone */
+    unsigned                    sealed:1;  /* a pong or a reference,
+                                              alone */
 
     u_char                      data[1];
 };
+
+/* what a queue counts for a reference, besides its frame */
+#define NGX_WS_GATEWAY_REF_SIZE                                               \
+    (offsetof(ngx_ws_gateway_block_t, data))
 
 
 typedef struct {
@@ -99,6 +123,37 @@ ngx_int_t ngx_ws_gateway_out_frame(ngx_ws_gateway_out_t *q,
  */
 ngx_int_t ngx_ws_gateway_out_record(ngx_ws_gateway_out_t *q, u_char *head,
     size_t hlen, u_char *data, size_t len);
+
+/*
+ * A data frame (opcode, FIN) framed once, with one reference taken by
+ * the caller; NULL: no memory.
+ */
+ngx_ws_gateway_shared_t *ngx_ws_gateway_shared_frame(ngx_uint_t opcode,
+    u_char *data, size_t len);
+void ngx_ws_gateway_shared_release(ngx_ws_gateway_shared_t *sh);
+
+/*
+ * Appends a reference to the shared frame to the queue (the frame's
+ * count grows by one); NGX_ERROR: no memory, the queue is as it was.
+ */
+ngx_int_t ngx_ws_gateway_out_shared(ngx_ws_gateway_out_t *q,
+    ngx_ws_gateway_shared_t *sh);
+
+/* appends what src holds to dst, and src is left empty */
+void ngx_ws_gateway_out_splice(ngx_ws_gateway_out_t *dst,
+    ngx_ws_gateway_out_t *src);
+
+/*
+ * For a queue of link records: calls handler with the head (length,
+ * type, flags and up to 8 bytes more, n bytes in all) of each record that
+ * the transport has not been given whole, and that starts in a block the
+ * queue still holds.
+ */
+void ngx_ws_gateway_out_unsent(ngx_ws_gateway_out_t *q,
+    void (*handler)(u_char *head, size_t n, void *data), void *data);
+
+/* references kept for reuse and in use, per worker */
+void ngx_ws_gateway_refs_stats(ngx_uint_t *used, ngx_uint_t *kept);
 
 /*
  * After c->send_chain(c, q->out, ...) returned cl (not NGX_CHAIN_ERROR):

@@ -75,6 +75,12 @@ static ngx_ws_gateway_record_type_t  ngx_ws_gateway_record_types[] = {
     { NGX_WS_GATEWAY_REC_GONE, "GONE", NGX_WS_GATEWAY_REC_EVENT, 0,
       9, 0, 0, NULL, 1 },
 
+    { NGX_WS_GATEWAY_REC_REFUSED, "REFUSED", NGX_WS_GATEWAY_REC_EVENT, 0,
+      10, 0, 0, NULL, 1 },
+
+    { NGX_WS_GATEWAY_REC_DROPPED, "DROPPED", NGX_WS_GATEWAY_REC_EVENT, 0,
+      12, 0, 0, NULL, 1 },
+
     { NGX_WS_GATEWAY_REC_SEND, "SEND", NGX_WS_GATEWAY_REC_COMMAND,
       NGX_WS_GATEWAY_REC_BINARY,
       8, 0, NGX_WS_GATEWAY_REC_ANY, NULL, 1 },

@@ -53,6 +53,8 @@
 #define NGX_WS_GATEWAY_REC_MESSAGE          0x11
 #define NGX_WS_GATEWAY_REC_CLOSE            0x12
 #define NGX_WS_GATEWAY_REC_GONE             0x13
+#define NGX_WS_GATEWAY_REC_REFUSED          0x14   /* u64, u8 type, u8 code */
+#define NGX_WS_GATEWAY_REC_DROPPED          0x15   /* u64, u32 count */
 
 /* commands: backend to gateway */
 #define NGX_WS_GATEWAY_REC_SEND             0x20
@@ -97,6 +99,11 @@
                                                       value */
 #define NGX_WS_GATEWAY_FIELD_CHANNEL        0x14   /* OPEN, re-announce */
 #define NGX_WS_GATEWAY_FIELD_DROPPED        0x15   /* OPEN, re-announce */
+#define NGX_WS_GATEWAY_FIELD_UNSENT         0x16   /* OPEN, re-announce */
+#define NGX_WS_GATEWAY_FIELD_UNCONFIRMED    0x17   /* OPEN, re-announce */
+
+/* capabilities, in HELLO */
+#define NGX_WS_GATEWAY_CAP_CHANNELS         0x1
 
 #define NGX_WS_GATEWAY_FIELD_HEAD           3
 #define NGX_WS_GATEWAY_FIELD_MAX            65535

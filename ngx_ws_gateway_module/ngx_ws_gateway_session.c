@@ -61,6 +61,12 @@ static ngx_int_t ngx_ws_gateway_append(ngx_ws_gateway_session_t *s,
     ngx_str_t *chunk);
 static ngx_int_t ngx_ws_gateway_message(ngx_ws_gateway_session_t *s,
     ngx_uint_t opcode, u_char *data, size_t len);
+static ngx_int_t ngx_ws_gateway_admit(ngx_ws_gateway_session_t *s,
+    size_t len);
+static void ngx_ws_gateway_delivered(ngx_ws_gateway_session_t *s,
+    size_t len);
+static void ngx_ws_gateway_subscribe_start(ngx_ws_gateway_session_t *s,
+    ngx_ws_gateway_start_t *start);
 static ngx_int_t ngx_ws_gateway_queue(ngx_ws_gateway_session_t *s,
     ngx_uint_t opcode, u_char *data, size_t len);
 static void ngx_ws_gateway_close(ngx_ws_gateway_session_t *s,
@@ -247,12 +253,20 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
             ngx_ws_gateway_account(s, 0, 0);
         }
 
+        /* what a re-announce says of it */
+
+        s->open = start->open;
+        s->open_len = (uint32_t) start->open_len;
+        start->open = NULL;
+
         if (ngx_ws_gateway_link_attach(s, start->link) != NGX_OK) {
             ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_ERROR);
             ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_INTERNAL, NULL, 1);
             (void) ngx_ws_gateway_send(s);
             return;
         }
+
+        ngx_ws_gateway_subscribe_start(s, start);
 
         if (start->slow) {
 
@@ -282,7 +296,8 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
 
         /* its link went between the handshake and now */
 
-        ngx_ws_gateway_session_lost(s);
+        ngx_ws_gateway_session_lost(s, wlcf->failover_code,
+                                    "backend unavailable");
         return;
     }
 
@@ -312,6 +327,41 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
     }
 
     ngx_ws_gateway_read_handler(c->read);
+}
+
+
+/* the channels of ws_gateway_subscribe, no backend round trip */
+
+static void
+ngx_ws_gateway_subscribe_start(ngx_ws_gateway_session_t *s,
+    ngx_ws_gateway_start_t *start)
+{
+    u_char     *p, *end;
+    ngx_int_t   rc;
+
+    if (start->channels == NULL) {
+        return;
+    }
+
+    p = start->channels;
+    end = p + start->channels_len;
+
+    while (p < end) {
+        rc = ngx_ws_gateway_channel_subscribe(s, p + 1, *p);
+
+        if (rc != 0) {
+            ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                          "ws_gateway_subscribe \"%*s\" not done: %s",
+                          (size_t) *p, p + 1,
+                          (rc == NGX_WS_GATEWAY_REFUSED_MANY)
+                          ? "too many channels" : "no memory");
+        }
+
+        p += 1 + *p;
+    }
+
+    ngx_free(start->channels);
+    start->channels = NULL;
 }
 
 
@@ -358,11 +408,14 @@ ngx_ws_gateway_session_id(void)
 }
 
 
-/* a backend's SEND: queued, and written from the session's write event */
+/*
+ * Whether a backend's message of "len" bytes may join the session's
+ * queue: NGX_OK, or NGX_DECLINED when it is dropped (counted, and the
+ * session closed or told its backend, by the location's policy)
+ */
 
-void
-ngx_ws_gateway_session_deliver(ngx_ws_gateway_session_t *s,
-    ngx_uint_t opcode, u_char *data, size_t len)
+static ngx_int_t
+ngx_ws_gateway_admit(ngx_ws_gateway_session_t *s, size_t len)
 {
     size_t                       budget, held;
     ngx_connection_t            *c;
@@ -372,7 +425,7 @@ ngx_ws_gateway_session_deliver(ngx_ws_gateway_session_t *s,
 
     if (s->close_sent) {
         ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_CLOSING]);
-        return;
+        return NGX_DECLINED;
     }
 
     wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
@@ -403,41 +456,124 @@ ngx_ws_gateway_session_deliver(ngx_ws_gateway_session_t *s,
         ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_OVERLOAD);
         ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_TRY_AGAIN,
                              "server overloaded", 1);
+        return NGX_DECLINED;
+    }
 
-    } else if (s->out.size >= s->conf->outbound_limit) {
+    if (s->out.size < s->conf->outbound_limit) {
+        return NGX_OK;
+    }
 
-        /*
-         * the client does not read what the backend sends: the message
-         * is dropped and the session closed, as for a slow consumer
-         */
+    /* the client does not read what the backend sends */
 
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "client does not read: %uz bytes queued, closing "
-                      "with 1013", s->out.size);
+    if (s->conf->outbound_policy == NGX_WS_GATEWAY_POLICY_DROP) {
 
-        ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_SLOW]);
+        /* dropped, counted, and told the backend once the client reads */
 
-        s->slow = 1;
-        ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_SEND_TIMEOUT);
-        ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_TRY_AGAIN,
-                             "slow consumer", 1);
+        if (s->dropped++ == 0) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "client does not read: %uz bytes queued, "
+                          "dropping messages", s->out.size);
+        }
 
-    } else if (ngx_ws_gateway_queue(s, opcode, data, len) != NGX_OK) {
-        c->error = 1;
+        ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_SESSION_CAP]);
+        return NGX_DECLINED;
+    }
 
-    } else {
-        s->last_message = ngx_current_msec;
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "client does not read: %uz bytes queued, closing "
+                  "with %ui", s->out.size, s->conf->outbound_code);
 
-        if (ngx_ws_gateway_slot) {
-            ngx_ws_gateway_metric_inc(total.messages_out);
-            ngx_ws_gateway_metric_add(total.bytes_out, len);
-            ngx_ws_gateway_metrics_touch(s);
+    ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_SLOW]);
+
+    s->slow = 1;
+    ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_SEND_TIMEOUT);
+    ngx_ws_gateway_close(s, s->conf->outbound_code, "slow consumer", 1);
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_ws_gateway_delivered(ngx_ws_gateway_session_t *s, size_t len)
+{
+    s->last_message = ngx_current_msec;
+
+    if (ngx_ws_gateway_slot) {
+        ngx_ws_gateway_metric_inc(total.messages_out);
+        ngx_ws_gateway_metric_add(total.bytes_out, len);
+        ngx_ws_gateway_metrics_touch(s);
+    }
+}
+
+
+/* a backend's SEND: queued, and written from the session's write event */
+
+void
+ngx_ws_gateway_session_deliver(ngx_ws_gateway_session_t *s,
+    ngx_uint_t opcode, u_char *data, size_t len)
+{
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    if (ngx_ws_gateway_admit(s, len) == NGX_OK) {
+
+        if (ngx_ws_gateway_queue(s, opcode, data, len) != NGX_OK) {
+            c->error = 1;
+
+        } else {
+            ngx_ws_gateway_delivered(s, len);
         }
     }
 
     if (!c->write->posted) {
         ngx_post_event(c->write, &ngx_posted_events);
     }
+}
+
+
+/*
+ * A fan-out's frame, shared: the queue takes a reference to it.
+ * Returns 1 when it is queued (s may be NULL: the session is gone).
+ */
+
+ngx_uint_t
+ngx_ws_gateway_session_deliver_shared(ngx_ws_gateway_session_t *s,
+    ngx_ws_gateway_shared_t *frame, size_t size)
+{
+    size_t             old;
+    ngx_uint_t         queued;
+    ngx_connection_t  *c;
+
+    if (s == NULL) {
+        ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_GONE]);
+        return 0;
+    }
+
+    c = s->connection;
+    queued = 0;
+
+    if (ngx_ws_gateway_admit(s, frame->size) == NGX_OK) {
+        old = s->out.size;
+
+        if (ngx_ws_gateway_out_shared(&s->out, frame) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ALERT, c->log, ngx_errno,
+                          "no memory for a shared frame");
+            c->error = 1;
+
+        } else {
+            ngx_ws_gateway_account(s, old, ngx_ws_gateway_msg_held(s));
+            ngx_ws_gateway_delivered(s, size);
+            ngx_ws_gateway_metric_inc(fanout.deliveries);
+            queued = 1;
+        }
+    }
+
+    if (!c->write->posted) {
+        ngx_post_event(c->write, &ngx_posted_events);
+    }
+
+    return queued;
 }
 
 
@@ -472,24 +608,47 @@ ngx_ws_gateway_session_end(ngx_ws_gateway_session_t *s, ngx_uint_t code,
 }
 
 
-/* the session's link went: closed with 1011 */
+/* the session's link went, and no other took it: closed */
 
 void
-ngx_ws_gateway_session_lost(ngx_ws_gateway_session_t *s)
+ngx_ws_gateway_session_lost(ngx_ws_gateway_session_t *s, ngx_uint_t code,
+    char *reason)
 {
     ngx_connection_t  *c;
 
     c = s->connection;
 
     ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                  "session closed with 1011: its backend link was lost");
+                  "session closed with %ui: its backend link was lost",
+                  code);
+
+    if (s->orphan) {
+        ngx_ws_gateway_link_leave(s);
+    }
 
     ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_LINK_LOST);
-    ngx_ws_gateway_close(s, NGX_WS_GATEWAY_CLOSE_INTERNAL,
-                         "backend unavailable", 0);
+    ngx_ws_gateway_close(s, code, reason, 0);
 
     if (!c->write->posted) {
         ngx_post_event(c->write, &ngx_posted_events);
+    }
+}
+
+
+/* its link has room again, or it has a link again: it reads on */
+
+void
+ngx_ws_gateway_session_read_again(ngx_ws_gateway_session_t *s)
+{
+    if (s->link_wait) {
+        ngx_ws_gateway_unqueue(s);
+    }
+
+    if (s->read_paused && !s->waiting
+        && s->out.size < s->conf->outbound_limit / 2
+        && !ngx_ws_gateway_over_budget(s))
+    {
+        ngx_ws_gateway_resume(s);
     }
 }
 
@@ -608,6 +767,22 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
              */
 
             limit = wlcf->outbound_limit;
+
+            if (s->orphan) {
+
+                /* no link to take what it sends: its TCP window closes */
+
+                ngx_ws_gateway_pause(s, NGX_WS_GATEWAY_PAUSE_NO_LINK);
+                break;
+            }
+
+            if (s->link && ngx_ws_gateway_link_full(s)) {
+
+                /* its link is at its high watermark: in the link's list */
+
+                ngx_ws_gateway_pause(s, NGX_WS_GATEWAY_PAUSE_LINK);
+                break;
+            }
 
             if (s->out.size >= limit) {
                 ngx_ws_gateway_pause(s, NGX_WS_GATEWAY_PAUSE_LIMIT);
@@ -1361,6 +1536,19 @@ ngx_ws_gateway_message(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
         return NGX_DECLINED;
     }
 
+    if (s->orphan) {
+
+        /* held for the next link, up to ws_gateway_failover_hold */
+
+        if (ngx_ws_gateway_link_hold(s, opcode, data, len) != NGX_OK) {
+            ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_ERROR);
+            ngx_ws_gateway_finalize(s);
+            return NGX_DONE;
+        }
+
+        return NGX_OK;
+    }
+
     if (s->conf->target == NGX_WS_GATEWAY_TARGET_UPSTREAM) {
 
         /* its link is gone: the session is closing */
@@ -1444,6 +1632,22 @@ ngx_ws_gateway_close(ngx_ws_gateway_session_t *s, ngx_uint_t code,
 
     s->close_sent = 1;
     s->close_code = code;
+
+    if (s->link_wait) {
+
+        /* nothing more goes to the link: it reads on, for the close */
+
+        ngx_ws_gateway_unqueue(s);
+        ngx_ws_gateway_resume(s);
+    }
+
+    if (s->orphan) {
+        ngx_ws_gateway_link_leave(s);
+
+        if (s->read_paused && !s->waiting) {
+            ngx_ws_gateway_resume(s);
+        }
+    }
 
     if (s->link) {
         ngx_ws_gateway_link_closed(s, code, s->by_backend
@@ -1537,7 +1741,7 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
                                              : wlcf->send_timeout);
         }
 
-        if (s->read_paused
+        if (s->read_paused && !s->link_wait && !s->orphan
             && s->out.size < wlcf->outbound_limit / 2
             && !ngx_ws_gateway_over_budget(s))
         {
@@ -1559,7 +1763,14 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
             return NGX_DONE;
         }
 
-        if (s->read_paused && !s->waiting) {
+        if (s->dropped && s->link) {
+
+            /* its client reads again: the backend learns what it missed */
+
+            ngx_ws_gateway_link_report(s);
+        }
+
+        if (s->read_paused && !s->waiting && !s->link_wait && !s->orphan) {
             ngx_ws_gateway_resume(s);
         }
     }
@@ -2177,6 +2388,12 @@ ngx_ws_gateway_unqueue(ngx_ws_gateway_session_t *s)
             ngx_ws_gateway_slot->runnable = ngx_ws_gateway_runnable;
         }
 
+    } else if (s->link_wait) {
+        s->link_wait = 0;
+        ngx_queue_remove(&s->queue);
+
+        ngx_ws_gateway_link_unpaused(s);
+
     } else if (s->waiting) {
         s->waiting = 0;
         ngx_queue_remove(&s->queue);
@@ -2507,6 +2724,17 @@ ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
     if (s->control) {
         ngx_free(s->control);
         s->control = NULL;
+    }
+
+    if (s->orphan) {
+        ngx_ws_gateway_link_leave(s);
+    }
+
+    ngx_ws_gateway_channel_release(s);
+
+    if (s->open) {
+        ngx_free(s->open);
+        s->open = NULL;
     }
 
 #if (NGX_HTTP_SSL)

@@ -218,11 +218,12 @@ static char  *ngx_ws_gateway_status_codes[] = {
 };
 
 static char  *ngx_ws_gateway_status_drops[] = {
-    "closing", "unsent", "slow", "overload", "link"
+    "closing", "unsent", "slow", "overload", "link", "session_cap",
+    "no_link", "gone"
 };
 
 static char  *ngx_ws_gateway_status_pauses[] = {
-    "limit", "worker"
+    "limit", "worker", "link", "no_link"
 };
 
 static char  *ngx_ws_gateway_status_auth[] = {
