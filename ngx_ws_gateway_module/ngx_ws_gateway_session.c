@@ -542,6 +542,7 @@ ngx_ws_gateway_session_deliver_shared(ngx_ws_gateway_session_t *s,
     ngx_ws_gateway_shared_t *frame, size_t size)
 {
     size_t             old;
+    ssize_t            n;
     ngx_uint_t         queued;
     ngx_connection_t  *c;
 
@@ -552,22 +553,61 @@ ngx_ws_gateway_session_deliver_shared(ngx_ws_gateway_session_t *s,
 
     c = s->connection;
     queued = 0;
+    n = 0;
 
-    if (ngx_ws_gateway_admit(s, frame->size) == NGX_OK) {
-        old = s->out.size;
+    if (ngx_ws_gateway_admit(s, frame->size) != NGX_OK) {
+        goto post;
+    }
 
-        if (ngx_ws_gateway_out_shared(&s->out, frame) != NGX_OK) {
-            ngx_log_error(NGX_LOG_ALERT, c->log, ngx_errno,
-                          "no memory for a shared frame");
+    if (s->out.out == NULL && c->write->ready && !c->error
+#if (NGX_HTTP_SSL)
+        && c->ssl == NULL
+#endif
+       )
+    {
+        /*
+         * Nothing is queued and the socket takes writes: the frame is
+         * written now, from where it is shared, and nothing is queued or
+         * posted for the session unless the socket takes less.
+         */
+
+        n = c->send(c, frame->data, frame->len);
+
+        if (n == NGX_ERROR) {
             c->error = 1;
+            goto post;
+        }
 
-        } else {
-            ngx_ws_gateway_account(s, old, ngx_ws_gateway_msg_held(s));
+        if (n == (ssize_t) frame->len) {
             ngx_ws_gateway_delivered(s, size);
             ngx_ws_gateway_metric_inc(fanout.deliveries);
-            queued = 1;
+            return 1;
+        }
+
+        if (n == NGX_AGAIN) {
+            n = 0;
         }
     }
+
+    old = s->out.size;
+
+    if (ngx_ws_gateway_out_shared(&s->out, frame) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, c->log, ngx_errno,
+                      "no memory for a shared frame");
+        c->error = 1;
+        goto post;
+    }
+
+    /* what the socket took of it */
+
+    s->out.tail->buf.pos += n;
+
+    ngx_ws_gateway_account(s, old, ngx_ws_gateway_msg_held(s));
+    ngx_ws_gateway_delivered(s, size);
+    ngx_ws_gateway_metric_inc(fanout.deliveries);
+    queued = 1;
+
+post:
 
     if (!c->write->posted) {
         ngx_post_event(c->write, &ngx_posted_events);
