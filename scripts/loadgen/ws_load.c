@@ -71,12 +71,13 @@ static int wsl_child_read(wsl_conf_t *conf, wsl_child_t *ch, int n,
 static void wsl_report(wsl_conf_t *conf, wsl_child_t *ch, int n,
     int failed);
 static void wsl_print_hist(const char *name, const wsl_hist_t *h);
+static void wsl_print_fanout(const wsl_result_t *r);
 static void wsl_print_string(const char *s);
 static void wsl_on_parent_signal(int signo);
 
 
 static const char  *wsl_mode_names[] = {
-    "idle", "echo", "churn", "flood"
+    "idle", "echo", "churn", "flood", "subscribe"
 };
 
 static volatile sig_atomic_t  wsl_parent_stop;
@@ -104,6 +105,7 @@ static struct option  wsl_long_options[] = {
     { "no-read",           no_argument,       NULL, 1008 },
     { "reset-at-end",      no_argument,       NULL, 1009 },
     { "warmup",            required_argument, NULL, 1010 },
+    { "samples",           required_argument, NULL, 1011 },
     { "quiet",             no_argument,       NULL, 'q' },
     { "help",              no_argument,       NULL, 'h' },
     { NULL, 0, NULL, 0 }
@@ -159,6 +161,10 @@ wsl_usage(FILE *f)
 "  flood  after the ramp, each session sends -s byte messages as fast\n"
 "         as its socket takes them, reading the echoes (or, with\n"
 "         --no-read, never reading)\n"
+"  subscribe  as idle, and every message read is timed: a fan-out\n"
+"         message (payload \"fanout SEQ T0 ...\", T0 the publisher's\n"
+"         CLOCK_MONOTONIC us) is filed by SEQ (1-%d): sessions that\n"
+"         read it, first and last read, delay from T0\n"
 "\n"
 "target (the host must be in 127.0.0.0/8):\n"
 "  -u, --url URL            ws://HOST[:PORT][/PATH]\n"
@@ -168,8 +174,9 @@ wsl_usage(FILE *f)
 "  -H, --header 'N: V'      extra request header (repeatable)\n"
 "\n"
 "load:\n"
-"  -m, --mode MODE          idle, echo, churn or flood (or as an "
-"argument)\n"
+"  -m, --mode MODE          idle, echo, churn, flood or subscribe (or "
+"as an\n"
+"                           argument)\n"
 "  -c, --connections N      sessions in total (default 1)\n"
 "  -P, --processes N        client processes (default 1)\n"
 "  -d, --duration SEC       run time, a hard bound (default 10)\n"
@@ -187,6 +194,10 @@ wsl_usage(FILE *f)
 "      --no-read            flood: never read once the session is open\n"
 "      --warmup SEC         echo: messages due in the first SEC seconds\n"
 "                           of messaging are answered but not measured\n"
+"      --samples FILE       echo: write every measured echo to FILE\n"
+"                           (FILE.N for process N > 0) at the end, a\n"
+"                           line \"INTENDED_US LATENCY_US\" each\n"
+"                           (CLOCK_MONOTONIC microseconds)\n"
 "      --reset-at-end       end the sessions with a TCP reset (SO_LINGER\n"
 "                           0) instead of a close handshake, so that no\n"
 "                           unsent data stays in the kernel\n"
@@ -195,7 +206,7 @@ wsl_usage(FILE *f)
 "\n"
 "Each process gets an even share of -c, -r and -R.  A process may hold\n"
 "at most RLIMIT_NOFILE - %d sessions; use more processes beyond that.\n",
-        WSL_FD_RESERVE);
+        WSL_FAN_MAX - 1, WSL_FD_RESERVE);
 }
 
 
@@ -368,6 +379,10 @@ wsl_parse_args(int argc, char **argv, wsl_conf_t *conf)
             }
             break;
 
+        case 1011:
+            conf->samples = optarg;
+            break;
+
         case 'q':
             conf->quiet = 1;
             break;
@@ -416,8 +431,8 @@ wsl_parse_args(int argc, char **argv, wsl_conf_t *conf)
     }
 
     if (conf->mode == -1) {
-        fprintf(stderr, "ws-load: no mode given (idle, echo, churn or "
-                "flood); see --help\n");
+        fprintf(stderr, "ws-load: no mode given (idle, echo, churn, "
+                "flood or subscribe); see --help\n");
         return WSL_ERROR;
     }
 
@@ -466,6 +481,12 @@ wsl_parse_args(int argc, char **argv, wsl_conf_t *conf)
         return WSL_ERROR;
     }
 
+    if (conf->samples && conf->mode != WSL_MODE_ECHO) {
+        fprintf(stderr, "ws-load: --samples applies to the echo mode "
+                "only\n");
+        return WSL_ERROR;
+    }
+
     if (conf->no_read && conf->mode != WSL_MODE_FLOOD) {
         fprintf(stderr, "ws-load: --no-read applies to the flood mode "
                 "only\n");
@@ -481,15 +502,15 @@ wsl_parse_mode(const char *s, int *mode)
 {
     int  i;
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < WSL_MODE_N; i++) {
         if (strcmp(s, wsl_mode_names[i]) == 0) {
             *mode = i;
             return WSL_OK;
         }
     }
 
-    fprintf(stderr, "ws-load: unknown mode \"%s\": use idle, echo, churn "
-            "or flood\n", s);
+    fprintf(stderr, "ws-load: unknown mode \"%s\": use idle, echo, churn, "
+            "flood or subscribe\n", s);
 
     return WSL_ERROR;
 }
@@ -1356,7 +1377,13 @@ wsl_report(wsl_conf_t *conf, wsl_child_t *ch, int n, int failed)
         }
     }
 
-    printf("},\"processes_failed\":%d}\n", failed);
+    printf("}");
+
+    if (conf->mode == WSL_MODE_SUBSCRIBE) {
+        wsl_print_fanout(r);
+    }
+
+    printf(",\"processes_failed\":%d}\n", failed);
 
     fflush(stdout);
     free(r);
@@ -1378,6 +1405,51 @@ wsl_print_hist(const char *name, const wsl_hist_t *h)
            (unsigned long long) wsl_hist_percentile(h, 0.99),
            (unsigned long long) wsl_hist_percentile(h, 0.999),
            (unsigned long long) h->max);
+}
+
+
+/*
+ * ,"fanout":{...}: the messages that were not fan-out messages, reads
+ * of a sequence a session had read already, the delays of every read
+ * from its T0, and per sequence read: its T0, the sessions that read
+ * it, and the first and the last read, in us after T0 (CLOCK_MONOTONIC)
+ */
+
+static void
+wsl_print_fanout(const wsl_result_t *r)
+{
+    int               first;
+    unsigned          i;
+    const wsl_fan_t  *f;
+
+    printf(",\"fanout\":{\"other\":%llu,\"duplicates\":%llu,",
+           (unsigned long long) r->fan_other,
+           (unsigned long long) r->fan_dups);
+
+    wsl_print_hist("delay_us", &r->fanout);
+
+    printf(",\"messages\":[");
+
+    first = 1;
+
+    for (i = 1; i < WSL_FAN_MAX; i++) {
+        f = &r->fan[i];
+
+        if (f->count == 0) {
+            continue;
+        }
+
+        printf("%s{\"seq\":%u,\"t0_us\":%llu,\"count\":%llu,"
+               "\"first_us\":%lld,\"last_us\":%lld}",
+               first ? "" : ",", i,
+               (unsigned long long) f->t0, (unsigned long long) f->count,
+               (long long) (f->first - f->t0),
+               (long long) (f->last - f->t0));
+
+        first = 0;
+    }
+
+    printf("]}");
 }
 
 

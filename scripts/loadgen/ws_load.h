@@ -37,6 +37,8 @@
 #define WSL_MODE_ECHO          1
 #define WSL_MODE_CHURN         2
 #define WSL_MODE_FLOOD         3
+#define WSL_MODE_SUBSCRIBE     4
+#define WSL_MODE_N             5
 
 
 /* file descriptors a process keeps besides its connections */
@@ -73,6 +75,7 @@ typedef struct {
     double              warmup;          /* s of echoes not measured */
     int                 max_pending;     /* handshakes in flight/process */
     int                 quiet;
+    char               *samples;         /* echo: latency samples file */
 } wsl_conf_t;
 
 
@@ -156,6 +159,25 @@ typedef struct {
 
 #define WSL_STATUS_MAX         600
 
+
+/*
+ * Subscribe mode: a fan-out message is a data message whose payload
+ * starts with "fanout SEQ T0 " (decimal; T0 the CLOCK_MONOTONIC
+ * microsecond at which the publisher wrote it, a clock that every
+ * process of the machine shares).  Sequence numbers 1 to
+ * WSL_FAN_MAX - 1 are kept apart; the others count as "other".
+ */
+
+#define WSL_FAN_MAX            64
+#define WSL_FAN_PREFIX         "fanout "
+
+typedef struct {
+    uint64_t            t0;              /* the publisher's write, us */
+    uint64_t            count;           /* sessions that read it */
+    uint64_t            first;           /* monotonic us, first read */
+    uint64_t            last;            /* monotonic us, last read */
+} wsl_fan_t;
+
 typedef struct {
     uint64_t            counters[WSL_C_N];
     uint64_t            errors[WSL_E_N];
@@ -170,6 +192,10 @@ typedef struct {
     uint64_t            children;        /* results merged */
     wsl_hist_t          latency;         /* echo round trips, us */
     wsl_hist_t          handshake;       /* connect() to 101, us */
+    wsl_hist_t          fanout;          /* publish to read, us */
+    uint64_t            fan_other;       /* other messages received */
+    uint64_t            fan_dups;        /* a sequence read twice */
+    wsl_fan_t           fan[WSL_FAN_MAX];
 } wsl_result_t;
 
 

@@ -67,6 +67,9 @@
 
 #define WSL_CLOSE_NORMAL       1000
 
+/* echo --samples: at most this many pairs kept per process */
+#define WSL_SAMPLES_MAX        (16 * 1024 * 1024)
+
 
 typedef struct wsl_conn_s  wsl_conn_t;
 
@@ -89,6 +92,8 @@ struct wsl_conn_s {
     unsigned            close_received:1;
     unsigned            echoed:1;         /* churn: round trip done */
     unsigned            in_ready:1;       /* in the flood ready list */
+
+    uint64_t            fan_seen;         /* fan-out sequences read */
 
     uint32_t            src;              /* network byte order */
     uint64_t            since;            /* connect() time, us */
@@ -162,6 +167,10 @@ typedef struct {
     unsigned char      *rbuf;
     char               *request;          /* request minus the key line */
     size_t              request_len;
+
+    uint64_t           *samples;          /* echo: intended, latency */
+    size_t              nsamples;         /* pairs */
+    size_t              samples_cap;
 } wsl_proc_t;
 
 
@@ -182,6 +191,9 @@ static void wsl_frames(wsl_proc_t *p, wsl_conn_t *c,
     const unsigned char *data, size_t len, uint64_t now);
 static void wsl_frame(wsl_proc_t *p, wsl_conn_t *c, uint64_t now);
 static void wsl_message(wsl_proc_t *p, wsl_conn_t *c, uint64_t now);
+static void wsl_fan_message(wsl_proc_t *p, wsl_conn_t *c, uint64_t now);
+static void wsl_sample(wsl_proc_t *p, uint64_t intended, uint64_t lat);
+static void wsl_write_samples(wsl_proc_t *p);
 static void wsl_eof(wsl_proc_t *p, wsl_conn_t *c, uint64_t now);
 static int wsl_send_frame(wsl_proc_t *p, wsl_conn_t *c, unsigned opcode,
     const unsigned char *data, size_t len);
@@ -439,6 +451,10 @@ wsl_worker_run(const wsl_conf_t *conf, wsl_worker_t *w, wsl_result_t *res)
         wsl_close_fd(c);
     }
 
+    if (conf->samples) {
+        wsl_write_samples(p);
+    }
+
     wsl_proc_free(p);
 
     /* this process's rates; the parent adds them up */
@@ -602,6 +618,7 @@ wsl_proc_free(wsl_proc_t *p)
     free(p->payload);
     free(p->flood);
     free(p->request);
+    free(p->samples);
 }
 
 
@@ -716,6 +733,7 @@ wsl_connect(wsl_proc_t *p, wsl_conn_t *c, uint64_t now)
     c->close_sent = 0;
     c->close_received = 0;
     c->echoed = 0;
+    c->fan_seen = 0;
     c->foff = 0;
     c->wpos = 0;
     c->wlen = 0;
@@ -1140,6 +1158,11 @@ wsl_message(wsl_proc_t *p, wsl_conn_t *c, uint64_t now)
     res->counters[WSL_C_MSGS_RECEIVED]++;
     res->counters[WSL_C_BYTES_RECEIVED] += fp->msg_len;
 
+    if (p->conf->mode == WSL_MODE_SUBSCRIBE) {
+        wsl_fan_message(p, c, now);
+        return;
+    }
+
     if (c->rcount == 0) {
         /* not an answer to anything we sent, or a flood's echo */
 
@@ -1174,6 +1197,10 @@ wsl_message(wsl_proc_t *p, wsl_conn_t *c, uint64_t now)
         res->win_bytes += fp->msg_len;
 
         wsl_hist_add(&res->latency, now > intended ? now - intended : 0);
+
+        if (p->conf->samples) {
+            wsl_sample(p, intended, now > intended ? now - intended : 0);
+        }
     }
 
     if (c->state != WSL_ST_OPEN) {
@@ -1195,6 +1222,157 @@ wsl_message(wsl_proc_t *p, wsl_conn_t *c, uint64_t now)
 
     default:
         break;
+    }
+}
+
+
+/*
+ * Subscribe mode: a message read at "now" (the time of its read()).  A
+ * fan-out message ("fanout SEQ T0 ...") is filed under its sequence
+ * number: how many sessions read it, the first and the last read, and
+ * the delay from the publisher's write (T0) in the histogram.
+ */
+
+static void
+wsl_fan_message(wsl_proc_t *p, wsl_conn_t *c, uint64_t now)
+{
+    size_t               len, i, n;
+    uint64_t             v[2], bit;
+    wsl_fan_t           *f;
+    wsl_result_t        *res;
+    const unsigned char  *h;
+
+    res = p->res;
+
+    len = c->fp.msg_len < WSL_HEAD_MAX ? c->fp.msg_len : WSL_HEAD_MAX;
+    h = c->fp.head;
+    i = sizeof(WSL_FAN_PREFIX) - 1;
+
+    if (len < i || memcmp(h, WSL_FAN_PREFIX, i) != 0) {
+        res->fan_other++;
+        return;
+    }
+
+    /* two decimal numbers, each followed by a space */
+
+    for (n = 0; n < 2; n++) {
+        v[n] = 0;
+
+        if (i == len || h[i] < '0' || h[i] > '9') {
+            res->fan_other++;
+            return;
+        }
+
+        while (i < len && h[i] >= '0' && h[i] <= '9'
+               && v[n] < 1000000000000000000ULL)
+        {
+            v[n] = v[n] * 10 + (h[i++] - '0');
+        }
+
+        if (i == len || h[i++] != ' ') {
+            res->fan_other++;
+            return;
+        }
+    }
+
+    if (v[0] == 0 || v[0] >= WSL_FAN_MAX) {
+        res->fan_other++;
+        return;
+    }
+
+    bit = (uint64_t) 1 << v[0];
+
+    if (c->fan_seen & bit) {
+        res->fan_dups++;
+        return;
+    }
+
+    c->fan_seen |= bit;
+
+    f = &res->fan[v[0]];
+
+    if (f->count == 0 || now < f->first) {
+        f->first = now;
+    }
+
+    if (now > f->last) {
+        f->last = now;
+    }
+
+    f->t0 = v[1];
+    f->count++;
+
+    wsl_hist_add(&res->fanout, now > v[1] ? now - v[1] : 0);
+}
+
+
+/* echo --samples: one (intended send time, latency) pair per echo */
+
+static void
+wsl_sample(wsl_proc_t *p, uint64_t intended, uint64_t lat)
+{
+    size_t     cap;
+    uint64_t  *s;
+
+    if (p->nsamples == p->samples_cap) {
+        cap = p->samples_cap ? p->samples_cap * 2 : 65536;
+
+        if (cap > WSL_SAMPLES_MAX) {
+            return;
+        }
+
+        s = realloc(p->samples, cap * 2 * sizeof(uint64_t));
+        if (s == NULL) {
+            return;
+        }
+
+        p->samples = s;
+        p->samples_cap = cap;
+    }
+
+    p->samples[2 * p->nsamples] = intended;
+    p->samples[2 * p->nsamples + 1] = lat;
+    p->nsamples++;
+}
+
+
+/*
+ * The samples as text, "INTENDED_US LATENCY_US" a line (CLOCK_MONOTONIC
+ * microseconds), to the --samples file (process 0) or FILE.N (process
+ * N), written once the run is over.
+ */
+
+static void
+wsl_write_samples(wsl_proc_t *p)
+{
+    char    name[4096];
+    FILE   *f;
+    size_t  i;
+
+    if (p->w->index == 0) {
+        snprintf(name, sizeof(name), "%s", p->conf->samples);
+
+    } else {
+        snprintf(name, sizeof(name), "%s.%d", p->conf->samples,
+                 p->w->index);
+    }
+
+    f = fopen(name, "w");
+    if (f == NULL) {
+        fprintf(stderr, "ws-load: cannot open \"%s\": %s\n", name,
+                strerror(errno));
+        return;
+    }
+
+    for (i = 0; i < p->nsamples; i++) {
+        fprintf(f, "%llu %llu\n",
+                (unsigned long long) p->samples[2 * i],
+                (unsigned long long) p->samples[2 * i + 1]);
+    }
+
+    if (fclose(f) != 0) {
+        fprintf(stderr, "ws-load: cannot write \"%s\": %s\n", name,
+                strerror(errno));
     }
 }
 
@@ -1436,7 +1614,10 @@ wsl_flush(wsl_proc_t *p, wsl_conn_t *c)
 
         /* idle sessions keep no buffer; big buffers are not kept */
 
-        if (p->conf->mode == WSL_MODE_IDLE || c->wcap > WSL_WBUF_KEEP) {
+        if (p->conf->mode == WSL_MODE_IDLE
+            || p->conf->mode == WSL_MODE_SUBSCRIBE
+            || c->wcap > WSL_WBUF_KEEP)
+        {
             free(c->wbuf);
             c->wbuf = NULL;
             c->wcap = 0;
@@ -1863,7 +2044,10 @@ wsl_begin_closing(wsl_proc_t *p, uint64_t now)
     } else if (p->conf->mode == WSL_MODE_ECHO) {
         p->res->measure = 0;
 
-    } else if (p->conf->mode == WSL_MODE_IDLE && p->ready) {
+    } else if ((p->conf->mode == WSL_MODE_IDLE
+                || p->conf->mode == WSL_MODE_SUBSCRIBE)
+               && p->ready)
+    {
         p->res->measure = (double) (now - p->start) / 1e6 - p->res->ramp;
 
     } else {

@@ -33,7 +33,7 @@ int
 wsl_frame_parse(wsl_frame_parser_t *fp, const unsigned char **pos,
     const unsigned char *last)
 {
-    size_t                n;
+    size_t                n, k;
     unsigned char         ch;
     const unsigned char  *p;
 
@@ -144,6 +144,11 @@ wsl_frame_parse(wsl_frame_parser_t *fp, const unsigned char **pos,
                 fp->ctrl_len += n;
 
             } else {
+                if (fp->msg_len < WSL_HEAD_MAX) {
+                    k = WSL_HEAD_MAX - fp->msg_len;
+                    memcpy(fp->head + fp->msg_len, p, n < k ? n : k);
+                }
+
                 fp->msg_len += n;
             }
 

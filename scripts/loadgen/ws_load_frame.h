@@ -20,6 +20,9 @@
 
 #define WSL_CTRL_MAX           125
 
+/* the first bytes of each data message kept (subscribe mode reads them) */
+#define WSL_HEAD_MAX           48
+
 /* the largest client frame header: 2 + 8 length + 4 mask bytes */
 #define WSL_FRAME_HEADER_MAX   14
 
@@ -38,8 +41,9 @@
 
 /*
  * Streaming parser of server frames.  Data payloads are counted and
- * skipped, never buffered; control payloads (at most 125 bytes) are kept
- * in ctrl[] so that pings can be answered and close codes read.
+ * skipped, never buffered, but for their first WSL_HEAD_MAX bytes, kept
+ * in head[]; control payloads (at most 125 bytes) are kept in ctrl[] so
+ * that pings can be answered and close codes read.
  */
 
 typedef struct {
@@ -54,6 +58,7 @@ typedef struct {
     uint64_t            msg_len;         /* message payload so far */
     size_t              ctrl_len;
     unsigned char       ctrl[WSL_CTRL_MAX];
+    unsigned char       head[WSL_HEAD_MAX];
 } wsl_frame_parser_t;
 
 

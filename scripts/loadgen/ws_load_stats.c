@@ -156,13 +156,16 @@ wsl_result_init(wsl_result_t *r)
     memset(r, 0, sizeof(wsl_result_t));
     wsl_hist_init(&r->latency);
     wsl_hist_init(&r->handshake);
+    wsl_hist_init(&r->fanout);
 }
 
 
 void
 wsl_result_merge(wsl_result_t *dst, const wsl_result_t *src)
 {
-    unsigned  i;
+    unsigned          i;
+    wsl_fan_t        *d;
+    const wsl_fan_t  *s;
 
     for (i = 0; i < WSL_C_N; i++) {
         dst->counters[i] += src->counters[i];
@@ -192,6 +195,32 @@ wsl_result_merge(wsl_result_t *dst, const wsl_result_t *src)
 
     wsl_hist_merge(&dst->latency, &src->latency);
     wsl_hist_merge(&dst->handshake, &src->handshake);
+    wsl_hist_merge(&dst->fanout, &src->fanout);
+
+    dst->fan_other += src->fan_other;
+    dst->fan_dups += src->fan_dups;
+
+    for (i = 0; i < WSL_FAN_MAX; i++) {
+        d = &dst->fan[i];
+        s = &src->fan[i];
+
+        if (s->count == 0) {
+            continue;
+        }
+
+        if (d->count == 0 || s->first < d->first) {
+            d->first = s->first;
+        }
+
+        if (s->last > d->last) {
+            d->last = s->last;
+        }
+
+        /* the same message has the same t0 everywhere */
+
+        d->t0 = s->t0;
+        d->count += s->count;
+    }
 }
 
 
