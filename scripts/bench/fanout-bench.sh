@@ -110,6 +110,8 @@ pin=1
 so=
 port_base=3800
 per_proc=15000
+# the longest a round may take (s): publish, status, every read
+round_max=20
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -273,7 +275,7 @@ load_start() {
     local f=$1
     shift
     setsid ${on_client_cpu[@]+"${on_client_cpu[@]}"} \
-        "$ws_load" "$@" -q >"$f.json" 2>"$f.stderr" &
+        "$ws_load" "$@" >"$f.json" 2>"$f.stderr" &
     job_pid=$!
     jobs_running+=("$job_pid")
 }
@@ -323,7 +325,7 @@ window_figures() {
     grep -o '"1s":{[^{}]*"event_latency_us":{[^{}]*},"loop_lag_us":{[^{}]*}' \
         "$1" 2>/dev/null \
         | sed -n 's/.*"event_latency_us":{[^}]*"p99":\([0-9]*\)[^}]*"max":\([0-9]*\)}.*"loop_lag_us":{[^}]*"max":\([0-9]*\)}.*/\1 \2 \3/p' \
-        | sort -n -k1,1 | tail -n 1
+        | sort -n -k1,1 | tail -n 1 || true
 }
 
 echo_window() {
@@ -345,8 +347,22 @@ us_to_ms() {
 subscribers_start() {
     # subscribers_start FILE N SECONDS: ws-load subscribe, 15,000 a process
     local procs=$(( ($2 + per_proc - 1) / per_proc ))
+    # not quiet: its progress lines count the messages read
     load_start "$1" subscribe "ws://127.0.0.1:$port/sub" -c "$2" \
-        -P "$procs" -d "$3" --close-timeout 3
+        -P "$procs" -d "$3" --reset-at-end
+}
+
+wait_delivered() {
+    # wait_delivered FILE COUNT SECONDS: until the subscribers' progress
+    # lines count COUNT messages read (at most SECONDS); false if not
+    local i m
+    for (( i = 0; i < $3 * 5; i++ )); do
+        m=$(grep -o 'messages=[0-9]*' "$1.stderr" 2>/dev/null | tail -n 1 \
+            | cut -d= -f2 || true)
+        [ "${m:-0}" -lt "$2" ] || return 0
+        sleep 0.2
+    done
+    return 1
 }
 
 run_case() {
@@ -371,7 +387,7 @@ run_case() {
     rss0=$(rss_kb $wpids)
 
     say "$c: $n subscribers, $w worker(s)"
-    subscribers_start "$f-sub" "$n" $(( 60 + rounds * 3 + n / 2000 ))
+    subscribers_start "$f-sub" "$n" $(( 60 + rounds * round_max + n / 2000 ))
     sp=$job_pid
     line=$(wait_ready "$f-sub" $(( 30 + n / 1000 ))) \
         || anomaly "$c: subscribers not ready in time"
@@ -388,8 +404,8 @@ run_case() {
     add "$c.rss_per_session" "$(( (rss1 - rss0) * 1024 / n ))"
 
     load_start "$f-echo" echo "ws://127.0.0.1:$port/echo" -c "$clients" \
-        -R "$echo_rate" -s 64 --binary -d $(( rounds * 3 + 4 )) \
-        --samples "$f-echo.samples"
+        -R "$echo_rate" -s 64 --binary -d $(( rounds * round_max + 4 )) \
+        --samples "$f-echo.samples" -q
     ep=$job_pid
     wait_ready "$f-echo" 10 >/dev/null || anomaly "$c: echo clients not ready"
     sleep 1
@@ -402,7 +418,7 @@ run_case() {
         # the next second's tick has run
         sleep "$(awk -v t="$(field "$line" realtime)" -v now="$EPOCHREALTIME" \
                  'BEGIN { d = int(t) + 1.4 - now; print (d > 0 ? d : 0) }')"
-        curl -s --max-time 2 "http://127.0.0.1:$port/status?format=json" \
+        curl -s --max-time 5 "http://127.0.0.1:$port/status?format=json" \
             | tr -d '\n' > "$f-status-r$r.json" || true
         fig=$(window_figures "$f-status-r$r.json")
         [ -n "$fig" ] || anomaly "$c-r$r: no 1s window in /status"
@@ -415,10 +431,15 @@ run_case() {
         say "$c round $r: published on $(field "$line" links) link(s)" \
             "(write $(field "$line" write_us) us); event latency p99" \
             "$ev99 us, max $evmax us"
+        # the next round once every subscriber has read this one
+        wait_delivered "$f-sub" $(( r * n )) $(( round_max - 3 )) \
+            || anomaly "$c-r$r: not every subscriber read the message" \
+                       "within $(( round_max - 3 )) s"
     done
 
+    # both end early, cleanly (SIGTERM), and report
+    kill -TERM "$ep" "$sp" 2>/dev/null || true
     load_wait "$ep" "$f-echo" "$c-echo"
-    kill -TERM "$sp" 2>/dev/null || true
     load_wait "$sp" "$f-sub" "$c-sub"
 
     # the deliveries, per round
