@@ -6,7 +6,8 @@
 
 /*
  * Unit tests of ws-load's pure parts: the frame parser (fed whole and
- * byte by byte), frame headers, the handshake check and the histogram.
+ * byte by byte), frame headers, the handshake check, the histogram and
+ * the first bytes of a message that the parser keeps.
  * "make -C scripts/loadgen check"; exits nonzero on failure.
  */
 
@@ -36,6 +37,7 @@ static int wsl_test_header(void);
 static int wsl_test_build(void);
 static int wsl_test_handshake(void);
 static int wsl_test_hist(void);
+static int wsl_test_head(void);
 
 
 static unsigned  wsl_failures;
@@ -80,6 +82,7 @@ main(void)
     wsl_test_build();
     wsl_test_handshake();
     wsl_test_hist();
+    wsl_test_head();
 
     if (wsl_failures) {
         fprintf(stderr, "%u check(s) failed\n", wsl_failures);
@@ -421,6 +424,70 @@ wsl_test_hist(void)
 
     WSL_CHECK(wsl_hist_percentile(&h, 0.5) == 7, "exact small value");
     WSL_CHECK(h.buckets[WSL_HIST_BUCKETS - 1] == 1, "clamped value");
+
+    return 0;
+}
+
+
+/*
+ * head[]: the first WSL_HEAD_MAX bytes of a data message, across
+ * fragments and reads, whatever the step; a ping in between leaves
+ * them alone
+ */
+
+static int
+wsl_test_head(void)
+{
+    int                   rc;
+    size_t                i, n, step, len;
+    unsigned char         buf[256], *p;
+    wsl_frame_parser_t    fp;
+    const unsigned char  *pos;
+
+    /* "fanout 12 " in a text frame, a ping, then 60 bytes, fin */
+
+    p = buf;
+    *p++ = 0x01;
+    *p++ = 10;
+    memcpy(p, "fanout 12 ", 10);
+    p += 10;
+    *p++ = 0x89;
+    *p++ = 0x01;
+    *p++ = 'x';
+    *p++ = 0x80;
+    *p++ = 60;
+
+    for (i = 0; i < 60; i++) {
+        *p++ = (unsigned char) ('a' + i % 26);
+    }
+
+    len = p - buf;
+
+    for (step = 1; step <= len; step++) {
+        memset(&fp, 0, sizeof(fp));
+
+        rc = WSL_AGAIN;
+
+        for (i = 0; i < len; i += n) {
+            n = len - i < step ? len - i : step;
+            pos = buf + i;
+
+            while (pos < buf + i + n) {
+                rc = wsl_frame_parse(&fp, &pos, buf + i + n);
+
+                if (rc != WSL_DONE && rc != WSL_AGAIN) {
+                    break;
+                }
+            }
+        }
+
+        WSL_CHECK(rc == WSL_DONE && fp.msg_len == 70
+                  && memcmp(fp.head, "fanout 12 abc", 13) == 0
+                  && fp.head[WSL_HEAD_MAX - 1]
+                     == 'a' + (WSL_HEAD_MAX - 1 - 10) % 26,
+                  "head: step %zu: rc %d, msg_len %llu", step, rc,
+                  (unsigned long long) fp.msg_len);
+    }
 
     return 0;
 }
