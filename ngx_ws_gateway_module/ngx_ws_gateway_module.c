@@ -606,7 +606,7 @@ ngx_ws_gateway_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(wmcf->log_interval, 0);
     ngx_conf_init_size_value(wmcf->worker_outbound_limit,
                              256 * 1024 * 1024);
-    ngx_conf_init_uint_value(wmcf->fanout_slice, 1000);
+    ngx_conf_init_uint_value(wmcf->fanout_slice, 256);
 
     return NGX_CONF_OK;
 }
@@ -627,7 +627,7 @@ ngx_ws_gateway_init_process(ngx_cycle_t *cycle)
     wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_gateway_module);
 
     ngx_ws_gateway_session_init_process(cycle);
-    ngx_ws_gateway_channel_init_process(wmcf ? wmcf->fanout_slice : 1000);
+    ngx_ws_gateway_channel_init_process(wmcf ? wmcf->fanout_slice : 256);
 
     if (ngx_ws_gateway_metrics_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
