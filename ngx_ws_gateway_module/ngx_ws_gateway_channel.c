@@ -482,11 +482,13 @@ ngx_ws_gateway_channel_publish(ngx_ws_gateway_link_t *link,
             us = ngx_ws_gateway_now_us() - us;
 
             if (us > ngx_ws_gateway_slot->fanout.slice_max_us) {
-                ngx_ws_gateway_count_set(&ngx_ws_gateway_slot->fanout.slice_max_us, us);
+                ngx_ws_gateway_count_set(
+                    &ngx_ws_gateway_slot->fanout.slice_max_us, us);
             }
 
             if (us > ngx_ws_gateway_slot->fanout.max_us) {
-                ngx_ws_gateway_count_set(&ngx_ws_gateway_slot->fanout.max_us, us);
+                ngx_ws_gateway_count_set(&ngx_ws_gateway_slot->fanout.max_us,
+                                         us);
             }
         }
 
@@ -580,7 +582,8 @@ ngx_ws_gateway_channel_run(ngx_event_t *ev)
         took = ngx_ws_gateway_now_us() - us;
 
         if (took > ngx_ws_gateway_slot->fanout.slice_max_us) {
-            ngx_ws_gateway_count_set(&ngx_ws_gateway_slot->fanout.slice_max_us, took);
+            ngx_ws_gateway_count_set(&ngx_ws_gateway_slot->fanout.slice_max_us,
+                                     took);
         }
     }
 

@@ -397,9 +397,10 @@ ngx_ws_gateway_link_init_conf(ngx_conf_t *cf)
             || lcf->high_watermark > lcf->buffer)
         {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "upstream \"%V\": \"ws_gateway_link_low_watermark\" "
-                          "%uz must be below \"ws_gateway_link_high_watermark\" "
-                          "%uz, and that at most \"ws_gateway_link_buffer\" "
+                          "upstream \"%V\": "
+                          "\"ws_gateway_link_low_watermark\" %uz must be "
+                          "below \"ws_gateway_link_high_watermark\" %uz, "
+                          "and that at most \"ws_gateway_link_buffer\" "
                           "%uz, in %s:%ui", &uscf->host, lcf->low_watermark,
                           lcf->high_watermark, lcf->buffer,
                           lcf->wm_file ? lcf->wm_file : uscf->file_name,
