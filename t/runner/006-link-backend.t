@@ -25,6 +25,10 @@ plan tests => repeat_each() * ::ws_count_checks(blocks()) + 1;
 #                       HEARTBEAT 5000
 #   ping N | open ID URI | message ID text|binary DATA (binary in hex)
 #   close ID CODE BY REASON | gone ID TYPE | raw HEX
+#   reopen ID URI CHANNEL...   OPEN with REANNOUNCE: REMOTE, URI, a
+#                       CHANNEL field each, DROPPED 3, UNSENT 1,
+#                       UNCONFIRMED 2
+#   refused ID TYPE CODE | dropped ID COUNT
 #   read [S]            one record (waits S seconds, 1 by default)
 #   late S              the time since the last hello, "late" if >= S
 #   sleep S
@@ -77,6 +81,24 @@ sub gw {
                                      . pack('Cn', 0x10, 15) . '127.0.0.1:50312'
                                      . pack('Cn', 0x11, length $a[1]) . $a[1]
                                      . pack('CnC', 0x13, 9, 3) . 'subalice'));
+
+        } elsif ($op eq 'reopen') {
+            my ($id, $uri, @chans) = @a;
+            $write->($rec->(0x10, 1, pack('Q>', $id)
+                                     . pack('Cn', 0x10, 15) . '127.0.0.1:50312'
+                                     . pack('Cn', 0x11, length $uri) . $uri
+                                     . join('', map { pack('Cn', 0x14,
+                                                           length $_) . $_ }
+                                                    @chans)
+                                     . pack('CnN', 0x15, 4, 3)
+                                     . pack('CnN', 0x16, 4, 1)
+                                     . pack('CnN', 0x17, 4, 2)));
+
+        } elsif ($op eq 'refused') {
+            $write->($rec->(0x14, 0, pack('Q>CC', $a[0], hex $a[1], $a[2])));
+
+        } elsif ($op eq 'dropped') {
+            $write->($rec->(0x15, 0, pack('Q>N', $a[0], $a[1])));
 
         } elsif ($op eq 'message') {
             my $data = $a[1] eq 'binary' ? pack('H*', $a[2]) : $a[2];
@@ -146,6 +168,18 @@ sub _gw_read {
                 return 'CLOSE ' . join(' ', unpack('Q>n', $body))
                        . ' ' . substr($body, 10)
                     if $type == 0x21;
+                return ($type == 0x30 ? 'SUBSCRIBE ' : 'UNSUBSCRIBE ')
+                       . unpack('Q>', $body) . ' ' . substr($body, 8)
+                    if $type == 0x30 || $type == 0x31;
+                return 'PUBLISH ' . substr($body, 2, unpack('n', $body))
+                       . ($flags ? ' binary ' : ' text ')
+                       . ($flags ? unpack('H*', substr $body,
+                                          2 + unpack('n', $body))
+                                 : substr $body, 2 + unpack('n', $body))
+                    if $type == 0x32;
+                return 'BROADCAST' . ($flags ? ' binary ' . unpack('H*', $body)
+                                             : " text $body")
+                    if $type == 0x33;
                 return sprintf('record 0x%02x', $type)
                        . (length $body ? ' ' . unpack('H*', $body) : '');
             }
@@ -448,3 +482,118 @@ LINK 1 hangup
 --- no_link_log
 MESSAGE s2 text after
 > PONG
+
+
+
+=== TEST 10: channel commands (subscribe, unsubscribe, publish, broadcast, with session references and /REGEX/ rules), on reannounce, REFUSED and DROPPED, the new OPEN fields, log-links
+--- config
+    location = /t {
+        return 200 "ok\n";
+    }
+--- link_script
+log-links
+on open: subscribe "room:1"; subscribe this "room:2"
+on message "pub": publish "room:1" text "hello"; publish "room:1" binary 00ff; broadcast text "all"; broadcast binary "\x01"
+on message /^sub:(.*)$/: subscribe "$1"; send text "ok $1"
+on message /^unsub:(.*)$/: unsubscribe s1 "$1"
+on message "other": subscribe-to s1 "x"; send-to s1 text "to s1"; unsubscribe-to 12345 "y"
+on message "nobody": subscribe s9 "z"; send text "after"
+on reannounce: send text "back"
+on close: publish "room:1" text "gone"
+--- init
+$main::GwOut = main::gw('connect', 'hello', 'read', 'open 5 /ws', 'read',
+    'read', 'message 5 text pub', 'read', 'read', 'read', 'read',
+    'message 5 text sub:abc', 'read', 'read', 'open 6 /b', 'read', 'read',
+    'message 6 text unsub:q', 'read', 'message 6 text other', 'read', 'read',
+    'read', 'message 6 text nobody', 'read', 'reopen 5 /ws room:1 room:2',
+    'read', 'refused 5 30 1', 'dropped 5 7', 'close 5 1000 0 bye', 'read');
+--- request
+GET /t
+--- response_body_filters eval
+sub { $main::GwOut }
+--- response_body
+HELLO v=1 caps=0 max=1049088 +fields
+SUBSCRIBE 5 room:1
+SUBSCRIBE 5 room:2
+PUBLISH room:1 text hello
+PUBLISH room:1 binary 00ff
+BROADCAST text all
+BROADCAST binary 01
+SUBSCRIBE 5 abc
+SEND text 5 ok abc
+SUBSCRIBE 6 room:1
+SUBSCRIBE 6 room:2
+UNSUBSCRIBE 5 q
+SUBSCRIBE 5 x
+SEND text 5 to s1
+UNSUBSCRIBE 12345 y
+SEND text 6 after
+SEND text 5 back
+PUBLISH room:1 text gone
+--- link_log
+L1 OPEN s1 flags=0 .*
+L1 > SUBSCRIBE s1 channel=room:1
+L1 > SUBSCRIBE s1 channel=room:2
+L1 MESSAGE s1 text pub
+L1 > PUBLISH channel=room:1 text hello
+L1 > PUBLISH channel=room:1 binary 00ff
+L1 > BROADCAST text all
+L1 > BROADCAST binary 01
+L1 > SUBSCRIBE s1 channel=abc
+L1 > SEND s1 text ok abc
+L1 OPEN s2 flags=0 .*
+L1 > UNSUBSCRIBE s1 channel=q
+L1 > SUBSCRIBE s1 channel=x
+L1 > SEND s1 text to s1
+L1 > UNSUBSCRIBE #12345 channel=y
+SCRIPT no session s9 yet
+L1 > SEND s2 text after
+L1 OPEN s1 flags=1 remote=127\.0\.0\.1:50312 uri=/ws channel=room:1 channel=room:2 dropped=3 unsent=1 unconfirmed=2
+L1 > SEND s1 text back
+L1 REFUSED s1 command=0x30 code=1
+L1 DROPPED s1 count=7
+L1 CLOSE s1 code=1000 by=0 reason=bye
+L1 > PUBLISH channel=room:1 text gone
+--- no_link_log
+.*(BAD|RECORD|> SUBSCRIBE s2 channel=(room:1|room:2)\S).*
+L1 > SUBSCRIBE s1 channel=room:1 .*
+
+
+
+=== TEST 11: stop-reading S resumes after S seconds (records read before are handled then); unlisten S listens again after S seconds
+--- config
+    location = /t {
+        return 200 "ok\n";
+    }
+--- link_script
+on message "stall": stop-reading 0.5
+on message "off": unlisten 0.8
+--- init
+$main::GwOut = main::gw('connect', 'hello', 'read', 'open 1 /',
+    'message 1 text stall', 'message 1 text after', 'read 0.3', 'read 1',
+    'message 1 text off', 'sleep 0.2', 'connect', 'sleep 1', 'connect',
+    'hello', 'read', 'link 1', 'message 1 text still', 'read');
+--- request
+GET /t
+--- response_body_filters eval
+sub { $main::GwOut }
+--- response_body
+HELLO v=1 caps=0 max=1049088 +fields
+timeout
+SEND text 1 after
+connect failed
+HELLO v=1 caps=0 max=1049088 +fields
+SEND text 1 still
+--- link_log
+MESSAGE s1 text stall
+LINK 1 stop-reading 0.5
+LINK 1 resume-reading
+MESSAGE s1 text after
+> SEND s1 text after
+MESSAGE s1 text off
+UNLISTEN
+LISTEN
+LINK 2 open
+MESSAGE s1 text still
+--- no_link_log
+> SEND s1 text (stall|off)

@@ -41,30 +41,65 @@ package t::WsLink;
 #     rcvbuf N                SO_RCVBUF of the links (set on the listener)
 #     log-opaque              log PING and PONG with their 8 bytes in hex
 #                             ("PING 0102030405060708"), both ways
+#     log-links               every record's log line starts with "Ln "
+#                             (n: the link's number): "L2 OPEN s1 ...",
+#                             "L2 > SEND s1 ..." (both backends, if either
+#                             script has it)
 #     on hello: ACTIONS       after the HELLO answer (no session: only raw,
-#                             send-to, stop-reading, hangup)
-#     on open: ACTIONS        after an OPEN (default: nothing)
+#                             send-to, close-to, subscribe-to, publish,
+#                             broadcast, stop-reading, unlisten, hangup)
+#     on open: ACTIONS        after an OPEN without REANNOUNCE (default:
+#                             nothing)
+#     on reannounce: ACTIONS  after an OPEN with REANNOUNCE (flag 0x01;
+#                             default: nothing; "on open" is not run)
 #     on message "TEXT": ACTIONS   a MESSAGE whose payload is TEXT
+#     on message /REGEX/: ACTIONS  a MESSAGE whose payload matches REGEX
+#                             (Perl, unanchored); $1 .. $9 in the rule's
+#                             STR (but binary ones) are its groups:
+#                             on message /^sub:(.+)$/: subscribe "$1"
 #     on message *: ACTIONS   any other MESSAGE (default: echo)
 #     on close: ACTIONS       after a CLOSE event (default: nothing)
 #
 # The first matching "on message" rule is used.  ACTIONS are separated by
-# ";" and run at once, in order, on the link the record came from:
+# ";" and run at once, in order, on the link the record came from.
+# SESSION is a session reference: "this" (the session of the record
+# being handled), "sN" (the session link.log names sN, seen on any link
+# before; if none is, the action is skipped and "SCRIPT no session sN
+# yet" is logged), or an id (decimal or 0x hex).
 #
 #     echo                    SEND the message back (same flags)
 #     send text STR           SEND to this session (send binary STR)
-#     send-to ID text STR     SEND to session ID (decimal or 0x hex)
+#     send-to SESSION text STR     SEND to SESSION
 #     close CODE [STR]        CLOSE command for this session
-#     close-to ID CODE [STR]  CLOSE command for session ID
+#     close-to SESSION CODE [STR]  CLOSE command for SESSION
 #     accept | reject STATUS [STR]   ACCEPT / REJECT this session
+#     subscribe [SESSION] STR     SUBSCRIBE (default: this session) to
+#                             channel STR; also subscribe-to SESSION STR
+#     unsubscribe [SESSION] STR   UNSUBSCRIBE, the same way; also
+#                             unsubscribe-to SESSION STR
+#     publish STR text STR    PUBLISH to channel STR (the first STR);
+#     publish STR binary DATA  DATA is a STR or hex pairs ("00ff" or
+#                             "00 ff")
+#     broadcast text STR      BROADCAST (broadcast binary DATA)
 #     raw BYTES...            write bytes as they are: hex pairs ("00 ff"
 #                             or "00ff"), STR, or "sid" (this session's
 #                             8-byte id)
-#     stop-reading            never read this link again
+#     stop-reading [S]        do not read this link again (with S: for S
+#                             seconds, then records already read are
+#                             handled and reading goes on; logged as
+#                             "LINK n stop-reading S", "LINK n
+#                             resume-reading")
+#     unlisten [S]            close the listener of this link's backend
+#                             (links already open stay): connects are
+#                             refused; with S, listen again after S
+#                             seconds.  Logged "UNLISTEN", "LISTEN" (with
+#                             " port2" for the second backend)
 #     hangup                  close this link
 #     ignore                  nothing
 #
 # STR is "double quoted", with \n \r \t \0 \\ \" \xHH; "ab"*3 repeats it.
+# A channel STR may be empty or of any length: the backend sends what it
+# is told (for the gateway's checks of bad records).
 #
 # Every record the backend receives is logged as one line in
 # <servroot>/logs/link.log; the records it sends are logged the same way
@@ -76,11 +111,17 @@ package t::WsLink;
 #     MESSAGE s1 text len=65536 md5=...   (payloads over 200 bytes)
 #     CLOSE s1 code=1000 by=0 reason=bye
 #     GONE #12345 command=0x20    PING    PONG    ERROR code=1 text=...
+#     REFUSED s1 command=0x30 code=2      DROPPED s1 count=17
+#     OPEN s1 flags=1 remote=... uri=... channel=room:1 dropped=0
+#          unsent=0 unconfirmed=2      (a re-announce; one line)
 #     > SEND s1 text hi
+#     > SUBSCRIBE s1 channel=room:1     > UNSUBSCRIBE s1 channel=room:1
+#     > PUBLISH channel=room:1 text hi  > BROADCAST binary 00ff
 #
-# HELLO and OPEN fields are shown in the order they came (name software
+# OPEN flags are shown as a number: 1 REANNOUNCE, 2 APPROVE.  HELLO and
+# OPEN fields are shown in the order they came (name software
 # worker=PID:SLOT heartbeat link remote uri subprotocol param.NAME
-# channel dropped, field0xNN=HEX for others).  Session ids show as s1,
+# channel dropped unsent unconfirmed, field0xNN=HEX for others).  Session ids show as s1,
 # s2, ... in the order they first appear; an id that only the script
 # named shows as #ID.  Bytes below 0x20, 0x7f and "\" in text show as
 # \xHH.  Records too short for their type show as "BAD type=0xNN
@@ -141,7 +182,10 @@ my $MainPid = $$;
 my %types = (
     0x01 => 'HELLO', 0x02 => 'PING', 0x03 => 'PONG', 0x04 => 'ERROR',
     0x10 => 'OPEN', 0x11 => 'MESSAGE', 0x12 => 'CLOSE', 0x13 => 'GONE',
+    0x14 => 'REFUSED', 0x15 => 'DROPPED',
     0x20 => 'SEND', 0x21 => 'CLOSE', 0x22 => 'ACCEPT', 0x23 => 'REJECT',
+    0x30 => 'SUBSCRIBE', 0x31 => 'UNSUBSCRIBE', 0x32 => 'PUBLISH',
+    0x33 => 'BROADCAST',
 );
 
 
@@ -206,6 +250,53 @@ sub _id {
 }
 
 
+# a session reference: "this" (undef: the session of the record being
+# handled), "sN" (the session link.log names sN: { name => 'sN' }), or an
+# id (decimal or 0x hex: a number)
+sub _ref {
+    my ($w) = @_;
+
+    return undef if defined $w && !ref $w && $w eq 'this';
+    return { name => $w } if defined $w && !ref $w && $w =~ /^s\d+$/;
+    return _id($w);
+}
+
+
+sub _is_ref {
+    my ($w) = @_;
+
+    return defined $w && !ref $w
+           && $w =~ /^(?:this|s\d+|0x[0-9a-fA-F]+|\d+)$/;
+}
+
+
+# a message payload after "text" or "binary": one "string", or (binary
+# only) hex pairs
+sub _message {
+    my ($what, $kind, @a) = @_;
+
+    die "$what: text or binary expected\n"
+        unless defined $kind && !ref $kind && $kind =~ /^(?:text|binary)$/;
+    die "$what: a payload expected\n" unless @a;
+
+    if (@a == 1 && ref $a[0]) {
+        return ($kind eq 'binary' ? 1 : 0, ${ $a[0] });
+    }
+
+    die "$what: a \"string\" expected\n" if $kind eq 'text';
+
+    my $bytes = '';
+
+    for my $t (@a) {
+        die "$what: bad hex \"" . (ref $t ? $$t : $t) . "\"\n"
+            if ref $t || $t !~ /^(?:[0-9a-fA-F]{2})+$/;
+        $bytes .= pack('H*', $t);
+    }
+
+    return (1, $bytes);
+}
+
+
 sub _str {
     my ($t, $what) = @_;
 
@@ -247,9 +338,13 @@ sub _action {
         return $k eq 'binary' ? 1 : 0;
     };
 
-    if ($verb =~ /^(?:echo|stop-reading|hangup|ignore|accept)$/) {
+    if ($verb =~ /^(?:echo|hangup|ignore|accept)$/) {
         die "$verb takes no arguments\n" if @a;
         return [$verb];
+
+    } elsif ($verb eq 'stop-reading' || $verb eq 'unlisten') {
+        die "$verb [SECONDS]\n" if @a > 1;
+        return [$verb, @a ? _num($a[0], $verb) : undef];
 
     } elsif ($verb eq 'send') {
         die "send text|binary STR\n" unless @a == 2;
@@ -257,7 +352,7 @@ sub _action {
 
     } elsif ($verb eq 'send-to') {
         die "send-to ID text|binary STR\n" unless @a == 3;
-        return ['send', _id($a[0]), $kind->($a[1]), _str($a[2], 'send-to')];
+        return ['send', _ref($a[0]), $kind->($a[1]), _str($a[2], 'send-to')];
 
     } elsif ($verb eq 'close') {
         die "close CODE [STR]\n" unless @a == 1 || @a == 2;
@@ -266,8 +361,27 @@ sub _action {
 
     } elsif ($verb eq 'close-to') {
         die "close-to ID CODE [STR]\n" unless @a == 2 || @a == 3;
-        return ['close', _id($a[0]), _code($a[1]),
+        return ['close', _ref($a[0]), _code($a[1]),
                 @a == 3 ? _str($a[2], 'close-to') : ''];
+
+    } elsif ($verb eq 'subscribe' || $verb eq 'unsubscribe') {
+        my $ref = @a == 2 && _is_ref($a[0]) ? _ref(shift @a) : undef;
+        die "$verb [SESSION] STR\n" unless @a == 1;
+        return [$verb, $ref, _str($a[0], $verb)];
+
+    } elsif ($verb eq 'subscribe-to' || $verb eq 'unsubscribe-to') {
+        die "$verb SESSION STR\n" unless @a == 2;
+        (my $v = $verb) =~ s/-to$//;
+        return [$v, _ref($a[0]), _str($a[1], $verb)];
+
+    } elsif ($verb eq 'publish') {
+        die "publish STR text|binary PAYLOAD\n" unless @a >= 3;
+        my $chan = _str(shift @a, 'publish');
+        return ['publish', undef, $chan, _message('publish', @a)];
+
+    } elsif ($verb eq 'broadcast') {
+        die "broadcast text|binary PAYLOAD\n" unless @a >= 2;
+        return ['broadcast', undef, _message('broadcast', @a)];
 
     } elsif ($verb eq 'reject') {
         die "reject STATUS [STR]\n" unless @a == 1 || @a == 2;
@@ -325,7 +439,7 @@ sub parse_script {
     my %s = (
         hello => { version => 1, caps => 0, max_record => 1049088,
                    delay => 0, none => 0 },
-        open => undef, close => undef, on_hello => undef,
+        open => undef, close => undef, on_hello => undef, reannounce => undef,
         messages => [],
     );
 
@@ -346,7 +460,7 @@ sub parse_script {
             } elsif ($line =~ /^hello\s+(version|caps|max_record|delay)\s+(\S+)$/) {
                 $s{hello}{$1} = _num($2, "hello $1");
 
-            } elsif ($line =~ /^(silent|refuse|down|log-opaque)$/) {
+            } elsif ($line =~ /^(silent|refuse|down|log-opaque|log-links)$/) {
                 $s{$1} = 1;
 
             } elsif ($line eq 'pong none') {
@@ -355,8 +469,13 @@ sub parse_script {
             } elsif ($line =~ /^(start-after|rcvbuf)\s+(\S+)$/) {
                 $s{$1} = _num($2, $1);
 
-            } elsif ($line =~ /^on\s+(open|close|hello)\s*:\s*(.*)$/) {
+            } elsif ($line =~ /^on\s+(open|close|hello|reannounce)\s*:\s*(.*)$/) {
                 $s{$1 eq 'hello' ? 'on_hello' : $1} = _parse_actions($2);
+
+            } elsif ($line =~ m{^on\s+message\s+/((?:[^/\\]|\\.)*)/\s*:\s*(.*)$}) {
+                my ($re, $actions) = ($1, $2);
+                my $qr = eval { qr/$re/s } or die "bad regex: $@";
+                push @{ $s{messages} }, [$qr, _parse_actions($actions)];
 
             } elsif ($line =~ /^on\s+message\s+("(?:[^"\\]|\\.)*"(?:\*\d+)?|\*)\s*:\s*(.*)$/) {
                 my ($match, $actions) = ($1, $2);
@@ -459,6 +578,10 @@ sub _fields {
             push @out, 'channel=' . _esc($v);
         } elsif ($type == 0x15 && $len == 4) {
             push @out, 'dropped=' . unpack('N', $v);
+        } elsif ($type == 0x16 && $len == 4) {
+            push @out, 'unsent=' . unpack('N', $v);
+        } elsif ($type == 0x17 && $len == 4) {
+            push @out, 'unconfirmed=' . unpack('N', $v);
         } else {
             push @out, sprintf('field0x%02x=', $type) . unpack('H*', $v);
         }
@@ -499,9 +622,21 @@ sub describe {
 
     my $name = $types{$type};
 
-    if (!defined $name || $type == 0x33 || $type == 0x32) {
+    if (!defined $name) {
         return sprintf 'RECORD type=0x%02x flags=%d body=%s', $type, $flags,
                        unpack('H*', $body);
+    }
+
+    if ($type == 0x32) {
+        return $bad->() if length $body < 2;
+        my $k = unpack('n', $body);
+        return $bad->() if length $body < 2 + $k;
+        return 'PUBLISH channel=' . _esc(substr $body, 2, $k) . ' '
+               . _payload($flags, substr $body, 2 + $k);
+    }
+
+    if ($type == 0x33) {
+        return 'BROADCAST ' . _payload($flags, $body);
     }
 
     return $bad->() if length $body < 8;
@@ -536,6 +671,22 @@ sub describe {
 
     if ($type == 0x22) {
         return "ACCEPT $id";
+    }
+
+    if ($type == 0x30 || $type == 0x31) {
+        return "$name $id channel=" . _esc($rest)
+               . ($flags ? " $flagstr" : '');
+    }
+
+    if ($type == 0x14) {
+        return $bad->() if length $rest != 2;
+        return sprintf 'REFUSED %s command=0x%02x code=%d', $id,
+                       unpack('CC', $rest);
+    }
+
+    if ($type == 0x15) {
+        return $bad->() if length $rest != 4;
+        return "DROPPED $id count=" . unpack('N', $rest);
     }
 
     if ($type == 0x23) {
@@ -586,6 +737,7 @@ sub _serve {
     my $script1 = $script;
 
     $LogOpaque = grep { $_ && $_->{'log-opaque'} } $script, $script2;
+    my $log_links = grep { $_ && $_->{'log-links'} } $script, $script2;
 
     open my $log, '>>', $log_path or die "cannot open $log_path: $!\n";
     binmode $log;
@@ -594,20 +746,22 @@ sub _serve {
     my $start = Time::HiRes::time();
     my $listen_at = $script->{down} ? 9**9**9
                     : $start + ($script->{'start-after'} || 0);
+    my $listen2_at = 9**9**9;
     my $deadline = $start + $Lifetime;
 
-    my (%names, %literal, @links);
+    my (%names, %byname, %literal, @links);
     my ($next_sid, $next_link) = (1, 1);
 
     for my $rules (map { ($_->{open}, $_->{close}, $_->{on_hello},
+                          $_->{reannounce},
                           map { $_->[1] } @{ $_->{messages} }) }
                    grep { defined } $script, $script2)
     {
         next unless $rules;
         for my $a (@$rules) {
             $literal{$a->[1]} = 1
-                if ($a->[0] eq 'send' || $a->[0] eq 'close')
-                   && defined $a->[1];
+                if $a->[0] =~ /^(?:send|close|subscribe|unsubscribe)$/
+                   && defined $a->[1] && !ref $a->[1];
         }
     }
 
@@ -615,10 +769,28 @@ sub _serve {
         my ($id) = @_;
         return $names{$id} if exists $names{$id};
         return "#$id" if $literal{$id};
-        return $names{$id} = 's' . $next_sid++;
+        $names{$id} = 's' . $next_sid++;
+        $byname{ $names{$id} } = $id;
+        return $names{$id};
     };
 
     my $say = sub { print $log "$_[0]\n" };
+
+    # a record's line, "Ln " first with log-links
+    my $say_rec = sub {
+        my ($link, $line) = @_;
+        $say->($log_links ? "L$link->{n} $line" : $line);
+    };
+
+    # the id a session reference names (undef: the current session)
+    my $to_id = sub {
+        my ($ref, $id) = @_;
+        return $id unless defined $ref;
+        return $ref unless ref $ref;
+        return $byname{ $ref->{name} } if exists $byname{ $ref->{name} };
+        $say->("SCRIPT no session $ref->{name} yet");
+        return undef;
+    };
 
     $say->('LISTEN') if $listener;
     $say->('LISTEN port2') if $listener2;
@@ -627,7 +799,7 @@ sub _serve {
         my ($link, $type, $flags, $body) = @_;
         return if $link->{closed};
         $link->{wbuf} .= record($type, $flags, $body);
-        $say->('> ' . describe($type, $flags, $body, $sid));
+        $say_rec->($link, '> ' . describe($type, $flags, $body, $sid));
     };
 
     my $close_link = sub {
@@ -650,9 +822,18 @@ sub _serve {
     my $run;
 
     $run = sub {
-        my ($link, $actions, $id, $flags, $payload) = @_;
+        my ($link, $actions, $id, $flags, $payload, $groups) = @_;
 
         return if $script->{silent};
+
+        # a /REGEX/ rule's groups replace $1 .. $9 in its strings
+        my $g = sub {
+            my ($str) = @_;
+            return $str unless $groups;
+            $str =~ s/\$([1-9])/defined $groups->[$1 - 1]
+                                 ? $groups->[$1 - 1] : ''/ge;
+            return $str;
+        };
 
         for my $a (@$actions) {
             my ($verb) = @$a;
@@ -662,15 +843,43 @@ sub _serve {
                 $send->($link, 0x20, $flags, pack('Q>', $id) . $payload);
 
             } elsif ($verb eq 'send') {
-                my $to = defined $a->[1] ? $a->[1] : $id;
+                my $to = $to_id->($a->[1], $id);
                 next unless defined $to;
-                $send->($link, 0x20, $a->[2], pack('Q>', $to) . $a->[3]);
+                $send->($link, 0x20, $a->[2],
+                        pack('Q>', $to) . $g->($a->[3]));
 
             } elsif ($verb eq 'close') {
-                my $to = defined $a->[1] ? $a->[1] : $id;
+                my $to = $to_id->($a->[1], $id);
                 next unless defined $to;
                 $send->($link, 0x21, 0,
-                        pack('Q>n', $to, $a->[2]) . $a->[3]);
+                        pack('Q>n', $to, $a->[2]) . $g->($a->[3]));
+
+            } elsif ($verb eq 'subscribe' || $verb eq 'unsubscribe') {
+                my $to = $to_id->($a->[1], $id);
+                next unless defined $to;
+                $send->($link, $verb eq 'subscribe' ? 0x30 : 0x31, 0,
+                        pack('Q>', $to) . $g->($a->[2]));
+
+            } elsif ($verb eq 'publish') {
+                my $chan = $g->($a->[2]);
+                $send->($link, 0x32, $a->[3],
+                        pack('n', length $chan) . $chan
+                        . ($a->[3] ? $a->[4] : $g->($a->[4])));
+
+            } elsif ($verb eq 'broadcast') {
+                $send->($link, 0x33, $a->[2],
+                        $a->[2] ? $a->[3] : $g->($a->[3]));
+
+            } elsif ($verb eq 'unlisten') {
+                my $two = $link->{port2};
+                my $ls = $two ? \$listener2 : \$listener;
+                next unless $$ls;
+                close $$ls;
+                undef $$ls;
+                $say->('UNLISTEN' . ($two ? ' port2' : ''));
+                my $at = defined $a->[1] ? Time::HiRes::time() + $a->[1]
+                         : 9**9**9;
+                if ($two) { $listen2_at = $at } else { $listen_at = $at }
 
             } elsif ($verb eq 'accept') {
                 $send->($link, 0x22, 0, pack('Q>', $id)) if defined $id;
@@ -688,7 +897,10 @@ sub _serve {
 
             } elsif ($verb eq 'stop-reading') {
                 $link->{stopped} = 1;
-                $say->("LINK $link->{n} stop-reading");
+                $link->{resume_at} = Time::HiRes::time() + $a->[1]
+                    if defined $a->[1];
+                $say->("LINK $link->{n} stop-reading"
+                       . (defined $a->[1] ? " $a->[1]" : ''));
 
             } elsif ($verb eq 'hangup') {
                 $link->{hangup} = 1;
@@ -699,7 +911,7 @@ sub _serve {
     my $handle = sub {
         my ($link, $type, $flags, $body) = @_;
 
-        $say->(describe($type, $flags, $body, $sid, 1));
+        $say_rec->($link, describe($type, $flags, $body, $sid, 1));
 
         if ($type == 0x01) {
             return if $script->{hello}{none} || $link->{hello_seen}++;
@@ -735,7 +947,8 @@ sub _serve {
         my $id = unpack('Q>', $body);
 
         if ($type == 0x10) {
-            $run->($link, $script->{open}, $id) if $script->{open};
+            my $rule = $flags & 0x01 ? 'reannounce' : 'open';
+            $run->($link, $script->{$rule}, $id) if $script->{$rule};
 
         } elsif ($type == 0x12) {
             $run->($link, $script->{close}, $id) if $script->{close};
@@ -743,15 +956,50 @@ sub _serve {
         } elsif ($type == 0x11) {
             my $payload = substr($body, 8);
             my $actions = [['echo']];
+            my $groups;
 
             for my $rule (@{ $script->{messages} }) {
-                if (!defined $rule->[0] || $rule->[0] eq $payload) {
+                my $m = $rule->[0];
+
+                if (ref $m) {
+                    my @g = $payload =~ $m or next;
+                    $groups = [@-  > 1 ? @g : ()];
+                    $actions = $rule->[1];
+                    last;
+                }
+
+                if (!defined $m || $m eq $payload) {
                     $actions = $rule->[1];
                     last;
                 }
             }
 
-            $run->($link, $actions, $id, $flags, $payload);
+            $run->($link, $actions, $id, $flags, $payload, $groups);
+        }
+    };
+
+    # the whole records of a link's read buffer, unless it is stopped
+    my $drain = sub {
+        my ($link) = @_;
+
+        while (length $link->{rbuf} >= 4 && !$link->{stopped}
+               && !$link->{closed})
+        {
+            my $len = unpack('N', $link->{rbuf});
+
+            if ($len < 2 || $len > 64 * 1024 * 1024) {
+                $say->("BAD length=$len");
+                $close_link->($link, 'bad length');
+                last;
+            }
+
+            last if length $link->{rbuf} < 4 + $len;
+
+            my ($type, $flags) = unpack('x4CC', $link->{rbuf});
+            my $body = substr($link->{rbuf}, 6, $len - 2);
+            substr($link->{rbuf}, 0, 4 + $len) = '';
+
+            $handle->($link, $type, $flags, $body);
         }
     };
 
@@ -766,6 +1014,11 @@ sub _serve {
             $say->('LISTEN');
         }
 
+        if (!$listener2 && $now >= $listen2_at) {
+            $listener2 = _listen($ENV{TEST_NGINX_LINK_PORT2}, $script2);
+            $say->('LISTEN port2');
+        }
+
         my $wait = 0.05;
 
         if (!$listener) {
@@ -776,6 +1029,14 @@ sub _serve {
 
         for my $link (@links) {
             $script = $link->{script};
+
+            if ($link->{resume_at} && $now >= $link->{resume_at}) {
+                delete $link->{resume_at};
+                $link->{stopped} = 0;
+                $say->("LINK $link->{n} resume-reading");
+                $drain->($link);
+                next if $link->{closed};
+            }
 
             if ($link->{hello_at} && $now >= $link->{hello_at}) {
                 delete $link->{hello_at};
@@ -814,7 +1075,8 @@ sub _serve {
 
             if (my $sock = $ls->accept) {
                 my $link = { sock => $sock, n => $next_link++,
-                             rbuf => '', wbuf => '', script => $ls_script };
+                             rbuf => '', wbuf => '', script => $ls_script,
+                             port2 => $tag ne '' };
                 $sock->blocking(0);
 
                 if ($ls_script->{refuse}) {
@@ -857,27 +1119,14 @@ sub _serve {
             }
 
             if ($n == 0) {
+                # records read before the end still count (a stopped
+                # link keeps them until it resumes)
+                $drain->($link);
                 $close_link->($link, 'eof');
                 next;
             }
 
-            while (length $link->{rbuf} >= 4 && !$link->{stopped}) {
-                my $len = unpack('N', $link->{rbuf});
-
-                if ($len < 2 || $len > 64 * 1024 * 1024) {
-                    $say->("BAD length=$len");
-                    $close_link->($link, 'bad length');
-                    last;
-                }
-
-                last if length $link->{rbuf} < 4 + $len;
-
-                my ($type, $flags) = unpack('x4CC', $link->{rbuf});
-                my $body = substr($link->{rbuf}, 6, $len - 2);
-                substr($link->{rbuf}, 0, 4 + $len) = '';
-
-                $handle->($link, $type, $flags, $body);
-            }
+            $drain->($link);
         }
     }
 }
