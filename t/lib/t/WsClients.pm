@@ -1,0 +1,234 @@
+package t::WsClients;
+
+# Named WebSocket clients beside a block's own request, for suites that
+# need several sessions at once (channels, broadcasts, failover).  Load
+# it after the runner (and t::WsFrames, for ::ws_handshake):
+#
+#     use t::WsGateway;
+#     use t::WsLink;
+#     use t::WsClients;
+#
+# The helpers are installed in main:: (eval sections call them as
+# ::name, --- init as main::name).  Every call is bounded by its wait
+# (seconds) and never dies; errors come back as text.
+#
+#     ::wsc_open(NAME, REQUEST, FRAMES, WAIT)  connect to the running
+#         nginx, write REQUEST (a handshake, and frames), read the
+#         response header and then FRAMES whole server frames (at most
+#         WAIT s, 2 by default); returns the status code ("101") or
+#         "error: ...".  The frames read are kept for ::wsc_read.
+#     ::wsc_send(NAME, BYTES)         write more (::ws_frame(...) ...)
+#     ::wsc_read(NAME, FRAMES, WAIT)  the next FRAMES server frames (or
+#         what came within WAIT s, 2 by default), as ::wsc_decode lines
+#         joined with " | " ("" if none); they are consumed.
+#     ::wsc_drain(NAME, WAIT)         every frame that comes within WAIT
+#         s (0.3 by default), the same way
+#     ::wsc_closed(NAME, WAIT)        "closed" when the server closed the
+#         connection within WAIT s (1 by default), else "open"
+#     ::wsc_close(NAME)               close the connection (also done for
+#         every client at the end of each block)
+#     ::wsc_decode(BYTES)             server frames as lines, as
+#         ::ws_decode but binary frames show their bytes in hex
+#         ("binary: 00ff01") and lines are joined with " | "
+#
+# Clients are closed by a test cleanup handler after each block, so that
+# they never hold a stopping nginx.
+
+use strict;
+use warnings;
+
+use IO::Select ();
+use IO::Socket::INET ();
+use Time::HiRes ();
+
+our %Clients;
+
+
+sub _frames {
+    my ($data) = @_;
+
+    my @frames;
+
+    while (length $data >= 2) {
+        my $len = ord(substr $data, 1, 1) & 0x7f;
+        my $hdr = 2;
+
+        if ($len == 126) {
+            last if length $data < 4;
+            $len = unpack('n', substr $data, 2, 2);
+            $hdr = 4;
+
+        } elsif ($len == 127) {
+            last if length $data < 10;
+            $len = unpack('Q>', substr $data, 2, 8);
+            $hdr = 10;
+        }
+
+        last if length $data < $hdr + $len;
+        push @frames, substr($data, 0, $hdr + $len, '');
+    }
+
+    return (\@frames, $data);
+}
+
+
+sub wsc_decode {
+    my ($bytes) = @_;
+
+    my ($frames, $rest) = _frames($bytes);
+    my @out;
+
+    for my $f (@$frames) {
+        my $op = ord($f) & 0x0f;
+
+        if ($op == 0x2) {
+            my $len = ord(substr $f, 1, 1) & 0x7f;
+            my $hdr = $len == 126 ? 4 : $len == 127 ? 10 : 2;
+            push @out, 'binary: ' . unpack('H*', substr $f, $hdr);
+
+        } else {
+            (my $line = main::ws_decode($f)) =~ s/\n\z//;
+            push @out, $line;
+        }
+    }
+
+    push @out, 'truncated: ' . length($rest) . ' bytes' if length $rest;
+
+    return join ' | ', @out;
+}
+
+
+# read into $c->{buf} until $want whole frames are there, or EOF, or the
+# deadline
+sub _fill {
+    my ($c, $want, $wait) = @_;
+
+    my $sel = IO::Select->new($c->{sock});
+    my $deadline = Time::HiRes::time() + $wait;
+
+    while (1) {
+        if (!defined $c->{status}) {
+            if ($c->{buf} =~ s/\A(.*?\r\n\r\n)//s) {
+                my $head = $1;
+                $c->{status} = $head =~ m{^HTTP/1\.\d (\d{3})}
+                               ? $1 : 'error: bad status line';
+            }
+        }
+
+        if (defined $c->{status} && defined $want) {
+            my ($frames) = _frames($c->{buf});
+            return if @$frames >= $want;
+        }
+
+        return if $c->{eof};
+
+        my $left = $deadline - Time::HiRes::time();
+        return if $left <= 0;
+        next unless $sel->can_read($left);
+
+        my $n = sysread($c->{sock}, $c->{buf}, 65536, length $c->{buf});
+        $c->{eof} = 1 unless $n;
+    }
+}
+
+
+sub _take {
+    my ($c, $n) = @_;
+
+    my ($frames, $rest) = _frames($c->{buf});
+    $n = @$frames if !defined $n || $n > @$frames;
+
+    my $out = join '', @$frames[0 .. $n - 1];
+    $c->{buf} = join '', @$frames[$n .. $#$frames], $rest;
+
+    return wsc_decode($out);
+}
+
+
+sub wsc_open {
+    my ($name, $request, $frames, $wait) = @_;
+
+    wsc_close($name);
+
+    no warnings 'once';
+
+    my $s = IO::Socket::INET->new(
+        PeerAddr => '127.0.0.1', Proto => 'tcp', Timeout => 2,
+        PeerPort => Test::Nginx::Util::server_port_for_client())
+        or return "error: connect: $!";
+
+    my $c = $Clients{$name} = { sock => $s, buf => '' };
+
+    syswrite($s, $request) if defined $request && length $request;
+    _fill($c, $frames || 0, defined $wait ? $wait : 2);
+
+    return defined $c->{status} ? $c->{status} : 'error: no response';
+}
+
+
+sub wsc_send {
+    my ($name, $bytes) = @_;
+
+    my $c = $Clients{$name} or return "error: no client $name";
+    my $n = syswrite($c->{sock}, $bytes);
+
+    return defined $n && $n == length $bytes ? 'ok' : "error: write: $!";
+}
+
+
+sub wsc_read {
+    my ($name, $frames, $wait) = @_;
+
+    my $c = $Clients{$name} or return "error: no client $name";
+    _fill($c, $frames, defined $wait ? $wait : 2);
+
+    return _take($c, $frames);
+}
+
+
+sub wsc_drain {
+    my ($name, $wait) = @_;
+
+    my $c = $Clients{$name} or return "error: no client $name";
+    _fill($c, undef, defined $wait ? $wait : 0.3);
+
+    return _take($c);
+}
+
+
+sub wsc_closed {
+    my ($name, $wait) = @_;
+
+    my $c = $Clients{$name} or return "error: no client $name";
+    _fill($c, undef, defined $wait ? $wait : 1);
+
+    return $c->{eof} ? 'closed' : 'open';
+}
+
+
+sub wsc_close {
+    my ($name) = @_;
+
+    my $c = delete $Clients{$name} or return;
+    close $c->{sock};
+    return;
+}
+
+
+sub wsc_close_all {
+    wsc_close($_) for keys %Clients;
+    return;
+}
+
+
+{
+    no strict 'refs';
+
+    *{"main::$_"} = \&{$_}
+        for qw(wsc_open wsc_send wsc_read wsc_drain wsc_closed wsc_close
+               wsc_decode);
+}
+
+Test::Nginx::Socket::add_test_cleanup_handler(\&wsc_close_all);
+
+1;
