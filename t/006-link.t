@@ -63,7 +63,7 @@ __DATA__
 close: 1000
 --- link_log
 LINK 1 open
-HELLO version=1 caps=0 max_record=1049088(?=.* name=[^ ]+)(?=.* heartbeat=500(?: |$)).*
+HELLO version=1 caps=1 max_record=1049088(?=.* name=[^ ]+)(?=.* heartbeat=500(?: |$)).*
 > HELLO .*
 --- no_link_log
 HELLO version=(?!1 ).*
@@ -263,7 +263,15 @@ CLOSE s1 code=1000 by=0 reason=
 
 
 
-=== TEST 11: a malformed record (length 1): ERROR 1, the link is reset with one [error] line, the session gets 1011, the link comes back
+=== TEST 11: a malformed record (length 1): ERROR 1, the link is reset with one [error] line, the session gets 1011 (ws_gateway_failover_timeout 0), the link comes back
+--- config
+    location /ws {
+        ws_gateway_pass backend;
+        ws_gateway_subprotocols chat;
+        ws_gateway_link_param sub $arg_user;
+        ws_gateway_link_param lang $http_accept_language;
+        ws_gateway_failover_timeout 0;
+    }
 --- link_script
 on message "bad": raw 00 00 00 01 ff
 --- raw_request eval
@@ -290,6 +298,14 @@ qr/\[error\]/
 
 
 === TEST 12: a record of an unknown type (0x7f): the same, and the reason names the unknown type
+--- config
+    location /ws {
+        ws_gateway_pass backend;
+        ws_gateway_subprotocols chat;
+        ws_gateway_link_param sub $arg_user;
+        ws_gateway_link_param lang $http_accept_language;
+        ws_gateway_failover_timeout 0;
+    }
 --- link_script
 on message "bad": raw 00 00 00 0a 7f 00 sid
 --- raw_request eval
@@ -370,6 +386,14 @@ OPEN .*
 
 
 === TEST 16: silent after HELLO: the read timeout resets the link, the session gets 1011
+--- config
+    location /ws {
+        ws_gateway_pass backend;
+        ws_gateway_subprotocols chat;
+        ws_gateway_link_param sub $arg_user;
+        ws_gateway_link_param lang $http_accept_language;
+        ws_gateway_failover_timeout 0;
+    }
 --- link_script
 silent
 --- raw_request eval

@@ -12,6 +12,9 @@ use Time::HiRes ();
 
 repeat_each(1);
 
+# the port of TEST 9's server of its own
+$ENV{TEST_NGINX_HOLD_PORT} ||= 3989;
+
 plan tests => repeat_each() * ::ws_count_checks(blocks());
 
 our $HttpConfig = <<'_EOC_';
@@ -278,7 +281,7 @@ CLOSE s1 code=1011 .*
     }
 
     server {
-        listen 127.0.0.1:3989 sndbuf=8k;
+        listen 127.0.0.1:$TEST_NGINX_HOLD_PORT sndbuf=8k;
 
         location /flood {
             ws_gateway_pass backend;
@@ -295,7 +298,7 @@ CLOSE s1 code=1011 .*
 'on message "flood": ' . CORE::join('; ', ('send text "a"*16000') x 64)
 --- init
 main::ws_link_wait('> HELLO .*', 3);
-main::hold(3989, 6, main::ws_handshake('/flood') . main::ws_frame('text', 'flood'));
+main::hold($ENV{TEST_NGINX_HOLD_PORT}, 6, main::ws_handshake('/flood') . main::ws_frame('text', 'flood'));
 main::ws_link_wait('MESSAGE s6 text flood', 3);
 select(undef, undef, undef, 0.5);
 --- request
