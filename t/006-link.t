@@ -271,6 +271,7 @@ CLOSE s1 code=1000 by=0 reason=
         ws_gateway_link_param sub $arg_user;
         ws_gateway_link_param lang $http_accept_language;
         ws_gateway_failover_timeout 0;
+        ws_gateway_failover_close 1011;
     }
 --- link_script
 on message "bad": raw 00 00 00 01 ff
@@ -305,6 +306,7 @@ qr/\[error\]/
         ws_gateway_link_param sub $arg_user;
         ws_gateway_link_param lang $http_accept_language;
         ws_gateway_failover_timeout 0;
+        ws_gateway_failover_close 1011;
     }
 --- link_script
 on message "bad": raw 00 00 00 0a 7f 00 sid
@@ -393,6 +395,7 @@ OPEN .*
         ws_gateway_link_param sub $arg_user;
         ws_gateway_link_param lang $http_accept_language;
         ws_gateway_failover_timeout 0;
+        ws_gateway_failover_close 1011;
     }
 --- link_script
 silent

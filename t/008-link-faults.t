@@ -186,6 +186,7 @@ __DATA__
     location /ws {
         ws_gateway_pass backend;
         ws_gateway_failover_timeout 0;
+        ws_gateway_failover_close 1011;
     }
 --- http_config
     upstream backend {
@@ -258,6 +259,7 @@ reset:
     location /ws {
         ws_gateway_pass backend;
         ws_gateway_failover_timeout 0;
+        ws_gateway_failover_close 1011;
     }
 --- link_script
 on message "big": raw 00 00 07 d0 20 00 sid "x"*1990
@@ -285,6 +287,7 @@ qr/ws gateway link to 127\.0\.0\.1:$ENV{TEST_NGINX_LINK_PORT} \(upstream "backen
     location /ws {
         ws_gateway_pass backend;
         ws_gateway_failover_timeout 0;
+        ws_gateway_failover_close 1011;
     }
 --- link_script
 on message "bad": raw 00 00 00 0c 20 00 sid ff fe
@@ -310,6 +313,7 @@ qr/\(upstream "backend"\) reset: .*not UTF-8/
     location /ws {
         ws_gateway_pass backend;
         ws_gateway_failover_timeout 0;
+        ws_gateway_failover_close 1011;
     }
 --- link_script
 on message "hello": raw 00 00 00 0c 01 00 00 01 00 00 00 00 00 01 00 00
@@ -448,6 +452,7 @@ PONG 0102030405060708
     location /ws {
         ws_gateway_pass backend;
         ws_gateway_failover_timeout 0;
+        ws_gateway_failover_close 1011;
     }
 --- link_script
 on message "err": raw 00 00 00 07 04 00 00 01 "bad"
@@ -473,6 +478,7 @@ qr/\[error\] .*ws gateway link to 127\.0\.0\.1:$ENV{TEST_NGINX_LINK_PORT} \(upst
     location /ws {
         ws_gateway_pass backend;
         ws_gateway_failover_timeout 0;
+        ws_gateway_failover_close 1011;
     }
 --- http_config
     upstream backend {

@@ -83,12 +83,12 @@ our $Config = <<'_EOC_';
 _EOC_
 
 # sub:NAME subscribes the session and answers "sub NAME"; unsub:NAME the
-# same; pub:CHANNEL:TEXT publishes TEXT; bin:CHANNEL publishes 00 ff 01;
+# same; "pub CHANNEL TEXT" publishes TEXT; bin:CHANNEL publishes 00 ff 01;
 # anything else is echoed
 our $Script = <<'_EOS_';
 on message /^sub:(.+)$/: subscribe "$1"; send text "sub $1"
 on message /^unsub:(.+)$/: unsubscribe "$1"; send text "unsub $1"
-on message /^pub:([^:]+):(.*)$/: publish "$1" text "$2"
+on message /^pub (\S+) (.*)$/: publish "$1" text "$2"
 on message /^bin:(.+)$/: publish "$1" binary 00ff01
 on message "bc": broadcast text "all"; broadcast binary 0102
 _EOS_
@@ -121,7 +121,7 @@ $main::WaitLink . q{
 }
 --- raw_request eval
 [::ws_handshake('/ws') . ::ws_frame('text', 'sub:room'),
- ::ws_frame('text', 'pub:room:hello') . ::ws_frame('text', 'bin:room'),
+ ::ws_frame('text', 'pub room hello') . ::ws_frame('text', 'bin:room'),
  ::ws_close_frame(1000)]
 --- raw_request_middle_delay: 0.3
 --- error_code: 101
@@ -181,13 +181,13 @@ MESSAGE s3 text go
 --- init eval
 $main::WaitLink . q{
     main::wsc_open('A', main::ws_handshake('/ws') . main::ws_frame('text', 'sub:room')
-                        . main::ws_frame('text', 'pub:room:one'), 2);
+                        . main::ws_frame('text', 'pub room one'), 2);
     main::wsc_send('A', main::ws_frame('text', 'unsub:room') . main::ws_frame('text', 'unsub:never'));
     main::ws_link_wait('> SEND s1 text unsub never', 2);
 }
 --- raw_request eval
 [::ws_handshake('/ws') . ::ws_frame('text', 'sub:room'),
- ::ws_frame('text', 'pub:room:two'), ::ws_close_frame(1000)]
+ ::ws_frame('text', 'pub room two'), ::ws_close_frame(1000)]
 --- raw_request_middle_delay: 0.3
 --- error_code: 101
 --- response_body_filters eval
@@ -269,8 +269,8 @@ $main::WaitLink . q{
     main::wsc_open('B', main::ws_handshake('/auto?u=bob') . main::ws_frame('text', 'b'), 1);
 }
 --- raw_request eval
-[::ws_handshake('/ws') . ::ws_frame('text', 'pub:user:alice:hi alice')
- . ::ws_frame('text', 'pub:everyone:hi all'), ::ws_close_frame(1000)]
+[::ws_handshake('/ws') . ::ws_frame('text', 'pub user:alice hi alice')
+ . ::ws_frame('text', 'pub everyone hi all'), ::ws_close_frame(1000)]
 --- raw_request_middle_delay: 0.3
 --- error_code: 101
 --- response_body_filters eval
@@ -316,7 +316,7 @@ $main::WaitLink . q{
     main::wsc_open('A', main::ws_handshake('/ws') . main::ws_frame('text', 'sub:room'), 1);
     main::wsc_send('A', main::ws_close_frame(1000));
     main::ws_link_wait('CLOSE s1 .*', 2);
-    main::wsc_open('B', main::ws_handshake('/ws') . main::ws_frame('text', 'pub:room:anyone'));
+    main::wsc_open('B', main::ws_handshake('/ws') . main::ws_frame('text', 'pub room anyone'));
     main::ws_link_wait('> PUBLISH .*', 2);
     select(undef, undef, undef, 0.2);
 }
@@ -337,12 +337,12 @@ CLOSE s1 code=1000 .*
 
 === TEST 8: PUBLISH to a channel no one holds: nothing breaks, the link stays, the session goes on
 --- raw_request eval
-[::ws_handshake('/ws') . ::ws_frame('text', 'pub:nobody:x'),
+[::ws_handshake('/ws') . ::ws_frame('text', 'pub nobody x'),
  ::ws_frame('text', 'hello'), ::ws_close_frame(1000)]
 --- raw_request_middle_delay: 0.3
 --- error_code: 101
 --- response_body_filters eval
-\&::wsc_decode
+sub { ::wsc_decode($_[0]) . "\n" }
 --- response_body
 text: hello | close: 1000
 --- link_log
@@ -368,7 +368,7 @@ MESSAGE s1 text hello
 [::ws_handshake('/small') . ::ws_frame('text', 'sub:abcde')
  . ::ws_frame('text', 'sub:abcd') . ::ws_frame('text', 'sub:b')
  . ::ws_frame('text', 'sub:abcd') . ::ws_frame('text', 'sub:c'),
- ::ws_frame('text', 'pub:abcd:yes') . ::ws_frame('text', 'pub:c:no'),
+ ::ws_frame('text', 'pub abcd yes') . ::ws_frame('text', 'pub c no'),
  ::ws_close_frame(1000)]
 --- raw_request_middle_delay: 0.3
 --- error_code: 101
@@ -381,8 +381,8 @@ REFUSED s1 command=0x30 code=1
 REFUSED s1 command=0x30 code=2
 --- link_log
 > SUBSCRIBE s1 channel=abcde
-REFUSED s1 command=0x30 code=1
 > SUBSCRIBE s1 channel=c
+REFUSED s1 command=0x30 code=1
 REFUSED s1 command=0x30 code=2
 
 
@@ -395,12 +395,12 @@ REFUSED s1 command=0x30 code=2
     }
 --- raw_request eval
 [::ws_handshake('/nochan') . ::ws_frame('text', 'sub:a'),
- ::ws_frame('text', 'pub:a:no') . ::ws_frame('text', 'x'),
+ ::ws_frame('text', 'pub a no') . ::ws_frame('text', 'x'),
  ::ws_close_frame(1000)]
 --- raw_request_middle_delay: 0.3
 --- error_code: 101
 --- response_body_filters eval
-\&::wsc_decode
+sub { ::wsc_decode($_[0]) . "\n" }
 --- response_body
 text: sub a | text: x | close: 1000
 --- link_log
@@ -417,7 +417,7 @@ on message "ghost": subscribe-to 12345 "x"; unsubscribe-to 12345 "x"; send text 
 --- raw_request_middle_delay: 0.3
 --- error_code: 101
 --- response_body_filters eval
-\&::wsc_decode
+sub { ::wsc_decode($_[0]) . "\n" }
 --- response_body
 text: after | close: 1000
 --- link_log
@@ -441,7 +441,7 @@ $main::Script . qq{on message "empty": raw 00 00 00 0a 30 00 sid\n}
 --- timeout: 4
 --- error_code: 101
 --- response_body_filters eval
-\&::wsc_decode
+sub { ::wsc_decode($_[0]) . "\n" }
 --- response_body
 text: sub room | text: hi | close: 1000
 --- link_log
@@ -469,7 +469,7 @@ $main::Script . qq{on message "long": subscribe "x"*256\n}
 --- timeout: 4
 --- error_code: 101
 --- response_body_filters eval
-\&::wsc_decode
+sub { ::wsc_decode($_[0]) . "\n" }
 --- response_body
 text: hi | close: 1000
 --- link_log
@@ -491,7 +491,7 @@ $main::Script . qq{on message "nochan": raw 00 00 00 05 32 00 00 00 "x"\n}
 --- timeout: 4
 --- error_code: 101
 --- response_body_filters eval
-\&::wsc_decode
+sub { ::wsc_decode($_[0]) . "\n" }
 --- response_body
 text: hi | close: 1000
 --- link_log
@@ -513,7 +513,7 @@ $main::Script . qq{on message "bad": raw 00 00 00 0a 32 00 00 04 "room" ff fe\n}
 --- timeout: 4
 --- error_code: 101
 --- response_body_filters eval
-\&::wsc_decode
+sub { ::wsc_decode($_[0]) . "\n" }
 --- response_body
 text: sub room | text: hi | close: 1000
 --- link_log

@@ -245,6 +245,10 @@ $main::OneLink
         ws_gateway_pass backend;
         ws_gateway_failover_timeout 500ms;
     }
+
+    location /status {
+        ws_gateway_status;
+    }
 --- link_script
 on message "die": unlisten; hangup
 --- init eval
@@ -314,9 +318,9 @@ on message "die": unlisten 0.5; hangup
 --- timeout: 4
 --- error_code: 101
 --- response_body_filters eval
-\&::wsc_decode
+sub { ::wsc_decode($_[0]) . "\n" }
 --- response_body
-text: A held | text: A after | close: 1000
+text: held | text: after | close: 1000
 --- link_log
 UNLISTEN
 LINK 1 hangup
@@ -383,13 +387,18 @@ LINK \d+ hangup
 
 
 
-=== TEST 8: ws_gateway_failover_timeout 0: the session is closed at once with 1011, as before
+=== TEST 8: ws_gateway_failover_timeout 0 (with ws_gateway_failover_close 1011): the session is closed at once with 1011, as before
 --- http_config eval
 $main::OneLink
 --- config
     location /ws {
         ws_gateway_pass backend;
         ws_gateway_failover_timeout 0;
+        ws_gateway_failover_close 1011;
+    }
+
+    location /status {
+        ws_gateway_status;
     }
 --- link_script
 on message "die": hangup
@@ -415,7 +424,28 @@ OPEN s1 flags=1 .*
 
 
 
-=== TEST 9: ws_gateway_failover_close 1012 is refused
+=== TEST 9: ws_gateway_failover_timeout 0 alone is "the old behaviour" (spec): closed at once with 1011, not failover_close's default 1013
+--- http_config eval
+$main::OneLink
+--- config
+    location /ws {
+        ws_gateway_pass backend;
+        ws_gateway_failover_timeout 0;
+    }
+--- link_script
+on message "die": hangup
+--- raw_request eval
+[::ws_handshake('/ws') . ::ws_frame('text', 'die'), ::ws_close_frame(1000)]
+--- raw_request_middle_delay: 0.3
+--- error_code: 101
+--- response_body_filters eval
+sub { my ($c) = ::wsc_decode($_[0]) =~ /(close: \d+)/; ($c // 'no close') . "\n" }
+--- response_body
+close: 1011
+
+
+
+=== TEST 10: ws_gateway_failover_close 1012 is refused
 --- config
     location /ws {
         ws_gateway_pass backend;
@@ -428,7 +458,7 @@ qr/\[emerg\] \d+#\d+: (?!unknown directive)[^\n]*"ws_gateway_failover_close"[^\n
 
 
 
-=== TEST 10: ws_gateway_failover_close 1013 abc is refused
+=== TEST 11: ws_gateway_failover_close 1013 abc is refused
 --- config
     location /ws {
         ws_gateway_pass backend;
@@ -441,7 +471,7 @@ qr/\[emerg\] \d+#\d+: (?!unknown directive)[^\n]*"ws_gateway_failover_close"[^\n
 
 
 
-=== TEST 11: ws_gateway_failover_timeout abc is refused
+=== TEST 12: ws_gateway_failover_timeout abc is refused
 --- config
     location /ws {
         ws_gateway_pass backend;
@@ -454,7 +484,7 @@ qr/\[emerg\] \d+#\d+: (?!unknown directive)[^\n]*"ws_gateway_failover_timeout"[^
 
 
 
-=== TEST 12: ws_gateway_failover_hold abc is refused
+=== TEST 13: ws_gateway_failover_hold abc is refused
 --- config
     location /ws {
         ws_gateway_pass backend;
@@ -467,7 +497,7 @@ qr/\[emerg\] \d+#\d+: (?!unknown directive)[^\n]*"ws_gateway_failover_hold"[^\n]
 
 
 
-=== TEST 13: the failover directives with good values are accepted
+=== TEST 14: the failover directives with good values are accepted
 --- config
     location /a {
         ws_gateway_pass backend;
