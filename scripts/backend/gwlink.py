@@ -5,6 +5,8 @@ the comments are that page's.  Python 3.11, standard library only.
 
 A service is any object with some of these methods:
 
+    on_start(server)                        listening; keep `server` for
+                                            publish() and broadcast()
     on_open(session)                        the session is open (after the
                                             101, or after our ACCEPT)
     on_message(session, data, binary)       data: str (text) or bytes
@@ -16,6 +18,67 @@ A service is any object with some of these methods:
                                             session.accept()/.reject()
     on_gone(link, session_id, command)      GONE from the gateway
     on_link_open(link), on_link_close(link)
+
+With a gateway that announces CHANNELS (HELLO capability 0x1, which the
+library then uses too):
+
+    on_refused(session, command, code)      REFUSED: command SUBSCRIBE or
+                                            UNSUBSCRIBE, code REFUSED_*
+                                            (1 name too long, 2 too many
+                                            channels, 3 channels off).  The
+                                            record names no channel, so
+                                            session.channels is cleared for
+                                            code 3 only
+    on_dropped(session, count)              DROPPED: the gateway dropped
+                                            `count` messages to the client
+                                            (its queue was full, policy drop)
+    on_reannounce(session, info)            OPEN with REANNOUNCE: a link of
+                                            the gateway was lost and the
+                                            session moved to this link.
+                                            info.known: the library already
+                                            had the session (it moved from
+                                            another link of this process;
+                                            the same Session object, updated:
+                                            never a second on_open);
+                                            info.channels, info.dropped,
+                                            info.unsent, info.unconfirmed:
+                                            the OPEN's fields.  Without
+                                            on_reannounce: on_open(session)
+                                            for a session not known, nothing
+                                            for a known one
+    on_detach(session)                      its link was lost; the gateway
+                                            keeps it and re-announces it on
+                                            another link; on_close(session,
+                                            1006, BY_GATEWAY, "link lost")
+                                            if no re-announce comes to this
+                                            process within detach_timeout
+
+Sessions (Session): .id, .link (None while detached), .remote, .uri,
+.path, .query, .subprotocol, .params, .state ("approving", "open",
+"detached", "closing", "closed"), .channels (set of str: what we
+subscribed, or what the last re-announce listed), .dropped (messages the
+gateway reported dropped: DROPPED records and re-announce DROPPED
+fields), .reannounced (how many times), .unsent and .unconfirmed (the
+last re-announce's), .data (for the service).  Commands:
+session.send(data, binary=False), .close(code, reason), .accept(),
+.reject(status, text), .subscribe(channel), .unsubscribe(channel): False
+when not written (the session is not open, or detached).
+
+Fan-out (Server): server.publish(channel, data, binary=False, via=None)
+and server.broadcast(data, binary=False, via=None) write one PUBLISH or
+BROADCAST on ONE ready link per gateway worker: links are grouped by the
+gateway HELLO's NAME and WORKER pid (a link without WORKER is a group of
+its own).  Within a group the same link is used every time while it
+lives, so publishes reach each worker in the order they were made.  With
+`via` (a Session or a Link), that link is used for its own group
+instead: a PUBLISH then stays in order with the commands written on that
+link before and after it (e.g. a PUBLISH before a SUBSCRIBE does not
+reach the session subscribed).  Both return how many links they wrote to.
+A channel is 1 to 255 bytes (str as UTF-8); text data must be UTF-8.
+server.sessions(): every session of this process, detached ones too.
+server.groups(): {(name, pid): [links]}.  await server.flush(): writes
+what is queued on every link and waits until it is taken (for code that
+publishes outside a callback of a link's records).
 
 Then serve(service, "127.0.0.1:7000").
 """
@@ -40,6 +103,8 @@ OPEN = 0x10
 MESSAGE = 0x11
 CLOSE_EVENT = 0x12
 GONE = 0x13
+REFUSED = 0x14
+DROPPED = 0x15
 SEND = 0x20
 CLOSE = 0x21
 ACCEPT = 0x22
@@ -72,6 +137,15 @@ OF_SUBPROTOCOL = 0x12
 OF_PARAM = 0x13
 OF_CHANNEL = 0x14
 OF_DROPPED = 0x15
+OF_UNSENT = 0x16
+OF_UNCONFIRMED = 0x17
+
+# REFUSED codes (SUBSCRIBE, UNSUBSCRIBE)
+REFUSED_TOO_LONG = 1
+REFUSED_TOO_MANY = 2
+REFUSED_OFF = 3
+
+MAX_CHANNEL = 255
 
 # ERROR codes (section 8)
 E_MALFORMED = 1
@@ -92,6 +166,7 @@ MAX_REASON = 123
 MAX_LOG_TEXT = 1024
 HELLO_TIMEOUT = 10.0        # our guess: the gateway sends HELLO at once
 DRAIN_TIMEOUT = 30.0
+DETACH_TIMEOUT = 30.0       # our guess: above the gateway's failover timeout
 
 SOFTWARE = "gwlink.py/1"
 
@@ -108,6 +183,8 @@ _EVENT_BOUNDS = {
     MESSAGE: (8, None, F_BINARY),
     CLOSE_EVENT: (11, 11 + MAX_REASON, 0),
     GONE: (9, 9, 0),
+    REFUSED: (10, 10, 0),
+    DROPPED: (12, 12, 0),
 }
 
 _COMMANDS = {SEND, CLOSE, ACCEPT, REJECT,
@@ -249,6 +326,40 @@ def _utf8(data, what):
         raise ProtocolError(E_MALFORMED, what + " is not valid UTF-8")
 
 
+def _channel(channel):
+    """A channel name as bytes, 1 to 255 of them."""
+    c = channel.encode("utf-8") if isinstance(channel, str) else bytes(channel)
+    if not 1 <= len(c) <= MAX_CHANNEL:
+        raise ValueError("channel of %d bytes (1 to %d)"
+                         % (len(c), MAX_CHANNEL))
+    return c
+
+
+def _payload(data, binary):
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    data = bytes(data)
+    if not binary:
+        data.decode("utf-8")            # raises on bad UTF-8
+    return data
+
+
+class Reannounce:
+    """What an OPEN with REANNOUNCE said (on_reannounce's info)."""
+
+    def __init__(self, known, channels, dropped, unsent, unconfirmed):
+        self.known = known
+        self.channels = channels
+        self.dropped = dropped
+        self.unsent = unsent
+        self.unconfirmed = unconfirmed
+
+    def __repr__(self):
+        return ("<Reannounce known=%s channels=%r dropped=%d unsent=%d "
+                "unconfirmed=%d>" % (self.known, self.channels, self.dropped,
+                                     self.unsent, self.unconfirmed))
+
+
 # --- sessions and links ------------------------------------------------
 
 class Session:
@@ -261,10 +372,21 @@ class Session:
         self.uri = None
         self.subprotocol = None
         self.params = {}
-        self.state = "open"     # approving, open, closing, closed
+        self.state = "open"     # approving, open, detached, closing, closed
         self.approve = False
         self.lost = False       # closed because its link ended
         self.data = {}          # for the service
+        self.channels = set()
+        self.dropped = 0
+        self.reannounced = 0
+        self.unsent = 0
+        self.unconfirmed = 0
+        self.key = None         # (gateway, worker pid, id) with CHANNELS
+        self._detach_timer = None
+
+    @property
+    def server(self):
+        return self.link.server if self.link is not None else None
 
     @property
     def path(self):
@@ -276,9 +398,13 @@ class Session:
         return dict(urllib.parse.parse_qsl(q, keep_blank_values=True))
 
     def send(self, data, binary=False):
+        if self.link is None:
+            return False
         return self.link.send(self, data, binary)
 
     def close(self, code=1000, reason=""):
+        if self.link is None:
+            return False
         return self.link.close(self, code, reason)
 
     def accept(self):
@@ -286,6 +412,16 @@ class Session:
 
     def reject(self, status=403, text=""):
         return self.link.reject(self, status, text)
+
+    def subscribe(self, channel):
+        if self.link is None:
+            return False
+        return self.link.subscribe(self, channel)
+
+    def unsubscribe(self, channel):
+        if self.link is None:
+            return False
+        return self.link.unsubscribe(self, channel)
 
     def __repr__(self):
         return "<Session %016x on %s %s>" % (self.id, self.link, self.state)
@@ -307,9 +443,13 @@ class Link:
         self.decoder = Decoder(server.max_record)
         self.hello_done = False
         self.closed = False
+        # ids of sessions re-announced on another link while this one was
+        # still open: records for them that were on their way are dropped
+        self.moved = set()
         # from the gateway's HELLO
         self.version = None
-        self.capabilities = 0
+        self.capabilities = 0           # what we use
+        self.gateway_capabilities = 0
         self.max_record = None
         self.name = None
         self.software = None
@@ -321,6 +461,22 @@ class Link:
 
     def __repr__(self):
         return "link(%s %s#%s)" % (self.name, self.worker, self.index)
+
+    @property
+    def channels(self):
+        """The gateway announced CHANNELS and we use it."""
+        return bool(self.capabilities & CAP_CHANNELS)
+
+    @property
+    def group(self):
+        """The gateway worker this link comes from: (NAME, pid)."""
+        if self.worker is None:
+            return (self.name, None, id(self))
+        return (self.name, self.worker[0])
+
+    @property
+    def ready(self):
+        return self.hello_done and not self.closed
 
     # --- writing: records are queued and written together
 
@@ -359,11 +515,7 @@ class Link:
             raise RuntimeError("SEND before the session was accepted")
         if session.state != "open":
             return False
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        elif not binary:
-            data = bytes(data)
-            data.decode("utf-8")        # raises on bad UTF-8
+        data = _payload(data, binary)
         body = _u64.pack(session.id) + data
         self._check_size(body)
         return self._write(encode(SEND, F_BINARY if binary else 0, body))
@@ -408,6 +560,45 @@ class Link:
             self.rejected.popitem(last=False)
         return self._write(encode(REJECT, 0, _u64.pack(session.id)
                                   + _u16.pack(status) + t))
+
+    def _channel_command(self, rtype, session, channel):
+        if session.link is not self:
+            raise ValueError("session %x belongs to another link" % session.id)
+        if not self.channels:
+            raise RuntimeError("the gateway did not announce CHANNELS")
+        c = _channel(channel)
+        if session.state != "open":
+            return None
+        self._write(encode(rtype, 0, _u64.pack(session.id) + c))
+        return c
+
+    def subscribe(self, session, channel):
+        """SUBSCRIBE; a REFUSED may follow (on_refused)."""
+        c = self._channel_command(SUBSCRIBE, session, channel)
+        if c is None:
+            return False
+        session.channels.add(_text(c))
+        return True
+
+    def unsubscribe(self, session, channel):
+        c = self._channel_command(UNSUBSCRIBE, session, channel)
+        if c is None:
+            return False
+        session.channels.discard(_text(c))
+        return True
+
+    def publish_record(self, channel, data, binary=False):
+        """One PUBLISH on this link (server.publish() picks the links)."""
+        c = _channel(channel)
+        body = _u16.pack(len(c)) + c + _payload(data, binary)
+        self._check_size(body)
+        return self._write(encode(PUBLISH, F_BINARY if binary else 0, body))
+
+    def broadcast_record(self, data, binary=False):
+        body = _payload(data, binary)
+        self._check_size(body)
+        return self._write(encode(BROADCAST, F_BINARY if binary else 0,
+                                  body))
 
     def ping(self, opaque):
         return self._write(encode(PING, 0, _u64.pack(opaque)))
@@ -508,6 +699,10 @@ class Link:
             if body[8] in (ACCEPT, REJECT):
                 self.rejected.pop(sid, None)
             self._call("on_gone", self, sid, body[8])
+        elif rtype == REFUSED:
+            self._on_refused(body)
+        elif rtype == DROPPED:
+            self._on_dropped(body)
 
     def _on_hello(self, body):
         version, caps, max_record = struct.unpack_from(">HII", body, 0)
@@ -515,7 +710,8 @@ class Link:
         if version < 1:
             raise ProtocolError(E_VERSION, "version %d" % version)
         self.version = min(version, VERSION)
-        self.capabilities = 0           # we use none of them
+        self.gateway_capabilities = caps
+        self.capabilities = caps & self.server.capabilities
         self.max_record = max_record
         for ftype, value in fields:
             if ftype == HF_NAME:
@@ -551,9 +747,15 @@ class Link:
         self._call("on_link_open", self)
 
     def _session(self, body, what):
+        """The session an event names; None for one that has moved to
+        another link (an event that was on its way)."""
         (sid,) = _u64.unpack_from(body, 0)
         s = self.sessions.get(sid)
         if s is None:
+            if sid in self.moved:
+                debug("%s: %s for %016x, moved to another link"
+                      % (self, what, sid))
+                return None
             raise ProtocolError(E_MALFORMED, "%s for session %016x that is "
                                 "not open on this link" % (what, sid))
         return s
@@ -562,28 +764,23 @@ class Link:
         (sid,) = _u64.unpack_from(body, 0)
         if sid == 0:
             raise ProtocolError(E_MALFORMED, "OPEN of session 0")
-        if flags & F_REANNOUNCE and not self.capabilities & CAP_CHANNELS:
-            raise ProtocolError(E_NOT_NOW, "REANNOUNCE without CHANNELS")
+        if flags & F_REANNOUNCE:
+            if not self.gateway_capabilities & CAP_CHANNELS:
+                raise ProtocolError(E_NOT_NOW, "REANNOUNCE without CHANNELS")
+            if flags & F_APPROVE:
+                raise ProtocolError(E_MALFORMED, "OPEN with REANNOUNCE and "
+                                    "APPROVE")
+            return self._on_reannounce(sid, body)
         if sid in self.sessions:
             raise ProtocolError(E_MALFORMED, "second OPEN of session %016x"
                                 % sid)
         s = Session(self, sid)
-        for ftype, value in decode_fields(body, 8):
-            if ftype == OF_REMOTE:
-                s.remote = _text(value)
-            elif ftype == OF_URI:
-                s.uri = _text(value)
-            elif ftype == OF_SUBPROTOCOL:
-                s.subprotocol = _text(value)
-            elif ftype == OF_PARAM:
-                if len(value) < 1 or len(value) < 1 + value[0]:
-                    raise ProtocolError(E_MALFORMED, "PARAM name runs past "
-                                        "the field")
-                k = value[0]
-                s.params[_text(value[1:1 + k])] = _text(value[1 + k:])
-            # CHANNEL, DROPPED (re-announce only) and unknown: skipped
+        self._open_fields(s, body)
         self.rejected.pop(sid, None)
+        self.moved.discard(sid)
         self.sessions[sid] = s
+        if self.channels:
+            self.server.register(s)
         if not flags & F_APPROVE:
             self._call("on_open", s)
             return
@@ -603,8 +800,94 @@ class Link:
             status, text = verdict
             self.reject(s, status, text)
 
+    def _open_fields(self, s, body):
+        """Sets the session's fields from the OPEN; returns the
+        re-announce fields (channels, dropped, unsent, unconfirmed)."""
+        channels = []
+        counts = {OF_DROPPED: 0, OF_UNSENT: 0, OF_UNCONFIRMED: 0}
+        params = {}
+        s.subprotocol = None
+        for ftype, value in decode_fields(body, 8):
+            if ftype == OF_REMOTE:
+                s.remote = _text(value)
+            elif ftype == OF_URI:
+                s.uri = _text(value)
+            elif ftype == OF_SUBPROTOCOL:
+                s.subprotocol = _text(value)
+            elif ftype == OF_PARAM:
+                if len(value) < 1 or len(value) < 1 + value[0]:
+                    raise ProtocolError(E_MALFORMED, "PARAM name runs past "
+                                        "the field")
+                k = value[0]
+                params[_text(value[1:1 + k])] = _text(value[1 + k:])
+            elif ftype == OF_CHANNEL:
+                if not 1 <= len(value) <= MAX_CHANNEL:
+                    raise ProtocolError(E_MALFORMED, "CHANNEL field of %d "
+                                        "bytes" % len(value))
+                channels.append(_text(value))
+            elif ftype in counts:
+                if len(value) != 4:
+                    raise ProtocolError(E_MALFORMED, "OPEN field 0x%02x of "
+                                        "%d bytes" % (ftype, len(value)))
+                (counts[ftype],) = _u32.unpack(value)
+            # unknown fields: skipped
+        s.params = params
+        return (channels, counts[OF_DROPPED], counts[OF_UNSENT],
+                counts[OF_UNCONFIRMED])
+
+    def _on_reannounce(self, sid, body):
+        s = self.server.known.get((self.group, sid))
+        known = s is not None
+        if known:
+            old = s.link
+            if old is not None and old is not self:
+                old.sessions.pop(sid, None)
+                old.moved.add(sid)
+            self.server.attach(s)
+        else:
+            s = self.sessions.get(sid) or Session(self, sid)
+        s.link = self
+        s.state = "open"
+        channels, dropped, unsent, unconfirmed = self._open_fields(s, body)
+        s.channels = set(channels)
+        s.dropped += dropped
+        s.unsent = unsent
+        s.unconfirmed = unconfirmed
+        s.reannounced += 1
+        self.moved.discard(sid)
+        self.rejected.pop(sid, None)
+        self.sessions[sid] = s
+        self.server.register(s)
+        debug("%s: re-announced %016x known=%s channels=%r dropped=%d "
+              "unsent=%d unconfirmed=%d" % (self, sid, known, channels,
+                                            dropped, unsent, unconfirmed))
+        if getattr(self.service, "on_reannounce", None) is not None:
+            self._call("on_reannounce", s, Reannounce(
+                known, channels, dropped, unsent, unconfirmed))
+        elif not known:
+            self._call("on_open", s)
+
+    def _on_refused(self, body):
+        s = self._session(body, "REFUSED")
+        if s is None:
+            return
+        command, code = body[8], body[9]
+        if code == REFUSED_OFF:
+            s.channels.clear()
+        self._call("on_refused", s, command, code)
+
+    def _on_dropped(self, body):
+        s = self._session(body, "DROPPED")
+        if s is None:
+            return
+        (count,) = _u32.unpack_from(body, 8)
+        s.dropped += count
+        self._call("on_dropped", s, count)
+
     def _on_message(self, flags, body):
         s = self._session(body, "MESSAGE")
+        if s is None:
+            return
         if s.state == "approving":
             raise ProtocolError(E_MALFORMED, "MESSAGE before ACCEPT")
         if flags & F_BINARY:
@@ -617,13 +900,16 @@ class Link:
         (sid,) = _u64.unpack_from(body, 0)
         if sid not in self.sessions and self.rejected.pop(sid, None):
             return          # crossed our REJECT
-        s = self._session(body, "CLOSE")
         code, by = struct.unpack_from(">HB", body, 8)
         if by > BY_BACKEND:
             raise ProtocolError(E_MALFORMED, "CLOSE by %d" % by)
         reason = _utf8(body[11:], "CLOSE reason")
+        s = self._session(body, "CLOSE")
+        if s is None:
+            return
         del self.sessions[sid]
         s.state = "closed"
+        self.server.forget(s)
         self._call("on_close", s, code, by, reason)
 
     def _teardown(self):
@@ -633,8 +919,14 @@ class Link:
         self.server.links.discard(self)
         self.server.dirty.discard(self)
         for s in sessions:
+            if self.channels and s.state == "open":
+                # the gateway moves it to another link (section 7)
+                self.server.detach(s)
+                self._call("on_detach", s)
+                continue
             s.state = "closed"
             s.lost = True
+            self.server.forget(s)
             self._call("on_close", s, 1011, BY_GATEWAY, "link lost")
         if self.hello_done:
             self._call("on_link_close", self)
@@ -642,7 +934,8 @@ class Link:
 
 class Server:
     def __init__(self, service, name=None, max_record=DEFAULT_MAX_RECORD,
-                 software=SOFTWARE):
+                 software=SOFTWARE, channels=True,
+                 detach_timeout=DETACH_TIMEOUT):
         if max_record < MIN_MAX_RECORD:
             raise ValueError("max_record must be at least %d"
                              % MIN_MAX_RECORD)
@@ -650,9 +943,131 @@ class Server:
         self.name = name
         self.software = software
         self.max_record = max_record
+        # the capabilities we use when the gateway offers them
+        self.capabilities = CAP_CHANNELS if channels else 0
+        self.detach_timeout = detach_timeout
         self.links = set()
         self.dirty = set()
         self.tasks = set()
+        # sessions of CHANNELS links, by (link group, id): found again
+        # when the gateway re-announces them on another link
+        self.known = {}
+        self.publishers = {}    # link group -> the link publishes go on
+
+    # --- sessions across links
+
+    def register(self, s):
+        s.key = (s.link.group, s.id)
+        self.known[s.key] = s
+
+    def forget(self, s):
+        if s.key is not None and self.known.get(s.key) is s:
+            del self.known[s.key]
+        if s._detach_timer is not None:
+            s._detach_timer.cancel()
+            s._detach_timer = None
+
+    def detach(self, s):
+        s.state = "detached"
+        s.link = None
+        if s._detach_timer is not None:
+            s._detach_timer.cancel()
+        s._detach_timer = asyncio.get_running_loop().call_later(
+            self.detach_timeout, self._detach_expired, s)
+
+    def attach(self, s):
+        if s._detach_timer is not None:
+            s._detach_timer.cancel()
+            s._detach_timer = None
+
+    def _detach_expired(self, s):
+        s._detach_timer = None
+        if s.state != "detached":
+            return
+        s.state = "closed"
+        s.lost = True
+        self.forget(s)
+        fn = getattr(self.service, "on_close", None)
+        if fn is not None:
+            try:
+                fn(s, 1006, BY_GATEWAY, "link lost")
+            except Exception:
+                log("on_close raised:")
+                traceback.print_exc()
+
+    def sessions(self):
+        """Every session of this process (detached ones too)."""
+        out = {}
+        for link in self.links:
+            for s in link.sessions.values():
+                out[id(s)] = s
+        for s in self.known.values():
+            out[id(s)] = s
+        return list(out.values())
+
+    # --- fan-out
+
+    def groups(self):
+        """{link group: [ready CHANNELS links]}: one group per gateway
+        worker (HELLO NAME and WORKER pid)."""
+        groups = {}
+        for link in self.links:
+            if link.ready and link.channels:
+                groups.setdefault(link.group, []).append(link)
+        return groups
+
+    def _fanout_links(self, via):
+        if isinstance(via, Session):
+            via = via.link
+        out = []
+        for group, links in self.groups().items():
+            if via is not None and via in links:
+                out.append(via)
+                continue
+            link = self.publishers.get(group)
+            if link is None or link not in links:
+                link = min(links, key=lambda k: (
+                    k.index if k.index is not None else 0, id(k)))
+                self.publishers[group] = link
+            out.append(link)
+        for group in list(self.publishers):
+            if self.publishers[group].closed:
+                del self.publishers[group]
+        return out
+
+    def publish(self, channel, data, binary=False, via=None):
+        """PUBLISH on one link per gateway worker; the number of links."""
+        c = _channel(channel)
+        data = _payload(data, binary)
+        n = 0
+        for link in self._fanout_links(via):
+            if link.publish_record(c, data, binary):
+                n += 1
+        return n
+
+    def broadcast(self, data, binary=False, via=None):
+        """BROADCAST on one link per gateway worker; the number of links."""
+        data = _payload(data, binary)
+        n = 0
+        for link in self._fanout_links(via):
+            if link.broadcast_record(data, binary):
+                n += 1
+        return n
+
+    async def flush(self):
+        """Write what every link has queued, and wait until it is taken."""
+        dirty = list(self.dirty)
+        self.dirty.clear()
+        for link in dirty:
+            link._flush()
+        for link in dirty:
+            if link.closed:
+                continue
+            try:
+                await asyncio.wait_for(link.writer.drain(), DRAIN_TIMEOUT)
+            except (ConnectionError, asyncio.TimeoutError) as e:
+                log("%s: cannot write: %r" % (link, e))
+                link.abort()
 
     async def _accept(self, reader, writer):
         link = Link(self, reader, writer)
@@ -708,6 +1123,9 @@ async def serve_async(service, host_port, **kw):
     port = srv.sockets[0].getsockname()[1]
     shown = "[%s]" % host if ":" in host else host
     print("gwlink: listening on %s:%d" % (shown, port), flush=True)
+    fn = getattr(service, "on_start", None)
+    if fn is not None:
+        fn(server)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

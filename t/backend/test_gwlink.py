@@ -93,11 +93,12 @@ ACCEPT_EX = h("00 00 00 0a 22 00 00 00 d2 a5 c3 00 00 01")
 ERROR_EX = h("00 00 00 07 04 00 00 01 62 61 64")
 
 
-def backend_hello(name):
-    """What echo.py and chat.py answer: version 1, no capabilities,
-    max_record 1 MiB + 512, NAME and SOFTWARE."""
+def backend_hello(name, caps=0):
+    """What echo.py and chat.py answer: version 1, the capabilities they
+    use (CHANNELS when offered), max_record 1 MiB + 512, NAME and
+    SOFTWARE."""
     fields = field(0x01, name) + field(0x02, b"gwlink.py/1")
-    return rec(0x01, 0, struct.pack(">HII", 1, 0, 1049088) + fields)
+    return rec(0x01, 0, struct.pack(">HII", 1, caps, 1049088) + fields)
 
 
 class Gateway:
@@ -229,9 +230,9 @@ def test_hello(port):
                 + field(0x7e, b"whatever") + field(0x03, struct.pack(
                     ">IH", 1234, 1)) + field(0x05, struct.pack(">I", 1)))
     g = Gateway(port, hello=hello)
-    check(g.hello_reply == backend_hello(b"echo"),
+    check(g.hello_reply == backend_hello(b"echo", caps=1),
           "HELLO v7 with caps 3 and an unknown field: backend answers "
-          "version 1, caps 0")
+          "version 1, caps 1 (CHANNELS, not FLOW)")
     g.send(PING7)
     check(g.raw_record() == PONG7, "link works after that HELLO")
     g.close()
