@@ -79,6 +79,7 @@ e2e: build
 # the reference backends against a gateway played by the tests
 backends: build
 	@python3 t/backend/test_gwlink.py
+	@python3 t/backend/test_channels.py
 	@python3 t/backend/test_echo_backend.py
 
 metrics: build
