@@ -18,6 +18,9 @@ A service is any object with some of these methods:
                                             session.accept()/.reject()
     on_gone(link, session_id, command)      GONE from the gateway
     on_link_open(link), on_link_close(link)
+    on_pong(link, opaque)                   PONG to our link.ping(opaque):
+                                            the gateway has handled what we
+                                            wrote on the link before it
 
 With a gateway that announces CHANNELS (HELLO capability 0x1, which the
 library then uses too):
@@ -682,6 +685,7 @@ class Link:
             self._write(encode(PONG, 0, body))
         elif rtype == PONG:
             debug("%s: PONG %s" % (self, body.hex()))
+            self._call("on_pong", self, _u64.unpack(body)[0])
         elif rtype == ERROR:
             (code,) = _u16.unpack_from(body, 0)
             log("%s: ERROR %d from the gateway: %s"
