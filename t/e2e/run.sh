@@ -617,6 +617,33 @@ else
          "(scripts/deps.sh installs them)"
 fi
 
+# --- issue 11: channels, failover, backpressure (t/e2e/channels.py) --------
+
+# its own NGINX (2 workers) and six ch_backend.py backends, on 7 ports:
+# E2E_CH_PORTS, or the first free in 2230-2289
+ch_ports=${E2E_CH_PORTS:-}
+if [ -z "$ch_ports" ]; then
+    ch_free=()
+    for p in $(seq 2230 2289); do
+        [ "$p" = "$port" ] || [ "$p" = "$tls_port" ] && continue
+        port_free "$p" && ch_free+=("$p")
+        [ ${#ch_free[@]} -eq 7 ] && break
+    done
+    ch_ports="${ch_free[*]}"
+fi
+ch_only=()
+[ -n "${E2E_ONLY:-}" ] && ch_only=(--only "$E2E_ONLY")
+if [ "$(wc -w <<< "$ch_ports")" -ne 7 ]; then
+    fail "channels: no 7 free ports in 127.0.0.1:2230-2289"
+else
+    client_timeout=600 run_client channels "$python" "$here/channels.py" \
+        --nginx "$nginx_bin" --module "$module" --ports "$ch_ports" \
+        --work "$work/channels" "${ch_only[@]}"
+    # its figures: fan-out time, the kill's counts, RSS under a stalled
+    # backend, drops
+    grep '^# ' "$work/channels.out"
+fi
+
 # sessions open while nginx shuts down gracefully get Close 1001
 if [ -z "${E2E_ONLY:-}" ] \
    || [[ "close 1001 on graceful shutdown" == *"$E2E_ONLY"* ]]
