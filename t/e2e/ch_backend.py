@@ -6,7 +6,7 @@
 A session's tag is its URI's c= argument.  It echoes what its sessions
 send, except on /slow (no echo), and counts what it receives per tag:
 messages "TAG N ..." (N from 0 up, in order).  With LOG-FILE, each
-received message's "TAG N" is appended (os.write, so a SIGKILL loses
+received message's "TAG N PID" is appended (os.write, so a SIGKILL loses
 nothing it handled).  On /fan-sub it SUBSCRIBEs the session to "room2".
 
 Controlled by JSON lines on stdin, one JSON line answered on stdout each
@@ -107,7 +107,8 @@ class Backend:
                     self.order_errors += 1
                 self.next[tag] = n + 1
                 if self.log is not None:
-                    os.write(self.log, ("%s %d\n" % (tag, n)).encode())
+                    os.write(self.log, ("%s %d %d\n" % (tag, n, os.getpid())
+                                        ).encode())
         if s.path != "/slow":
             s.send(data, binary)
 

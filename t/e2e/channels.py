@@ -483,7 +483,7 @@ async def check_kill():
         got = {}
         with open(be.log) as f:
             for line in f:
-                tag, num = line.split()
+                tag, num = line.split()[:2]
                 got.setdefault(tag, set()).add(int(num))
         rs = {r["tag"]: r for r in st["reannounce"]}
         bad = []
