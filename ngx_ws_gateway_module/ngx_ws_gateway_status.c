@@ -34,12 +34,31 @@
 /* the longest text that one ngx_ws_gateway_status_print() may produce */
 #define NGX_WS_GATEWAY_STATUS_PRINT_MAX   512
 
-/* a links entry: the gauges from "ready" on, then the counters */
+/*
+ * a links entry: the gauges from "ready" on, the counters from
+ * "connects" on, then the backpressure gauges from "high_watermark" on
+ * and the "pauses" counter
+ */
 #define NGX_WS_GATEWAY_STATUS_LINK_GAUGES    6
 #define NGX_WS_GATEWAY_STATUS_LINK_COUNTERS  12
+#define NGX_WS_GATEWAY_STATUS_LINK_FLOW      3
 #define NGX_WS_GATEWAY_STATUS_LINK_VALUES                                    \
-    (NGX_WS_GATEWAY_STATUS_LINK_GAUGES + NGX_WS_GATEWAY_STATUS_LINK_COUNTERS)
-#define NGX_WS_GATEWAY_STATUS_LINK_RTT    5  /* the value that is no sum */
+    (NGX_WS_GATEWAY_STATUS_LINK_GAUGES + NGX_WS_GATEWAY_STATUS_LINK_COUNTERS \
+     + NGX_WS_GATEWAY_STATUS_LINK_FLOW + 1)
+#define NGX_WS_GATEWAY_STATUS_LINK_RTT    5  /* the values that are no */
+#define NGX_WS_GATEWAY_STATUS_LINK_HIGH   18 /* sum: of those the max */
+#define NGX_WS_GATEWAY_STATUS_LINK_LOW    19
+
+/*
+ * channels, fan-out and failover: the "channels" object, then the
+ * "failover" one
+ */
+#define NGX_WS_GATEWAY_STATUS_CHANNELS    12
+#define NGX_WS_GATEWAY_STATUS_FAILOVER    5
+#define NGX_WS_GATEWAY_STATUS_FANOUT                                         \
+    (NGX_WS_GATEWAY_STATUS_CHANNELS + NGX_WS_GATEWAY_STATUS_FAILOVER)
+#define NGX_WS_GATEWAY_STATUS_SLICE_MAX   10 /* the values that are no */
+#define NGX_WS_GATEWAY_STATUS_FANOUT_MAX  11 /* sum: of those the max */
 
 /* a name escaped: at most 6 bytes for one (\u00XX, \ufffd), and the NUL */
 #define NGX_WS_GATEWAY_STATUS_NAME_MAX                                       \
@@ -87,6 +106,7 @@ typedef struct {
     uint64_t                     drops[NGX_WS_GATEWAY_DROP_LAST];
     uint64_t                     pauses[NGX_WS_GATEWAY_PAUSE_LAST];
     uint64_t                     auth[NGX_WS_GATEWAY_AUTH_REASONS];
+    uint64_t                     fanout[NGX_WS_GATEWAY_STATUS_FANOUT];
     uint64_t                     batch_max;
     uint64_t                     batch[NGX_WS_GATEWAY_STATUS_BATCHES];
     uint64_t                     event_count;   /* then the sum */
@@ -120,6 +140,15 @@ typedef struct {
     ngx_str_t                    type;
     ngx_uint_t                   format;
 } ngx_ws_gateway_status_accept_t;
+
+
+/* a Prometheus family of one value per worker */
+
+typedef struct {
+    char                        *name;
+    char                        *type;
+    char                        *help;
+} ngx_ws_gateway_status_family_t;
 
 
 static ngx_int_t ngx_ws_gateway_status_format(ngx_http_request_t *r,
@@ -162,6 +191,8 @@ static void ngx_ws_gateway_status_prom_summary(
     ngx_ws_gateway_status_out_t *o, ngx_ws_gateway_status_t *st,
     char *name, char *help, size_t quantiles, size_t count);
 static void ngx_ws_gateway_status_prom_windows(
+    ngx_ws_gateway_status_out_t *o, ngx_ws_gateway_status_t *st);
+static void ngx_ws_gateway_status_prom_fanout(
     ngx_ws_gateway_status_out_t *o, ngx_ws_gateway_status_t *st);
 static void ngx_ws_gateway_status_prom_links(ngx_ws_gateway_status_out_t *o,
     ngx_ws_gateway_status_t *st);
@@ -250,11 +281,83 @@ static char  *ngx_ws_gateway_status_link_keys[] = {
     "sessions", "queued_bytes", "rtt_us", "connects", "reconnects",
     "resets", "records_in", "records_out", "bytes_in", "bytes_out",
     "unknown_session", "sessions_lost", "approved", "rejected",
-    "approve_timeouts"
+    "approve_timeouts", "high_watermark", "low_watermark",
+    "sessions_paused", "pauses"
+};
+
+/* the JSON keys of "channels", then of "failover" */
+
+static char  *ngx_ws_gateway_status_fanout[] = {
+    "channels", "subscriptions", "fanouts_running", "publishes",
+    "broadcasts", "unrouted", "deliveries", "refused",
+    "unsubscribed_unknown", "fanout_slices", "fanout_slice_max_us",
+    "fanout_max_us",
+    "orphaned", "held_bytes", "sessions_lost_link", "reannounced",
+    "failover_closed"
 };
 
 static char  *ngx_ws_gateway_status_approvals[] = {
     "approved", "rejected", "timeout"
+};
+
+/* the Prometheus families of "channels" and "failover", in their order */
+
+static ngx_ws_gateway_status_family_t  ngx_ws_gateway_status_families[] = {
+
+    { "channels", "gauge",
+      "Channels with at least one subscriber in the worker." },
+
+    { "channels_subscriptions", "gauge",
+      "Subscriptions of the worker's sessions to channels." },
+
+    { "channels_fanouts_running", "gauge",
+      "PUBLISH or BROADCAST deliveries under way (sliced)." },
+
+    { "channels_publishes_total", "counter",
+      "PUBLISH records received from backends." },
+
+    { "channels_broadcasts_total", "counter",
+      "BROADCAST records received from backends." },
+
+    { "channels_unrouted_total", "counter",
+      "PUBLISH records for a channel with no subscriber in the "
+      "worker." },
+
+    { "channels_deliveries_total", "counter",
+      "Messages of PUBLISH or BROADCAST queued to a session." },
+
+    { "channels_refused_total", "counter",
+      "SUBSCRIBE records answered with REFUSED." },
+
+    { "channels_unsubscribed_unknown_total", "counter",
+      "UNSUBSCRIBE records for a channel the session did not hold." },
+
+    { "channels_fanout_slices_total", "counter",
+      "Event-loop passes that delivered a part of a fan-out." },
+
+    { "channels_fanout_slice_max_seconds", "gauge",
+      "The longest slice of a fan-out since the worker started." },
+
+    { "channels_fanout_max_seconds", "gauge",
+      "The longest fan-out, first delivery to last, since the worker "
+      "started." },
+
+    { "failover_orphaned_sessions", "gauge",
+      "Sessions whose link was lost, waiting for another one." },
+
+    { "failover_held_bytes", "gauge",
+      "Client messages held by those sessions, in bytes." },
+
+    { "failover_sessions_lost_link_total", "counter",
+      "Sessions whose link was lost (they fail over, or wait)." },
+
+    { "failover_reannounced_total", "counter",
+      "Sessions announced again on another link (OPEN with "
+      "REANNOUNCE)." },
+
+    { "failover_closed_total", "counter",
+      "Sessions closed after ws_gateway_failover_timeout without a "
+      "link." }
 };
 
 static ngx_uint_t  ngx_ws_gateway_status_seconds[] = { 1, 10, 60 };
@@ -287,6 +390,12 @@ ngx_ws_gateway_status_check(batches, sizeof(((ngx_ws_gateway_slot_t *) 0)
                                              ->batch) / sizeof(uint64_t));
 ngx_ws_gateway_status_check(quantiles, NGX_WS_GATEWAY_QUANTILES);
 ngx_ws_gateway_status_check(link_keys, NGX_WS_GATEWAY_STATUS_LINK_VALUES - 3);
+ngx_ws_gateway_status_check(fanout, NGX_WS_GATEWAY_STATUS_FANOUT);
+
+typedef char  ngx_ws_gateway_status_check_families[
+    (sizeof(ngx_ws_gateway_status_families)
+     / sizeof(ngx_ws_gateway_status_families[0])
+     == NGX_WS_GATEWAY_STATUS_FANOUT) ? 1 : -1];
 
 /* the gauges and the counters of a links entry are copied as arrays */
 
@@ -301,6 +410,17 @@ typedef char  ngx_ws_gateway_status_check_link_counters[
      - offsetof(ngx_ws_gateway_link_metrics_t, connects)
      == (NGX_WS_GATEWAY_STATUS_LINK_COUNTERS - 1)
         * sizeof(ngx_ws_gateway_count_t))
+    ? 1 : -1];
+
+typedef char  ngx_ws_gateway_status_check_link_flow[
+    (offsetof(ngx_ws_gateway_link_metrics_t, sessions_paused)
+     - offsetof(ngx_ws_gateway_link_metrics_t, high_watermark)
+     == (NGX_WS_GATEWAY_STATUS_LINK_FLOW - 1) * sizeof(ngx_atomic_t))
+    ? 1 : -1];
+
+typedef char  ngx_ws_gateway_status_check_link_high[
+    (NGX_WS_GATEWAY_STATUS_LINK_HIGH
+     == NGX_WS_GATEWAY_STATUS_LINK_GAUGES + NGX_WS_GATEWAY_STATUS_LINK_COUNTERS)
     ? 1 : -1];
 
 
@@ -803,8 +923,9 @@ static void
 ngx_ws_gateway_status_copy(ngx_ws_gateway_slot_t *slot,
     ngx_ws_gateway_status_worker_t *w)
 {
-    ngx_uint_t               i;
-    ngx_ws_gateway_count_t  *c;
+    ngx_uint_t                        i;
+    ngx_ws_gateway_count_t           *c;
+    ngx_ws_gateway_fanout_metrics_t  *f;
 
     /* counters are loaded whole (ngx_ws_gateway_count_get()) */
 
@@ -853,6 +974,26 @@ ngx_ws_gateway_status_copy(ngx_ws_gateway_slot_t *slot,
     for (i = 0; i < NGX_WS_GATEWAY_AUTH_REASONS; i++) {
         w->auth[i] = ngx_ws_gateway_count_get(&slot->auth[i]);
     }
+
+    f = &slot->fanout;
+
+    w->fanout[0] = f->channels;
+    w->fanout[1] = f->subscriptions;
+    w->fanout[2] = f->running;
+    w->fanout[3] = ngx_ws_gateway_count_get(&f->publishes);
+    w->fanout[4] = ngx_ws_gateway_count_get(&f->broadcasts);
+    w->fanout[5] = ngx_ws_gateway_count_get(&f->unrouted);
+    w->fanout[6] = ngx_ws_gateway_count_get(&f->deliveries);
+    w->fanout[7] = ngx_ws_gateway_count_get(&f->refused);
+    w->fanout[8] = ngx_ws_gateway_count_get(&f->unsubscribed_unknown);
+    w->fanout[9] = ngx_ws_gateway_count_get(&f->slices);
+    w->fanout[10] = ngx_ws_gateway_count_get(&f->slice_max_us);
+    w->fanout[11] = ngx_ws_gateway_count_get(&f->max_us);
+    w->fanout[12] = f->orphaned;
+    w->fanout[13] = f->held;
+    w->fanout[14] = ngx_ws_gateway_count_get(&f->lost);
+    w->fanout[15] = ngx_ws_gateway_count_get(&f->reannounced);
+    w->fanout[16] = ngx_ws_gateway_count_get(&f->failover_closed);
 
     w->batch_max = slot->batch_max;
 
@@ -928,6 +1069,15 @@ ngx_ws_gateway_status_copy_links(ngx_ws_gateway_slot_t *slot,
                                              ngx_ws_gateway_count_get(&c[k]);
         }
 
+        g = &m->high_watermark;
+
+        for (k = 0; k < NGX_WS_GATEWAY_STATUS_LINK_FLOW; k++) {
+            l.values[NGX_WS_GATEWAY_STATUS_LINK_HIGH + k] = g[k];
+        }
+
+        l.values[NGX_WS_GATEWAY_STATUS_LINK_VALUES - 1] =
+                                    ngx_ws_gateway_count_get(&m->pauses);
+
         ngx_ws_gateway_status_link_add(w->links, &w->nlinks, &l);
     }
 
@@ -942,7 +1092,10 @@ ngx_ws_gateway_status_link_add(ngx_ws_gateway_status_link_t *links,
     ngx_uint_t                     i, k;
     ngx_ws_gateway_status_link_t  *t;
 
-    /* sums per (upstream, server); of the round trips the largest */
+    /*
+     * sums per (upstream, server); of the round trips and of the
+     * watermarks (configuration values) the largest
+     */
 
     for (i = 0; i < *n; i++) {
         t = &links[i];
@@ -955,7 +1108,10 @@ ngx_ws_gateway_status_link_add(ngx_ws_gateway_status_link_t *links,
 
         for (k = 0; k < NGX_WS_GATEWAY_STATUS_LINK_VALUES; k++) {
 
-            if (k == NGX_WS_GATEWAY_STATUS_LINK_RTT) {
+            if (k == NGX_WS_GATEWAY_STATUS_LINK_RTT
+                || k == NGX_WS_GATEWAY_STATUS_LINK_HIGH
+                || k == NGX_WS_GATEWAY_STATUS_LINK_LOW)
+            {
                 t->values[k] = ngx_max(t->values[k], l->values[k]);
 
             } else {
@@ -979,7 +1135,8 @@ ngx_ws_gateway_status_sum(ngx_ws_gateway_status_t *st)
 
     /*
      * Sums of the gauges, counters and rates; of the quantiles only the
-     * max, the largest of the workers' (quantiles do not add up).
+     * max, the largest of the workers' (quantiles do not add up), and of
+     * the longest fan-outs and slices the longest.
      */
 
     t = &st->total;
@@ -1024,6 +1181,18 @@ ngx_ws_gateway_status_sum(ngx_ws_gateway_status_t *st)
 
         for (i = 0; i < NGX_WS_GATEWAY_AUTH_REASONS; i++) {
             t->auth[i] += w->auth[i];
+        }
+
+        for (i = 0; i < NGX_WS_GATEWAY_STATUS_FANOUT; i++) {
+
+            if (i == NGX_WS_GATEWAY_STATUS_SLICE_MAX
+                || i == NGX_WS_GATEWAY_STATUS_FANOUT_MAX)
+            {
+                t->fanout[i] = ngx_max(t->fanout[i], w->fanout[i]);
+
+            } else {
+                t->fanout[i] += w->fanout[i];
+            }
         }
 
         t->batch_max = ngx_max(t->batch_max, w->batch_max);
@@ -1261,6 +1430,15 @@ ngx_ws_gateway_status_json_worker(ngx_ws_gateway_status_out_t *o,
                                       w->auth, NGX_WS_GATEWAY_AUTH_REASONS,
                                       0);
 
+    ngx_ws_gateway_status_json_object(o, "channels",
+                                      ngx_ws_gateway_status_fanout,
+                                      w->fanout,
+                                      NGX_WS_GATEWAY_STATUS_CHANNELS, 0);
+    ngx_ws_gateway_status_json_object(o, "failover",
+        ngx_ws_gateway_status_fanout + NGX_WS_GATEWAY_STATUS_CHANNELS,
+        w->fanout + NGX_WS_GATEWAY_STATUS_CHANNELS,
+        NGX_WS_GATEWAY_STATUS_FAILOVER, 0);
+
     ngx_ws_gateway_status_json_links(o, w);
 
     ngx_ws_gateway_status_print(o, ",\"batch\":{\"max_last_second\":%uL",
@@ -1494,13 +1672,16 @@ ngx_ws_gateway_status_prometheus(ngx_ws_gateway_status_out_t *o,
         offsetof(ngx_ws_gateway_status_worker_t, drops));
     ngx_ws_gateway_status_prom_values(o, st, "pauses_total", "counter",
         "Times a session stopped being read because its queue was full "
-        "(limit) or the worker's budget was spent (worker).",
+        "(limit), the worker's budget was spent (worker), its link was at "
+        "its high watermark (link) or it waited for a link (no_link).",
         "reason", ngx_ws_gateway_status_pauses, NGX_WS_GATEWAY_PAUSE_LAST,
         offsetof(ngx_ws_gateway_status_worker_t, pauses));
     ngx_ws_gateway_status_prom_values(o, st, "auth_total", "counter",
         "Tokens checked at the handshake, by result.",
         "result", ngx_ws_gateway_status_auth, NGX_WS_GATEWAY_AUTH_REASONS,
         offsetof(ngx_ws_gateway_status_worker_t, auth));
+
+    ngx_ws_gateway_status_prom_fanout(o, st);
 
     ngx_ws_gateway_status_prom_values(o, st, "loop_batch_max", "gauge",
         "Most module events handled in one loop iteration, last second.",
@@ -1663,6 +1844,42 @@ ngx_ws_gateway_status_prom_windows(ngx_ws_gateway_status_out_t *o,
 
 
 static void
+ngx_ws_gateway_status_prom_fanout(ngx_ws_gateway_status_out_t *o,
+    ngx_ws_gateway_status_t *st)
+{
+    uint64_t                         v;
+    ngx_uint_t                       f, k;
+    ngx_ws_gateway_status_family_t  *fam;
+    ngx_ws_gateway_status_worker_t  *w;
+
+    for (f = 0; f < NGX_WS_GATEWAY_STATUS_FANOUT; f++) {
+        fam = &ngx_ws_gateway_status_families[f];
+
+        ngx_ws_gateway_status_prom_head(o, fam->name, fam->type, fam->help);
+
+        for (k = 0; k < st->nworkers; k++) {
+            w = &st->workers[k];
+            v = w->fanout[f];
+
+            ngx_ws_gateway_status_print(o,
+                "ws_gateway_%s{worker=\"%uL\",pid=\"%uL\"} ",
+                fam->name, w->worker, w->pid);
+
+            if (f == NGX_WS_GATEWAY_STATUS_SLICE_MAX
+                || f == NGX_WS_GATEWAY_STATUS_FANOUT_MAX)
+            {
+                ngx_ws_gateway_status_print(o, "%.6f\n",
+                                            (double) v / 1000000);
+
+            } else {
+                ngx_ws_gateway_status_print(o, "%uL\n", v);
+            }
+        }
+    }
+}
+
+
+static void
 ngx_ws_gateway_status_prom_links(ngx_ws_gateway_status_out_t *o,
     ngx_ws_gateway_status_t *st)
 {
@@ -1738,7 +1955,27 @@ ngx_ws_gateway_status_prom_links(ngx_ws_gateway_status_out_t *o,
         { "link_approvals_total", "counter",
           "Handshakes the upstream server was asked to approve, by "
           "verdict: approved (ACCEPT), rejected (REJECT), timeout.",
-          "result", ngx_ws_gateway_status_approvals, 3, 15 }
+          "result", ngx_ws_gateway_status_approvals, 3, 15 },
+
+        { "link_high_watermark_bytes", "gauge",
+          "ws_gateway_link_high_watermark of the upstream: at or above "
+          "it, a link's sessions stop reading their clients.",
+          NULL, NULL, 1, 18 },
+
+        { "link_low_watermark_bytes", "gauge",
+          "ws_gateway_link_low_watermark of the upstream: below it, they "
+          "read again.",
+          NULL, NULL, 1, 19 },
+
+        { "link_sessions_paused", "gauge",
+          "Sessions not read because their link to the upstream server "
+          "is at its high watermark.",
+          NULL, NULL, 1, 20 },
+
+        { "link_pauses_total", "counter",
+          "Sessions paused at the high watermark of their link to the "
+          "upstream server.",
+          NULL, NULL, 1, 21 }
     };
 
     for (k = 0; k < st->nworkers; k++) {
