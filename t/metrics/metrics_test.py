@@ -2042,6 +2042,511 @@ def test_links():
     check_log(ngx)
 
 
+# --- 20. channels, fan-out, failover, link watermarks ------------------------------
+
+class LinkBackend:
+    """
+    A minimal backend of the link protocol (docs/protocol.md), written for
+    this test: it answers HELLO (with CHANNELS) and PING, remembers each
+    link's worker pid and the sessions OPENed on it, logs every record it
+    gets, and sends PUBLISH, BROADCAST, SUBSCRIBE, UNSUBSCRIBE and SEND
+    when the test says so.  With paused set, it stops reading its links.
+    """
+
+    def __init__(self, port):
+        self.port = port
+        self.lock = threading.Lock()
+        self.links = []               # dicts: sock, pid, sessions, uris
+        self.events = []              # (pid, type, flags, body)
+        self.paused = threading.Event()
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", port))
+        self.ls.listen(64)
+        self.ls.settimeout(0.2)
+        self.stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+        BACKENDS.append(self)
+
+    def _accept(self):
+        while not self.stopped.is_set():
+            try:
+                s, _ = self.ls.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            link = {"sock": s, "pid": None, "sessions": {}, "wlock": threading.Lock()}
+            threading.Thread(target=self._serve, args=(link,), daemon=True).start()
+
+    def _write(self, link, rtype, flags, body=b""):
+        with link["wlock"]:
+            link["sock"].sendall(struct.pack(">IBB", len(body) + 2, rtype, flags) + body)
+
+    def _serve(self, link):
+        s, buf = link["sock"], b""
+        s.settimeout(0.2)
+        try:
+            while not self.stopped.is_set():
+                if self.paused.is_set():
+                    time.sleep(0.05)
+                    continue
+                try:
+                    d = s.recv(65536)
+                except socket.timeout:
+                    continue
+                if not d:
+                    break
+                buf += d
+                while len(buf) >= 4:
+                    n = struct.unpack(">I", buf[:4])[0]
+                    if len(buf) < 4 + n:
+                        break
+                    rtype, flags, body = buf[4], buf[5], buf[6:4 + n]
+                    buf = buf[4 + n:]
+                    self._record(link, rtype, flags, body)
+        except OSError:
+            pass
+        finally:
+            with self.lock:
+                if link in self.links:
+                    self.links.remove(link)
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def _record(self, link, rtype, flags, body):
+        if rtype == 0x01:                                   # HELLO
+            off = 10
+            while off + 3 <= len(body):
+                ft, fl = body[off], struct.unpack(">H", body[off + 1:off + 3])[0]
+                if ft == 0x03 and fl >= 4:                  # WORKER
+                    link["pid"] = struct.unpack(">I", body[off + 3:off + 7])[0]
+                off += 3 + fl
+            self._write(link, 0x01, 0, struct.pack(">HII", 1, 0x1, 1 << 21))
+            with self.lock:
+                self.links.append(link)
+            return
+        if rtype == 0x02:                                   # PING
+            self._write(link, 0x03, 0, body)
+            return
+        sid = struct.unpack(">Q", body[:8])[0] if len(body) >= 8 else None
+        with self.lock:
+            self.events.append((link["pid"], rtype, flags, body))
+            if rtype == 0x10:                               # OPEN
+                uri, off = None, 8
+                while off + 3 <= len(body):
+                    ft, fl = body[off], struct.unpack(">H", body[off + 1:off + 3])[0]
+                    if ft == 0x11:
+                        uri = body[off + 3:off + 3 + fl].decode("latin-1")
+                    off += 3 + fl
+                link["sessions"][sid] = uri
+            elif rtype == 0x12:                             # CLOSE
+                link["sessions"].pop(sid, None)
+
+    def by_pid(self):
+        """One ready link per worker pid."""
+        with self.lock:
+            out = {}
+            for l in self.links:
+                out.setdefault(l["pid"], l)
+            return out
+
+    def sessions(self):
+        """{sid: (pid, uri)} over every link."""
+        with self.lock:
+            return {sid: (l["pid"], uri) for l in self.links
+                    for sid, uri in l["sessions"].items()}
+
+    def link_of(self, sid):
+        with self.lock:
+            for l in self.links:
+                if sid in l["sessions"]:
+                    return l
+        return None
+
+    def count(self, rtype):
+        with self.lock:
+            return len([e for e in self.events if e[1] == rtype])
+
+    def publish(self, link, channel, text):
+        ch = channel.encode()
+        self._write(link, 0x32, 0, struct.pack(">H", len(ch)) + ch + text.encode())
+
+    def broadcast(self, link, text):
+        self._write(link, 0x33, 0, text.encode())
+
+    def command(self, link, rtype, sid, data):
+        self._write(link, rtype, 0, struct.pack(">Q", sid) + data.encode())
+
+    def kill(self):
+        self.stopped.set()
+        try:
+            self.ls.close()
+        except OSError:
+            pass
+        with self.lock:
+            links, self.links = self.links, []
+        for l in links:
+            try:
+                l["sock"].shutdown(socket.SHUT_RDWR)
+                l["sock"].close()
+            except OSError:
+                pass
+        time.sleep(0.3)                 # the serving threads notice
+        if self in BACKENDS:
+            BACKENDS.remove(self)
+
+
+def test_channels():
+    """
+    2 workers, an upstream c whose one server is the test's LinkBackend
+    (1 link per worker); location /c subscribes each session to "room"
+    and to $arg_u (empty for some: nothing), at most 3 channels each.
+    Ground truth: the sessions the test opens and where the backend saw
+    their OPEN, the records the backend sends, the backend it kills and
+    restarts.
+    """
+    port = ARGS.port + 50
+    bport = ARGS.port + 51
+    high, low = 256 * 1024, 64 * 1024
+    http = """    upstream c {
+        server 127.0.0.1:%d max_fails=0;
+        ws_gateway_links 1;
+        ws_gateway_link_heartbeat 60s;
+        ws_gateway_link_backoff 100ms 200ms;
+        ws_gateway_link_high_watermark %d;
+        ws_gateway_link_low_watermark %d;
+    }
+    server {
+        listen 127.0.0.1:%d;
+        location /c {
+            ws_gateway_pass c;
+            ws_gateway_subscribe room;
+            ws_gateway_subscribe $arg_u;
+            ws_gateway_session_channels 3;
+            ws_gateway_failover_timeout 3s;
+            ws_gateway_failover_close 1013 1s;
+        }
+    }
+""" % (bport, high, low, port + 9)
+    wport = port + 9
+    backend = LinkBackend(bport)
+    ngx = Nginx("channels", port, workers=2, http=http).start()
+    conns = []
+    cname = "channels"
+
+    def pids_up():
+        return len(backend.by_pid()) == 2
+
+    def tot(st, obj, key):
+        return total(st, obj, key)
+
+    def links_c(st):
+        return link_entries(st, "c", "127.0.0.1:%d" % bport)
+
+    def settle(fn, timeout=3):
+        return wait_for(lambda: (lambda s: s if fn(s) else None)(ngx.status()),
+                        timeout) or ngx.status()
+
+    try:
+        if not wait_for(pids_up, 5):
+            true("%s: a link from every worker" % cname, False,
+                 "%r" % list(backend.by_pid()))
+            return
+        st = settle(lambda s: all(e and e["links"]["ready"] == 1
+                                  for e in links_c(s).values()))
+
+        # the keys exist, per worker and in the totals, at 0
+        ck = ["channels", "subscriptions", "fanouts_running", "publishes",
+              "broadcasts", "unrouted", "deliveries", "refused",
+              "unsubscribed_unknown", "fanout_slices", "fanout_slice_max_us",
+              "fanout_max_us"]
+        fk = ["orphaned", "held_bytes", "sessions_lost_link", "reannounced",
+              "failover_closed"]
+        lk = ["high_watermark", "low_watermark", "sessions_paused", "pauses"]
+        eq("%s: channels keys, per worker and totals" % cname,
+           [sorted(w.get("channels", {})) for w in st["workers"] + [st["totals"]]],
+           [sorted(ck)] * 3)
+        eq("%s: failover keys, per worker and totals" % cname,
+           [sorted(w.get("failover", {})) for w in st["workers"] + [st["totals"]]],
+           [sorted(fk)] * 3)
+        eq("%s: all 0 before any session" % cname,
+           [v for w in st["workers"] for o in ("channels", "failover")
+            for v in w[o].values() if v], [])
+        eq("%s: drops has session_cap, no_link, gone; pauses has link, no_link"
+           % cname, (all(k in st["totals"]["drops"] for k in
+                         ("session_cap", "no_link", "gone")),
+                     all(k in st["totals"]["pauses"] for k in ("link", "no_link"))),
+           (True, True))
+        for pid, e in sorted(links_c(st).items()):
+            eq("%s: worker %d link entry: watermarks as configured, 0 paused"
+               % (cname, pid), e and [e.get(k) for k in lk], [high, low, 0, 0])
+        tl = [e for e in st["totals"]["links"] if e["upstream"] == "c"]
+        eq("%s: totals.links watermarks are the max, not the sum" % cname,
+           tl and (tl[0]["high_watermark"], tl[0]["low_watermark"]), (high, low))
+
+        # sessions: room, and u<i> for half of them
+        n = 8
+        for i in range(n):
+            c = Raw(wport)
+            path = "/c?u=u%d" % i if i % 2 == 0 else "/c"
+            if c.handshake(path) != 101:
+                raise RuntimeError("handshake to %s failed" % path)
+            conns.append(c)
+        wait_for(lambda: len(backend.sessions()) == n, 3)
+        sess = backend.sessions()
+        eq("%s: the backend saw N OPENs" % cname, len(sess), n)
+        want_subs, want_chans = {}, {}
+        for sid, (pid, uri) in sess.items():
+            want_subs[pid] = want_subs.get(pid, 0) + (2 if "u=" in uri else 1)
+            want_chans.setdefault(pid, {"room"})
+            if "u=" in uri:
+                want_chans[pid].add(uri.split("u=")[1])
+        st = ngx.status()
+        wm = worker_map(st)
+        eq("%s: subscriptions per worker == its sessions + those with u" % cname,
+           {p: wm[p]["channels"]["subscriptions"] for p in wm},
+           {p: want_subs.get(p, 0) for p in wm})
+        eq("%s: channels per worker == distinct names its sessions hold" % cname,
+           {p: wm[p]["channels"]["channels"] for p in wm},
+           {p: len(want_chans.get(p, ())) for p in wm})
+        eq("%s: totals.channels.subscriptions == N + N/2" % cname,
+           st["totals"]["channels"]["subscriptions"], n + n // 2)
+
+        # PUBLISH room on one link per worker: every session gets it once
+        before = st
+        links = backend.by_pid()
+        for l in links.values():
+            backend.publish(l, "room", "to-room")
+        got = []
+        for c in conns:
+            c.s.settimeout(3)
+            got.append(c.recv_frame())
+        eq("%s: every session got the room PUBLISH" % cname, got,
+           [(0x1, b"to-room")] * n)
+        for l in links.values():
+            backend.publish(l, "nobody-here", "x")
+            backend.broadcast(l, "to-all")
+        got = []
+        for c in conns:
+            got.append(c.recv_frame())
+        eq("%s: every session got the BROADCAST (and not the unrouted PUBLISH)"
+           % cname, got, [(0x1, b"to-all")] * n)
+        st = settle(lambda s: tot(s, "channels", "unrouted")
+                    - tot(before, "channels", "unrouted") >= 2, 2)
+
+        def d(obj, key, a=None, b=None):
+            return tot(b or st, obj, key) - tot(a or before, obj, key)
+
+        eq("%s: publishes +4 (room and nobody-here, once per worker)" % cname,
+           d("channels", "publishes"), 4)
+        eq("%s: broadcasts +2" % cname, d("channels", "broadcasts"), 2)
+        eq("%s: unrouted +2" % cname, d("channels", "unrouted"), 2)
+        eq("%s: deliveries +2N (room and broadcast)" % cname,
+           d("channels", "deliveries"), 2 * n)
+        ge("%s: fanout_slices +>=2" % cname, d("channels", "fanout_slices"), 2)
+        eq("%s: fanouts_running == 0 once delivered" % cname,
+           tot(st, "channels", "fanouts_running"), 0)
+        ge("%s: fanout_max_us >= fanout_slice_max_us (totals)" % cname,
+           st["totals"]["channels"]["fanout_max_us"],
+           st["totals"]["channels"]["fanout_slice_max_us"])
+        eq("%s: totals fanout_max_us == the max over workers" % cname,
+           st["totals"]["channels"]["fanout_max_us"],
+           max(w["channels"]["fanout_max_us"] for w in st["workers"]))
+
+        # SUBSCRIBE from the backend, up to the cap; UNSUBSCRIBE unknown
+        before = st
+        sid, (pid, uri) = next((k, v) for k, v in sorted(sess.items()) if "u=" in v[1])
+        l = backend.link_of(sid)
+        backend.command(l, 0x30, sid, "extra")          # 3rd: fine
+        backend.command(l, 0x30, sid, "extra")          # held: no-op
+        backend.command(l, 0x30, sid, "more")           # 4th: REFUSED 2
+        backend.command(l, 0x31, sid, "not-held")       # counted
+        backend.command(l, 0x30, 12345, "x")            # no such session
+        backend.command(l, 0x20, 12345, "x")            # SEND, likewise
+        wait_for(lambda: backend.count(0x13) >= 2, 2)
+        st = settle(lambda s: d("channels", "unsubscribed_unknown", before, s) >= 1, 2)
+        wm, bm = worker_map(st), worker_map(before)
+        eq("%s: SUBSCRIBE: that worker's subscriptions +1, channels +1" % cname,
+           (wm[pid]["channels"]["subscriptions"] - bm[pid]["channels"]["subscriptions"],
+            wm[pid]["channels"]["channels"] - bm[pid]["channels"]["channels"]), (1, 1))
+        eq("%s: refused +1 (a 4th channel)" % cname, d("channels", "refused"), 1)
+        refused = [e for e in backend.events if e[1] == 0x14]
+        eq("%s: the backend got REFUSED (sid, SUBSCRIBE, code 2)" % cname,
+           [e[3] for e in refused], [struct.pack(">QBB", sid, 0x30, 2)])
+        eq("%s: unsubscribed_unknown +1" % cname, d("channels", "unsubscribed_unknown"), 1)
+        eq("%s: links unknown_session +2 (SUBSCRIBE and SEND for no session)"
+           % cname, link_sum(st, "c", "127.0.0.1:%d" % bport, "unknown_session")
+           - link_sum(before, "c", "127.0.0.1:%d" % bport, "unknown_session"), 2)
+        eq("%s: drops.gone +2 (SUBSCRIBE and SEND for no session, spec11)" % cname,
+           d("drops", "gone"), 2)
+
+        # every session ends: its subscriptions are freed
+        for c in conns:
+            c.send_frame(0x8, struct.pack("!H", 1000))
+        for c in conns:
+            c.eof(3)
+            c.close()
+        conns = []
+        st = settle(lambda s: s["totals"]["sessions"]["active"] == 0
+                    and s["totals"]["channels"]["subscriptions"] == 0, 3)
+        eq("%s: subscriptions and channels back to 0 after the closes" % cname,
+           (st["totals"]["channels"]["subscriptions"],
+            st["totals"]["channels"]["channels"]), (0, 0))
+
+        # failover: the backend goes, sessions wait, it comes back
+        before = st
+        for i in range(2):
+            c = Raw(wport)
+            if c.handshake("/c?u=f%d" % i) != 101:
+                raise RuntimeError("handshake to /c failed")
+            conns.append(c)
+        wait_for(lambda: len(backend.sessions()) == 2, 3)
+        backend.kill()
+        st = settle(lambda s: s["totals"]["failover"]["orphaned"] == 2, 2)
+        eq("%s: orphaned == 2 once the link is gone" % cname,
+           st["totals"]["failover"]["orphaned"], 2)
+        eq("%s: sessions_lost_link +2" % cname, d("failover", "sessions_lost_link"), 2)
+        eq("%s: links sessions_lost +2" % cname,
+           link_sum(st, "c", "127.0.0.1:%d" % bport, "sessions_lost")
+           - link_sum(before, "c", "127.0.0.1:%d" % bport, "sessions_lost"), 2)
+        eq("%s: the orphans keep their subscriptions" % cname,
+           st["totals"]["channels"]["subscriptions"], 4)
+        conns[0].send_frame(0x1, "while-away")
+        st = settle(lambda s: d("pauses", "no_link", before, s) >= 1, 2)
+        ge("%s: pauses.no_link +>=1 (a client sent while no link)" % cname,
+           d("pauses", "no_link"), 1)
+        backend = LinkBackend(bport)
+        st = settle(lambda s: s["totals"]["failover"]["orphaned"] == 0
+                    and d("failover", "reannounced", before, s) >= 2, 3)
+        eq("%s: reannounced +2, orphaned 0 when a link is back" % cname,
+           (d("failover", "reannounced"), st["totals"]["failover"]["orphaned"]),
+           (2, 0))
+        eq("%s: held_bytes 0 after the re-announce" % cname,
+           st["totals"]["failover"]["held_bytes"], 0)
+        eq("%s: failover_closed unchanged" % cname, d("failover", "failover_closed"), 0)
+        reopen = [e for e in backend.events if e[1] == 0x10 and e[2] & 0x01]
+        eq("%s: the backend got 2 OPENs with REANNOUNCE" % cname, len(reopen), 2)
+
+        # link watermark: the backend stops reading, a client sends much
+        before = st
+        backend.paused.set()
+        stop = threading.Event()
+
+        def flood(c):
+            try:
+                while not stop.is_set():
+                    c.send_frame(0x2, b"\0" * 32768)
+            except OSError:
+                pass
+
+        th = threading.Thread(target=flood, args=(conns[0],), daemon=True)
+        th.start()
+        st = settle(lambda s: link_sum(s, "c", "127.0.0.1:%d" % bport,
+                                       "sessions_paused") >= 1, 8)
+        eq("%s: sessions_paused == 1 while the link is at its high watermark"
+           % cname, link_sum(st, "c", "127.0.0.1:%d" % bport, "sessions_paused"), 1)
+        ge("%s: links pauses +>=1" % cname,
+           link_sum(st, "c", "127.0.0.1:%d" % bport, "pauses")
+           - link_sum(before, "c", "127.0.0.1:%d" % bport, "pauses"), 1)
+        ge("%s: pauses.link +>=1" % cname, d("pauses", "link"), 1)
+        ge("%s: link queued_bytes >= low watermark while paused" % cname,
+           link_sum(st, "c", "127.0.0.1:%d" % bport, "queued_bytes"), low)
+        stop.set()
+        backend.paused.clear()
+        st = settle(lambda s: link_sum(s, "c", "127.0.0.1:%d" % bport,
+                                       "sessions_paused") == 0, 8)
+        eq("%s: sessions_paused back to 0 once the backend reads" % cname,
+           link_sum(st, "c", "127.0.0.1:%d" % bport, "sessions_paused"), 0)
+        th.join(5)
+
+        # failover timeout: the backend goes for good
+        before = st
+        backend.kill()
+        codes = []
+        for c in conns:
+            try:
+                c.s.settimeout(6)
+                while True:
+                    op, payload = c.recv_frame()
+                    if op == 0x8:
+                        codes.append(close_code(payload))
+                        break
+            except (OSError, EOFError):
+                codes.append(None)
+        eq("%s: both sessions closed with 1013 after the failover timeout"
+           % cname, codes, [1013, 1013])
+        st = settle(lambda s: d("failover", "failover_closed", before, s) >= 2, 2)
+        eq("%s: failover_closed +2" % cname, d("failover", "failover_closed"), 2)
+        eq("%s: orphaned and held_bytes 0 at the end" % cname,
+           (st["totals"]["failover"]["orphaned"], st["totals"]["failover"]["held_bytes"]),
+           (0, 0))
+
+        # Prometheus: it parses and says what the JSON says
+        status, _, body = ngx.get("/status?format=prometheus")
+        st = ngx.status()
+        text = body.decode()
+        with open(os.path.join(ARGS.out, "channels.prom"), "w") as f:
+            f.write(text)
+        r = subprocess.run([ARGS.promtool, "check", "metrics"], input=text,
+                           capture_output=True, text=True)
+        out = (r.stdout + r.stderr).strip()
+        true("%s: promtool check metrics passes" % cname, r.returncode == 0,
+             "exit %d%s" % (r.returncode, (": " + out[:500]) if out else ""))
+        series = prom_series(text)
+
+        def ps(name, **labels):
+            return sum(v for nm, ls, v in series if nm == name
+                       and all(ls.get(k) == x for k, x in labels.items()))
+
+        bad = []
+        for metric, obj, key in (
+                ("ws_gateway_channels", "channels", "channels"),
+                ("ws_gateway_channels_subscriptions", "channels", "subscriptions"),
+                ("ws_gateway_channels_publishes_total", "channels", "publishes"),
+                ("ws_gateway_channels_broadcasts_total", "channels", "broadcasts"),
+                ("ws_gateway_channels_unrouted_total", "channels", "unrouted"),
+                ("ws_gateway_channels_deliveries_total", "channels", "deliveries"),
+                ("ws_gateway_channels_refused_total", "channels", "refused"),
+                ("ws_gateway_channels_unsubscribed_unknown_total", "channels",
+                 "unsubscribed_unknown"),
+                ("ws_gateway_channels_fanout_slices_total", "channels", "fanout_slices"),
+                ("ws_gateway_failover_orphaned_sessions", "failover", "orphaned"),
+                ("ws_gateway_failover_held_bytes", "failover", "held_bytes"),
+                ("ws_gateway_failover_sessions_lost_link_total", "failover",
+                 "sessions_lost_link"),
+                ("ws_gateway_failover_reannounced_total", "failover", "reannounced"),
+                ("ws_gateway_failover_closed_total", "failover", "failover_closed")):
+            if ps(metric) != float(tot(st, obj, key)):
+                bad.append((metric, ps(metric), tot(st, obj, key)))
+        want = max(w["channels"]["fanout_max_us"] for w in st["workers"]) / 1e6
+        got = max([v for nm, ls, v in series
+                   if nm == "ws_gateway_channels_fanout_max_seconds"] or [-1])
+        if abs(got - want) > 1e-6:
+            bad.append(("ws_gateway_channels_fanout_max_seconds", got, want))
+        eq("%s: prometheus families == JSON (sums over workers)" % cname, bad, [])
+        srv = "127.0.0.1:%d" % bport
+        eq("%s: prometheus link watermarks, sessions_paused, pauses == JSON" % cname,
+           [ps(m, upstream="c", server=srv) for m in (
+               "ws_gateway_link_high_watermark_bytes",
+               "ws_gateway_link_low_watermark_bytes",
+               "ws_gateway_link_sessions_paused", "ws_gateway_link_pauses_total")],
+           [float(link_sum(st, "c", srv, k)) for k in lk])
+        eq("%s: prometheus drops and pauses by the new reasons == JSON" % cname,
+           [ps("ws_gateway_drops_total", reason=r) for r in ("session_cap", "no_link", "gone")]
+           + [ps("ws_gateway_pauses_total", reason=r) for r in ("link", "no_link")],
+           [float(tot(st, "drops", r)) for r in ("session_cap", "no_link", "gone")]
+           + [float(tot(st, "pauses", r)) for r in ("link", "no_link")])
+    finally:
+        for c in conns:
+            c.close()
+        ngx.stop()
+        backend.kill()
+    check_log(ngx)
+
+
 # --- main ------------------------------------------------------------------------
 
 
@@ -2091,7 +2596,8 @@ def main():
              ("iterations", test_iterations), ("timestamps", test_timestamps),
              ("stampcount", test_stamp_count), ("passes", test_passes),
              ("grow", test_grow), ("slotbound", test_slot_bound),
-             ("lateworkers", test_late_workers), ("links", test_links)]
+             ("lateworkers", test_late_workers), ("links", test_links),
+             ("channels", test_channels)]
     t_start = time.time()
     try:
         run_tests(tests)
