@@ -1774,7 +1774,13 @@ def test_links():
     }
     server {
         listen 127.0.0.1:%d;
-        location /u { ws_gateway_pass u; }
+        location /u {
+            ws_gateway_pass u;
+            # a lost link closes its sessions at once, with 1011 (the
+            # behaviour before failover; failover: see test_channels)
+            ws_gateway_failover_timeout 0;
+            ws_gateway_failover_close 1011;
+        }
         location /w { ws_gateway_pass %s; }
     }
 """ % (s1, s2, WEIRD_CONF, s1, port + 9, WEIRD_CONF)
@@ -1937,12 +1943,13 @@ def test_links():
                     for g in es[0]["links"]:
                         if t["links"].get(g) != sum(e["links"][g] for e in es):
                             bad.append((k, g))
-                elif f == "rtt_us":
+                elif f in ("rtt_us", "high_watermark", "low_watermark"):
                     if t.get(f) != max(e[f] for e in es):
                         bad.append((k, f))
                 elif t.get(f) != sum(e[f] for e in es):
                     bad.append((k, f))
-        eq("links: totals.links == sum over the workers (rtt_us: the max)", bad, [])
+        eq("links: totals.links == sum over the workers (rtt_us, watermarks: "
+           "the max)", bad, [])
 
         # Prometheus: it parses, and says what the JSON says
         status, _, body = ngx.get("/status?format=prometheus")
