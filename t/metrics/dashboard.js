@@ -42,6 +42,8 @@ function sample(page) {
         document.getElementById('links').innerText : null,
       linksHtml: document.getElementById('links') ?
         document.getElementById('links').innerHTML : null,
+      chanText: document.getElementById('chan') ?
+        document.getElementById('chan').innerText : null,
       errText: document.getElementById('err') ?
         document.getElementById('err').textContent : null,
     };
@@ -112,6 +114,7 @@ function sample(page) {
     res.linkRows = b.linkRows;
     res.linksText = b.linksText;
     res.linksHtml = b.linksHtml;
+    res.chanText = b.chanText;
     res.errText = b.errText;
     res.failedResponses = failed;
 

@@ -2322,6 +2322,25 @@ def test_channels():
         eq("%s: totals.channels.subscriptions == N + N/2" % cname,
            st["totals"]["channels"]["subscriptions"], n + n // 2)
 
+        # the dashboard's channels line, in headless Chromium
+        r = subprocess.run([ARGS.node, os.path.join(ARGS.here, "dashboard.js"),
+                            ngx.url("/status?format=html"),
+                            os.path.join(ARGS.out, "dashboard-channels.png"),
+                            os.path.join(ARGS.out, "chromium-profile")],
+                           capture_output=True, text=True, timeout=60,
+                           cwd=ARGS.here)
+        try:
+            res = json.loads(r.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            res = {}
+        rows = [x.split("\t") for x in (res.get("chanText") or "").splitlines()]
+        tc = ngx.status()["totals"]["channels"]
+        eq("%s: dashboard channels row: channels, subscriptions == totals" % cname,
+           rows[1][:2] if len(rows) == 2 else rows,
+           [str(tc["channels"]), str(tc["subscriptions"])])
+        eq("%s: dashboard page and console errors" % cname,
+           (res.get("pageErrors"), res.get("consoleErrors")), ([], []))
+
         # PUBLISH room on one link per worker: every session gets it once
         before = st
         links = backend.by_pid()
