@@ -171,8 +171,8 @@ struct ngx_ws_gateway_session_s {
      * and the one before: those the backend may not have read
      */
     uint32_t                   msg_epoch;
-    uint16_t                   msg_cur;
-    uint16_t                   msg_prev;
+    uint32_t                   msg_cur;
+    uint32_t                   msg_prev;
 
     uint16_t                   close_code;       /* of the handshake */
     u_char                     control_len;      /* at most 125 */

@@ -2466,9 +2466,7 @@ ngx_ws_gateway_link_message(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
         s->msg_epoch = epoch;
     }
 
-    if (s->msg_cur < 0xffff) {
-        s->msg_cur++;
-    }
+    s->msg_cur++;
 
     return NGX_OK;
 }

