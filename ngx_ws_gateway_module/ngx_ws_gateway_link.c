@@ -2434,6 +2434,16 @@ ngx_ws_gateway_link_message(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
 
     link = s->link;
 
+    if (link->state != NGX_WS_GATEWAY_LINK_READY) {
+
+        /* a lost link's sessions leave it at once: this is a bug */
+
+        ngx_log_error(NGX_LOG_ALERT, s->connection->log, 0,
+                      "ws gateway session %uL is on a link that is not "
+                      "ready", s->id);
+        return NGX_BUSY;
+    }
+
     if (len + 10 > link->peer_max_record) {
         return NGX_DECLINED;
     }
