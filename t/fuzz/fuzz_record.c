@@ -95,6 +95,8 @@ fuzz_ref_head(fuzz_ref_t *r, const u_char *s, size_t n)
     case 0x11: fixed = 8; flags = 1; event = 1; break;
     case 0x12: fixed = 11; max = 123; event = 1; break;
     case 0x13: fixed = 9; max = 0; event = 1; break;
+    case 0x14: fixed = 10; max = 0; event = 1; break;
+    case 0x15: fixed = 12; max = 0; event = 1; break;
     case 0x20: fixed = 8; flags = 1; event = 0; break;
     case 0x21: fixed = 10; max = 123; event = 0; break;
     case 0x22: fixed = 8; max = 0; event = 0; break;
