@@ -903,6 +903,13 @@ ngx_ws_gateway_link_timer(ngx_event_t *ev)
 
     /* NGX_WS_GATEWAY_LINK_READY */
 
+    if (link->fanout) {
+
+        /* it reads nothing while its fan-out goes on: not its silence */
+
+        link->last_read = now;
+    }
+
     if ((ngx_msec_int_t) (now - link->last_read)
         >= (ngx_msec_int_t) lcf->read_timeout)
     {
@@ -1853,10 +1860,19 @@ ngx_ws_gateway_link_write(ngx_ws_gateway_link_t *link)
             link->server->m->bytes_out += c->sent - sent;
         }
 
-        if (!ngx_queue_empty(&link->paused)
-            && link->out.size < link->server->up->conf->low_watermark)
-        {
-            ngx_ws_gateway_link_unpause(link);
+        if (link->out.size < link->server->up->conf->low_watermark) {
+
+            if (!ngx_queue_empty(&link->paused)) {
+                ngx_ws_gateway_link_unpause(link);
+            }
+
+            /* sessions waiting for a link: this one has room again */
+
+            if (!ngx_queue_empty(&link->server->up->orphans)
+                && !link->server->up->adopt.posted)
+            {
+                ngx_post_event(&link->server->up->adopt, &ngx_posted_events);
+            }
         }
     }
 
@@ -3122,6 +3138,26 @@ ngx_ws_gateway_link_orphan(ngx_ws_gateway_link_t *link)
     list = ngx_alloc(n * sizeof(ngx_ws_gateway_session_t *), ngx_cycle->log);
 
     if (list == NULL) {
+
+        /* no memory to move them: each is closed (the table may move) */
+
+        for (i = 0; i < ngx_ws_gateway_sessions.size; /* void */) {
+            s = ngx_ws_gateway_sessions.slots[i];
+
+            if (s == NULL || s->link != link) {
+                i++;
+                continue;
+            }
+
+            ngx_ws_gateway_sessions_del(s);
+            s->link = NULL;
+            link->sessions--;
+            link->server->m->sessions--;
+            ngx_ws_gateway_session_lost(s, s->conf->failover_code,
+                                        "backend unavailable");
+            i = 0;
+        }
+
         return;
     }
 
@@ -3165,10 +3201,15 @@ ngx_ws_gateway_link_orphan(ngx_ws_gateway_link_t *link)
             ngx_ws_gateway_metric_inc(fanout.orphaned);
         }
 
-        /* with no memory, it is closed as it is */
-
         s->orphan = o;
         s->link = NULL;
+
+        if (o == NULL) {
+
+            /* with no memory, it is closed: out of the table first */
+
+            ngx_ws_gateway_sessions_del(s);
+        }
     }
 
     link->sessions = 0;

@@ -311,7 +311,7 @@ sub {
     my $m = main::link_metrics($main::S1, qw(high_watermark low_watermark
                                              sessions_paused));
     my ($q) = main::link_metrics($main::S1, 'queued_bytes') =~ /(\d+)/;
-    my ($p) = main::link_metrics($main::S1, 'paused') =~ /(\d+)/;
+    my ($p) = main::link_metrics($main::S1, 'pauses') =~ /(\d+)/;
     "stalled: " . ($main::W1 =~ /^\d+$/ && $main::W1 < $total ? 'yes' : "no ($main::W1)") . "\n"
     . "then all written: " . ($main::W2 eq $total ? 'yes' : "no ($main::W2)") . "\n"
     . $m
