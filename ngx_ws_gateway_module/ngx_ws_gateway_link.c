@@ -521,6 +521,7 @@ ngx_ws_gateway_link_init_process(ngx_cycle_t *cycle)
         lup[i].adopt.handler = ngx_ws_gateway_link_adopt;
         lup[i].adopt.data = &lup[i];
         lup[i].adopt.log = cycle->log;
+        lup[i].adopt.cancelable = 1;
 
         lup[i].expire.handler = ngx_ws_gateway_link_expire;
         lup[i].expire.data = &lup[i];
@@ -623,6 +624,10 @@ ngx_ws_gateway_link_exit_process(void)
 
         if (lup[i].adopt.posted) {
             ngx_delete_posted_event(&lup[i].adopt);
+        }
+
+        if (lup[i].adopt.timer_set) {
+            ngx_del_timer(&lup[i].adopt);
         }
 
         if (lup[i].expire.timer_set) {
@@ -3359,6 +3364,16 @@ ngx_ws_gateway_link_adopt(ngx_event_t *ev)
         link = ngx_ws_gateway_link_pick(lup);
 
         if (link == NULL) {
+
+            /*
+             * the ready links are full: a drained one posts this again,
+             * and a short timer makes sure of it
+             */
+
+            if (lup->ready && !ev->timer_set) {
+                ngx_add_timer(ev, 20);
+            }
+
             return;
         }
 

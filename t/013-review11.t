@@ -21,7 +21,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: a failover onto a link whose backend stops reading for 1 s: its queue stays within the link buffer + one record, and once it reads again every orphan is re-announced (no orphan left 3 s later)
+=== TEST 1: a failover onto a link whose backend stops reading for 1 s: its queue stays within the link buffer + one record, and once it reads again every orphan is re-announced (no orphan left 7 s later)
 --- http_config
     upstream backend {
         server 127.0.0.1:$TEST_NGINX_LINK_PORT;
@@ -63,7 +63,7 @@ q{
     main::ws_link_wait('LINK \d+ hangup', 3);
     select(undef, undef, undef, 0.5);
     $main::Early = main::wsc_get("/status");
-    select(undef, undef, undef, 3);
+    select(undef, undef, undef, 7);
     $main::Status = main::wsc_get("/status");
 }
 --- request
