@@ -68,6 +68,7 @@ static ngx_int_t ngx_ws_gateway_channel_grow(void);
 static void ngx_ws_gateway_channel_pass(ngx_event_t *ev);
 static void ngx_ws_gateway_channel_run(ngx_event_t *ev);
 static void ngx_ws_gateway_fanout_done(ngx_ws_gateway_fanout_t *f);
+static void ngx_ws_gateway_fanout_took(uint64_t slice_us, uint64_t all_us);
 
 
 static ngx_ws_gateway_channels_t  ngx_ws_gateway_channels;
@@ -477,20 +478,10 @@ ngx_ws_gateway_channel_publish(ngx_ws_gateway_link_t *link,
         ngx_ws_gateway_channel_spend(n);
         ngx_ws_gateway_shared_release(frame);
 
-        if (ngx_ws_gateway_slot) {
-            ngx_ws_gateway_metric_inc(fanout.slices);
-            us = ngx_ws_gateway_now_us() - us;
+        /* one slice, and the whole fan-out */
 
-            if (us > ngx_ws_gateway_slot->fanout.slice_max_us) {
-                ngx_ws_gateway_count_set(
-                    &ngx_ws_gateway_slot->fanout.slice_max_us, us);
-            }
-
-            if (us > ngx_ws_gateway_slot->fanout.max_us) {
-                ngx_ws_gateway_count_set(&ngx_ws_gateway_slot->fanout.max_us,
-                                         us);
-            }
-        }
+        us = ngx_ws_gateway_now_us() - us;
+        ngx_ws_gateway_fanout_took(ngx_max(us, 1), us);
 
         return NGX_OK;
     }
@@ -547,7 +538,7 @@ ngx_ws_gateway_channel_publish(ngx_ws_gateway_link_t *link,
 static void
 ngx_ws_gateway_channel_run(ngx_event_t *ev)
 {
-    uint64_t                    us, took;
+    uint64_t                    us;
     ngx_uint_t                  budget, n;
     ngx_queue_t                *q;
     ngx_ws_gateway_fanout_t    *f;
@@ -577,14 +568,9 @@ ngx_ws_gateway_channel_run(ngx_event_t *ev)
 
     ngx_ws_gateway_channel_spend(n);
 
-    if (ngx_ws_gateway_slot && n) {
-        ngx_ws_gateway_metric_inc(fanout.slices);
-        took = ngx_ws_gateway_now_us() - us;
-
-        if (took > ngx_ws_gateway_slot->fanout.slice_max_us) {
-            ngx_ws_gateway_count_set(&ngx_ws_gateway_slot->fanout.slice_max_us,
-                                     took);
-        }
+    if (n) {
+        ngx_ws_gateway_fanout_took(ngx_max(ngx_ws_gateway_now_us() - us, 1),
+                                   0);
     }
 
     if (!ngx_queue_empty(&chs->fanouts)) {
@@ -593,10 +579,36 @@ ngx_ws_gateway_channel_run(ngx_event_t *ev)
 }
 
 
+/* a slice took slice_us, a whole fan-out all_us (0: not known yet) */
+
+static void
+ngx_ws_gateway_fanout_took(uint64_t slice_us, uint64_t all_us)
+{
+    ngx_ws_gateway_fanout_metrics_t  *m;
+
+    if (ngx_ws_gateway_slot == NULL) {
+        return;
+    }
+
+    m = &ngx_ws_gateway_slot->fanout;
+
+    if (slice_us) {
+        ngx_ws_gateway_count_add(&m->slices, 1);
+
+        if (slice_us > m->slice_max_us) {
+            ngx_ws_gateway_count_set(&m->slice_max_us, slice_us);
+        }
+    }
+
+    if (all_us > m->max_us) {
+        ngx_ws_gateway_count_set(&m->max_us, all_us);
+    }
+}
+
+
 static void
 ngx_ws_gateway_fanout_done(ngx_ws_gateway_fanout_t *f)
 {
-    uint64_t                    us;
     ngx_ws_gateway_link_t      *link;
     ngx_ws_gateway_channels_t  *chs;
 
@@ -607,12 +619,9 @@ ngx_ws_gateway_fanout_done(ngx_ws_gateway_fanout_t *f)
 
     if (ngx_ws_gateway_slot) {
         ngx_ws_gateway_slot->fanout.running = chs->running;
-        us = ngx_ws_gateway_now_us() - f->start_us;
-
-        if (us > ngx_ws_gateway_slot->fanout.max_us) {
-            ngx_ws_gateway_count_set(&ngx_ws_gateway_slot->fanout.max_us, us);
-        }
     }
+
+    ngx_ws_gateway_fanout_took(0, ngx_ws_gateway_now_us() - f->start_us);
 
     link = f->link;
 

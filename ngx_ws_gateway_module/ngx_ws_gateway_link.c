@@ -172,6 +172,8 @@ static void ngx_ws_gateway_approval_cleanup(void *data);
 static void ngx_ws_gateway_approval_refuse(ngx_http_request_t *r,
     ngx_uint_t status);
 static ngx_int_t ngx_ws_gateway_link_parse(ngx_ws_gateway_link_t *link);
+static void ngx_ws_gateway_link_join(ngx_ws_gateway_session_t *s,
+    ngx_ws_gateway_link_t *link);
 static ngx_int_t ngx_ws_gateway_link_channel(ngx_ws_gateway_link_t *link,
     u_char *body, size_t len);
 static ngx_int_t ngx_ws_gateway_start_channel(ngx_ws_gateway_approval_t *a,
@@ -2428,14 +2430,25 @@ ngx_ws_gateway_link_attach(ngx_ws_gateway_session_t *s,
         return NGX_ERROR;
     }
 
+    ngx_ws_gateway_link_join(s, link);
+
+    return NGX_OK;
+}
+
+
+/* the session is counted on the link, its heartbeat epochs begin there */
+
+static void
+ngx_ws_gateway_link_join(ngx_ws_gateway_session_t *s,
+    ngx_ws_gateway_link_t *link)
+{
+    s->link = link;
     link->sessions++;
     link->server->m->sessions++;
 
     s->msg_epoch = (uint32_t) link->ping;
     s->msg_cur = 0;
     s->msg_prev = 0;
-
-    return NGX_OK;
 }
 
 
@@ -3478,13 +3491,7 @@ ngx_ws_gateway_link_reannounce(ngx_ws_gateway_session_t *s,
     ngx_ws_gateway_metric_add(fanout.orphaned, -1);
     ngx_ws_gateway_metric_inc(fanout.reannounced);
 
-    s->link = link;
-    link->sessions++;
-    link->server->m->sessions++;
-
-    s->msg_epoch = (uint32_t) link->ping;
-    s->msg_cur = 0;
-    s->msg_prev = 0;
+    ngx_ws_gateway_link_join(s, link);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
                    "ws gateway session %uL re-announced to %V",
