@@ -144,7 +144,9 @@ struct ngx_ws_gateway_session_s {
 
     ngx_ws_gateway_link_t     *link;             /* to its backend */
     ngx_ws_gateway_orphan_t   *orphan;           /* its link lost: waits
-                                                    for another */
+                                                    for another (no link),
+                                                    or its re-announce is
+                                                    not confirmed yet */
     ngx_ws_gateway_sub_t      *subs;             /* its channels */
     u_char                    *open;             /* its OPEN's fields, for
                                                     a re-announce */
@@ -200,6 +202,11 @@ struct ngx_ws_gateway_session_s {
                                                     list: the link is at
                                                     its high watermark */
 };
+
+
+/* its link was lost and no other has taken it yet */
+#define ngx_ws_gateway_waits_for_link(s)                                     \
+    ((s)->orphan != NULL && (s)->link == NULL)
 
 
 ngx_int_t ngx_ws_gateway_handshake(ngx_http_request_t *r);

@@ -84,6 +84,9 @@ struct ngx_ws_gateway_link_s {
     ngx_queue_t                    paused;       /* sessions waiting for
                                                     room, at the high
                                                     watermark */
+    ngx_queue_t                    announced;    /* orphans re-announced
+                                                    here, not confirmed
+                                                    yet, in epoch order */
     unsigned                       fanout:1;     /* reads nothing until
                                                     its fan-out is done */
 
@@ -183,6 +186,7 @@ static void ngx_ws_gateway_link_refused(ngx_ws_gateway_link_t *link,
 static void ngx_ws_gateway_link_unpause(ngx_ws_gateway_link_t *link);
 static void ngx_ws_gateway_link_orphan(ngx_ws_gateway_link_t *link);
 static void ngx_ws_gateway_link_unsent(u_char *head, size_t n, void *data);
+static void ngx_ws_gateway_link_confirmed(ngx_ws_gateway_link_t *link);
 static void ngx_ws_gateway_link_adopt(ngx_event_t *ev);
 static ngx_int_t ngx_ws_gateway_link_reannounce(ngx_ws_gateway_session_t *s,
     ngx_ws_gateway_link_t *link);
@@ -551,6 +555,7 @@ ngx_ws_gateway_link_init_process(ngx_cycle_t *cycle)
                 link->index = j * lup[i].conf->links + k;
                 ngx_queue_init(&link->approvals);
                 ngx_queue_init(&link->paused);
+                ngx_queue_init(&link->announced);
 
                 link->timer.handler = ngx_ws_gateway_link_timer;
                 link->timer.data = link;
@@ -1422,6 +1427,8 @@ ngx_ws_gateway_link_record(ngx_ws_gateway_link_t *link, u_char *body,
             /* what was queued before the PING, the backend has read */
 
             link->acked = (uint32_t) link->ping;
+
+            ngx_ws_gateway_link_confirmed(link);
         }
 
         return NGX_OK;
@@ -2541,6 +2548,13 @@ ngx_ws_gateway_link_closed(ngx_ws_gateway_session_t *s, ngx_uint_t code,
         ngx_ws_gateway_session_read_again(s);
     }
 
+    if (s->orphan) {
+
+        /* its re-announce, not confirmed yet: the CLOSE follows it */
+
+        ngx_ws_gateway_link_leave(s);
+    }
+
     ngx_ws_gateway_sessions_del(s);
     s->link = NULL;
     link->sessions--;
@@ -3196,7 +3210,21 @@ ngx_ws_gateway_link_orphan(ngx_ws_gateway_link_t *link)
             ngx_ws_gateway_session_read_again(s);
         }
 
-        o = ngx_calloc(sizeof(ngx_ws_gateway_orphan_t), ngx_cycle->log);
+        o = s->orphan;
+
+        if (o) {
+
+            /*
+             * re-announced on this link, and the backend has not
+             * confirmed it: what it said is said again
+             */
+
+            ngx_queue_remove(&o->queue);
+            o->link = NULL;
+
+        } else {
+            o = ngx_calloc(sizeof(ngx_ws_gateway_orphan_t), ngx_cycle->log);
+        }
 
         if (o) {
 
@@ -3228,6 +3256,13 @@ ngx_ws_gateway_link_orphan(ngx_ws_gateway_link_t *link)
 
             ngx_ws_gateway_sessions_del(s);
         }
+    }
+
+    if (!ngx_queue_empty(&link->announced)) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "ws gateway link lost with re-announces of sessions "
+                      "not on it");
+        ngx_queue_init(&link->announced);
     }
 
     link->sessions = 0;
@@ -3339,19 +3374,51 @@ ngx_ws_gateway_link_leave(ngx_ws_gateway_session_t *s)
 
     o = s->orphan;
 
+    ngx_queue_remove(&o->queue);
+    s->orphan = NULL;
+
+    if (o->link) {
+
+        /* re-announced: it leaves its link as any session does */
+
+        ngx_free(o);
+        return;
+    }
+
     /* what it held for the backend is lost */
 
     ngx_ws_gateway_metric_add(fanout.held, -(ngx_atomic_int_t) o->held.size);
     ngx_ws_gateway_metric_add(drops[NGX_WS_GATEWAY_DROP_NO_LINK], o->held_n);
     (void) ngx_ws_gateway_out_free(&o->held);
 
-    ngx_queue_remove(&o->queue);
     ngx_free(o);
-    s->orphan = NULL;
 
     ngx_ws_gateway_metric_add(fanout.orphaned, -1);
 
     ngx_ws_gateway_sessions_del(s);
+}
+
+
+/* a PONG came: the re-announces written before its PING were read */
+
+static void
+ngx_ws_gateway_link_confirmed(ngx_ws_gateway_link_t *link)
+{
+    ngx_queue_t              *q;
+    ngx_ws_gateway_orphan_t  *o;
+
+    while (!ngx_queue_empty(&link->announced)) {
+        q = ngx_queue_head(&link->announced);
+        o = ngx_queue_data(q, ngx_ws_gateway_orphan_t, queue);
+
+        if ((int32_t) (link->acked - o->epoch) < 1) {
+            return;
+        }
+
+        ngx_queue_remove(q);
+        o->session->orphan = NULL;
+        ngx_free(o);
+    }
 }
 
 
@@ -3455,9 +3522,13 @@ ngx_ws_gateway_link_reannounce(ngx_ws_gateway_session_t *s,
                                               sub->channel->len);
     }
 
+    /* the drops an earlier re-announce told, if it was never confirmed */
+
+    o->dropped += s->dropped;
+
     p = ngx_ws_gateway_record_write_field(p, NGX_WS_GATEWAY_FIELD_DROPPED,
                                           NULL, 4);
-    p = ngx_ws_gateway_write_uint32(p, s->dropped);
+    p = ngx_ws_gateway_write_uint32(p, o->dropped);
     p = ngx_ws_gateway_record_write_field(p, NGX_WS_GATEWAY_FIELD_UNSENT,
                                           NULL, 4);
     p = ngx_ws_gateway_write_uint32(p, o->unsent);
@@ -3484,14 +3555,22 @@ ngx_ws_gateway_link_reannounce(ngx_ws_gateway_session_t *s,
         ngx_ws_gateway_metric_add(fanout.held, -(ngx_atomic_int_t) old);
     }
 
-    ngx_queue_remove(&o->queue);
-    ngx_free(o);
-    s->orphan = NULL;
-
     ngx_ws_gateway_metric_add(fanout.orphaned, -1);
     ngx_ws_gateway_metric_inc(fanout.reannounced);
 
     ngx_ws_gateway_link_join(s, link);
+
+    /* its held messages are of this epoch, as if sent now */
+
+    s->msg_cur = (uint32_t) o->held_n;
+    o->held_n = 0;
+
+    /* kept until the backend confirms the re-announce */
+
+    ngx_queue_remove(&o->queue);
+    o->link = link;
+    o->epoch = s->msg_epoch;
+    ngx_queue_insert_tail(&link->announced, &o->queue);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
                    "ws gateway session %uL re-announced to %V",

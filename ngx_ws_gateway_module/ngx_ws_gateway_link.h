@@ -72,14 +72,25 @@ struct ngx_ws_gateway_lupstream_s {
 };
 
 
-/* a session whose link was lost, until another takes it */
+/*
+ * A session whose link was lost, until another takes it; then, on the
+ * link that took it, until the backend has read its re-announce (a PONG
+ * of the epoch after it came back): should that link be lost too, what
+ * the re-announce said is said again, with what was lost since.
+ */
 
 struct ngx_ws_gateway_orphan_s {
-    ngx_queue_t                    queue;         /* its upstream's */
+    ngx_queue_t                    queue;         /* its upstream's, then
+                                                     its new link's */
     ngx_ws_gateway_session_t      *session;
+    ngx_ws_gateway_link_t         *link;          /* re-announced there;
+                                                     NULL: it waits */
     ngx_msec_t                     since;
     uint32_t                       unsent;        /* its messages lost */
     uint32_t                       unconfirmed;   /* and perhaps lost */
+    uint32_t                       dropped;       /* told in the
+                                                     re-announce */
+    uint32_t                       epoch;         /* of the re-announce */
     ngx_uint_t                     held_n;        /* messages held */
     ngx_ws_gateway_out_t           held;          /* MESSAGE records */
 };

@@ -808,7 +808,7 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
 
             limit = wlcf->outbound_limit;
 
-            if (s->orphan) {
+            if (ngx_ws_gateway_waits_for_link(s)) {
 
                 /* no link to take what it sends: its TCP window closes */
 
@@ -1576,7 +1576,7 @@ ngx_ws_gateway_message(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
         return NGX_DECLINED;
     }
 
-    if (s->orphan) {
+    if (ngx_ws_gateway_waits_for_link(s)) {
 
         /* held for the next link, up to ws_gateway_failover_hold */
 
@@ -1681,7 +1681,7 @@ ngx_ws_gateway_close(ngx_ws_gateway_session_t *s, ngx_uint_t code,
         ngx_ws_gateway_resume(s);
     }
 
-    if (s->orphan) {
+    if (ngx_ws_gateway_waits_for_link(s)) {
         ngx_ws_gateway_link_leave(s);
 
         if (s->read_paused && !s->waiting) {
@@ -1781,7 +1781,8 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
                                              : wlcf->send_timeout);
         }
 
-        if (s->read_paused && !s->link_wait && !s->orphan
+        if (s->read_paused && !s->link_wait
+            && !ngx_ws_gateway_waits_for_link(s)
             && s->out.size < wlcf->outbound_limit / 2
             && !ngx_ws_gateway_over_budget(s))
         {
@@ -1810,7 +1811,9 @@ ngx_ws_gateway_send(ngx_ws_gateway_session_t *s)
             ngx_ws_gateway_link_report(s);
         }
 
-        if (s->read_paused && !s->waiting && !s->link_wait && !s->orphan) {
+        if (s->read_paused && !s->waiting && !s->link_wait
+            && !ngx_ws_gateway_waits_for_link(s))
+        {
             ngx_ws_gateway_resume(s);
         }
     }

@@ -522,3 +522,29 @@ GET /t
 ok
 --- no_error_log
 [emerg]
+
+
+
+=== TEST 15: a re-announce the backend never confirmed (its link lost before a PONG): the next re-announce says its UNCONFIRMED again, with what was sent since (3 + 2)
+--- link_script eval
+"pong none\n" . $main::ScriptA
+--- link_script2 eval
+"pong none\n" . $main::ScriptB
+--- raw_request eval
+[::ws_handshake('/ws') . ::ws_frame('text', 'a') . ::ws_frame('text', 'b'),
+ ::ws_frame('text', 'die'), ::ws_frame('text', 'c'), ::ws_frame('text', 'die'),
+ '', '', ::ws_frame('text', 'x'), ::ws_close_frame(1000)]
+--- raw_request_middle_delay: 0.4
+--- timeout: 6
+--- error_code: 101
+--- response_body_filters eval
+sub { main::first_other(::wsc_decode($_[0])) . "\n" }
+--- response_body
+text: first a | text: first b | text: other c | text: first x | close: 1000
+--- link_log
+MESSAGE s1 text die
+OPEN s1 flags=1 (?=.* unsent=0(?: |$))(?=.* unconfirmed=3(?: |$)).*
+MESSAGE s1 text c
+MESSAGE s1 text die
+OPEN s1 flags=1 (?=.* unsent=0(?: |$))(?=.* unconfirmed=5(?: |$)).*
+MESSAGE s1 text x

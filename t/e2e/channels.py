@@ -497,9 +497,10 @@ async def check_kill():
             sums[2] += r["unconfirmed"]
             if not r["unsent"] <= lost <= r["unconfirmed"]:
                 missing = sorted(set(range(sent[i])) - got.get(tag, set()))
-                bad.append("%s: unsent %d, lost %d (sent %d, %d at the "
-                           "kill; missing %s), unconfirmed %d"
-                           % (tag, r["unsent"], lost, sent[i], at_kill[i],
+                bad.append("%s (session %016x): unsent %d, lost %d (sent %d, "
+                           "%d at the kill; missing %s), unconfirmed %d"
+                           % (tag, r["sid"], r["unsent"], lost, sent[i],
+                              at_kill[i],
                               missing[:5], r["unconfirmed"]))
         note("backend kill: %d messages sent, %d before the kill; "
              "UNSENT %d <= lost %d <= UNCONFIRMED %d (sums)"
