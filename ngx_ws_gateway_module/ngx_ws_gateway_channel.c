@@ -10,6 +10,8 @@
 
 #include "ngx_ws_gateway.h"
 
+#include <openssl/rand.h>
+
 
 /*
  * Channels of a worker: a hash table of names with chained buckets, each
@@ -27,6 +29,11 @@
  * end meanwhile are not found by their id, and sessions that subscribe
  * meanwhile are not in the list: a fan-out goes to the subscribers of
  * the moment it was published.
+ *
+ * Channel names come from backends and, through ws_gateway_subscribe,
+ * may come from clients: they are hashed with SipHash-2-4 under a key
+ * drawn at random by each worker, so that nobody can choose names that
+ * share a bucket.
  */
 
 
@@ -72,6 +79,11 @@ static void ngx_ws_gateway_fanout_took(uint64_t slice_us, uint64_t all_us);
 
 
 static ngx_ws_gateway_channels_t  ngx_ws_gateway_channels;
+static uint64_t                   ngx_ws_gateway_channel_key[2];
+
+
+#define ngx_ws_gateway_channel_hash(name, len)                               \
+    ((uint32_t) ngx_ws_gateway_siphash(ngx_ws_gateway_channel_key, name, len))
 
 
 void
@@ -85,6 +97,20 @@ ngx_ws_gateway_channel_init_process(ngx_uint_t slice)
 
     chs->slice = slice;
     ngx_queue_init(&chs->fanouts);
+
+    if (RAND_bytes((u_char *) ngx_ws_gateway_channel_key,
+                   sizeof(ngx_ws_gateway_channel_key))
+        != 1)
+    {
+        /* no entropy from OpenSSL: what the worker has */
+
+        ngx_ws_gateway_channel_key[0] = ((uint64_t) ngx_random() << 32)
+                                        ^ (uint64_t) ngx_pid
+                                        ^ (uint64_t) ngx_time();
+        ngx_ws_gateway_channel_key[1] = ((uint64_t) ngx_random() << 32)
+                                        ^ (uint64_t) ngx_random()
+                                        ^ (uint64_t) (uintptr_t) chs;
+    }
 
     chs->pass.handler = ngx_ws_gateway_channel_pass;
     chs->pass.log = ngx_cycle->log;
@@ -143,7 +169,7 @@ ngx_ws_gateway_channel_subscribe(ngx_ws_gateway_session_t *s, u_char *name,
         return NGX_WS_GATEWAY_REFUSED_MANY;
     }
 
-    hash = ngx_murmur_hash2(name, len);
+    hash = ngx_ws_gateway_channel_hash(name, len);
 
     ch = ngx_ws_gateway_channel_find(name, len, hash);
 
@@ -402,6 +428,7 @@ ngx_ws_gateway_channel_publish(ngx_ws_gateway_link_t *link,
     ngx_ws_gateway_lupstream_t *lup, u_char *name, size_t len,
     ngx_uint_t opcode, u_char *data, size_t size)
 {
+    uint32_t                    hash;
     uint64_t                    us, *ids;
     ngx_uint_t                  n, i, budget;
     ngx_queue_t                *q;
@@ -420,8 +447,8 @@ ngx_ws_gateway_channel_publish(ngx_ws_gateway_link_t *link,
 
     } else {
         ngx_ws_gateway_metric_inc(fanout.publishes);
-        ch = ngx_ws_gateway_channel_find(name, len,
-                                         ngx_murmur_hash2(name, len));
+        hash = ngx_ws_gateway_channel_hash(name, len);
+        ch = ngx_ws_gateway_channel_find(name, len, hash);
         n = ch ? ch->count : 0;
     }
 

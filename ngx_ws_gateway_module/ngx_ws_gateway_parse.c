@@ -626,3 +626,63 @@ invalid:
 
     return NGX_ERROR;
 }
+
+
+#define ngx_ws_gateway_rotl64(x, b)  (((x) << (b)) | ((x) >> (64 - (b))))
+
+#define ngx_ws_gateway_sip_round(v0, v1, v2, v3)                             \
+    v0 += v1; v1 = ngx_ws_gateway_rotl64(v1, 13); v1 ^= v0;                   \
+    v0 = ngx_ws_gateway_rotl64(v0, 32);                                       \
+    v2 += v3; v3 = ngx_ws_gateway_rotl64(v3, 16); v3 ^= v2;                   \
+    v0 += v3; v3 = ngx_ws_gateway_rotl64(v3, 21); v3 ^= v0;                   \
+    v2 += v1; v1 = ngx_ws_gateway_rotl64(v1, 17); v1 ^= v2;                   \
+    v2 = ngx_ws_gateway_rotl64(v2, 32)
+
+
+/* SipHash-2-4 (Aumasson and Bernstein, 2012) of a name, under the key */
+
+uint64_t
+ngx_ws_gateway_siphash(const uint64_t key[2], u_char *p, size_t len)
+{
+    u_char    *end;
+    uint64_t   v0, v1, v2, v3, m, b;
+    ngx_uint_t i;
+
+    v0 = key[0] ^ 0x736f6d6570736575ULL;
+    v1 = key[1] ^ 0x646f72616e646f6dULL;
+    v2 = key[0] ^ 0x6c7967656e657261ULL;
+    v3 = key[1] ^ 0x7465646279746573ULL;
+
+    b = (uint64_t) len << 56;
+    end = p + (len & ~(size_t) 7);
+
+    for ( /* void */ ; p != end; p += 8) {
+        m = 0;
+
+        for (i = 0; i < 8; i++) {
+            m |= (uint64_t) p[i] << (8 * i);
+        }
+
+        v3 ^= m;
+        ngx_ws_gateway_sip_round(v0, v1, v2, v3);
+        ngx_ws_gateway_sip_round(v0, v1, v2, v3);
+        v0 ^= m;
+    }
+
+    for (i = 0; i < (len & 7); i++) {
+        b |= (uint64_t) p[i] << (8 * i);
+    }
+
+    v3 ^= b;
+    ngx_ws_gateway_sip_round(v0, v1, v2, v3);
+    ngx_ws_gateway_sip_round(v0, v1, v2, v3);
+    v0 ^= b;
+
+    v2 ^= 0xff;
+    ngx_ws_gateway_sip_round(v0, v1, v2, v3);
+    ngx_ws_gateway_sip_round(v0, v1, v2, v3);
+    ngx_ws_gateway_sip_round(v0, v1, v2, v3);
+    ngx_ws_gateway_sip_round(v0, v1, v2, v3);
+
+    return v0 ^ v1 ^ v2 ^ v3;
+}

@@ -228,4 +228,11 @@ ngx_int_t ngx_ws_gateway_utf8_check(ngx_uint_t *state, u_char *data,
     size_t n);
 
 
+/*
+ * SipHash-2-4 of len bytes at p under a 128-bit key: for hash tables of
+ * names that others choose (channels), which a random key keeps apart
+ */
+uint64_t ngx_ws_gateway_siphash(const uint64_t key[2], u_char *p, size_t len);
+
+
 #endif /* _NGX_WS_GATEWAY_PARSE_H_INCLUDED_ */
