@@ -523,6 +523,8 @@ ngx_ws_gateway_link_init_process(ngx_cycle_t *cycle)
         lup[i].nservers = n;
 
         ngx_queue_init(&lup[i].orphans);
+        ngx_rbtree_init(&lup[i].deadlines, &lup[i].sentinel,
+                        ngx_rbtree_insert_timer_value);
 
         lup[i].adopt.handler = ngx_ws_gateway_link_adopt;
         lup[i].adopt.data = &lup[i];
@@ -3244,6 +3246,9 @@ ngx_ws_gateway_link_orphan(ngx_ws_gateway_link_t *link)
             o->since = ngx_current_msec;
             ngx_queue_insert_tail(&lup->orphans, &o->queue);
 
+            o->node.key = ngx_current_msec + s->conf->failover_timeout;
+            ngx_rbtree_insert(&lup->deadlines, &o->node);
+
             ngx_ws_gateway_metric_inc(fanout.orphaned);
         }
 
@@ -3384,6 +3389,8 @@ ngx_ws_gateway_link_leave(ngx_ws_gateway_session_t *s)
         ngx_free(o);
         return;
     }
+
+    ngx_rbtree_delete(&s->conf->upstream->deadlines, &o->node);
 
     /* what it held for the backend is lost */
 
@@ -3567,6 +3574,7 @@ ngx_ws_gateway_link_reannounce(ngx_ws_gateway_session_t *s,
 
     /* kept until the backend confirms the re-announce */
 
+    ngx_rbtree_delete(&link->server->up->deadlines, &o->node);
     ngx_queue_remove(&o->queue);
     o->link = link;
     o->epoch = s->msg_epoch;
@@ -3590,7 +3598,7 @@ ngx_ws_gateway_link_expire(ngx_event_t *ev)
     u_char                       reason[NGX_WS_GATEWAY_REASON_MAX + 1];
     ngx_uint_t                   n, slice;
     ngx_msec_t                   window;
-    ngx_queue_t                 *q, *next;
+    ngx_rbtree_node_t           *node;
     ngx_ws_gateway_orphan_t     *o;
     ngx_ws_gateway_session_t    *s;
     ngx_ws_gateway_lupstream_t  *lup;
@@ -3601,21 +3609,22 @@ ngx_ws_gateway_link_expire(ngx_event_t *ev)
     wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_ws_gateway_module);
     slice = wmcf->fanout_slice;
-    n = 0;
 
-    for (q = ngx_queue_head(&lup->orphans);
-         q != ngx_queue_sentinel(&lup->orphans) && n < slice;
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        o = ngx_queue_data(q, ngx_ws_gateway_orphan_t, queue);
-        s = o->session;
+    for (n = 0; n < slice; n++) {
 
-        if ((ngx_msec_int_t) (ngx_current_msec - o->since)
-            < (ngx_msec_int_t) s->conf->failover_timeout)
-        {
-            continue;
+        if (lup->deadlines.root == lup->deadlines.sentinel) {
+            break;
         }
+
+        node = ngx_rbtree_min(lup->deadlines.root, lup->deadlines.sentinel);
+
+        if ((ngx_msec_int_t) (node->key - ngx_current_msec) > 0) {
+            break;
+        }
+
+        o = (ngx_ws_gateway_orphan_t *)
+                ((u_char *) node - offsetof(ngx_ws_gateway_orphan_t, node));
+        s = o->session;
 
         /* a hint that spreads the clients' reconnects over the window */
 
@@ -3629,16 +3638,17 @@ ngx_ws_gateway_link_expire(ngx_event_t *ev)
 
         ngx_ws_gateway_metric_inc(fanout.failover_closed);
 
+        /* it leaves the tree */
+
         ngx_ws_gateway_session_lost(s, s->conf->failover_code,
                                     (char *) reason);
-        n++;
     }
 
     ngx_ws_gateway_link_expire_timer(lup);
 
     if (n == slice && lup->expire.timer_set) {
 
-        /* more are due: after the others' events */
+        /* more may be due: after the others' events */
 
         ngx_del_timer(&lup->expire);
         ngx_add_timer(&lup->expire, 1);
@@ -3646,36 +3656,26 @@ ngx_ws_gateway_link_expire(ngx_event_t *ev)
 }
 
 
+/* the nearest deadline of the upstream's waiting sessions */
+
 static void
 ngx_ws_gateway_link_expire_timer(ngx_ws_gateway_lupstream_t *lup)
 {
-    ngx_msec_t                 next, left, t;
-    ngx_queue_t               *q;
-    ngx_ws_gateway_orphan_t   *o;
-
-    next = NGX_TIMER_INFINITE;
-
-    for (q = ngx_queue_head(&lup->orphans);
-         q != ngx_queue_sentinel(&lup->orphans);
-         q = ngx_queue_next(q))
-    {
-        o = ngx_queue_data(q, ngx_ws_gateway_orphan_t, queue);
-        t = o->session->conf->failover_timeout;
-        left = ngx_current_msec - o->since;
-        left = (left >= t) ? 1 : t - left;
-
-        if (left < next) {
-            next = left;
-        }
-    }
+    ngx_msec_int_t      left;
+    ngx_rbtree_node_t  *node;
 
     if (lup->expire.timer_set) {
         ngx_del_timer(&lup->expire);
     }
 
-    if (next != NGX_TIMER_INFINITE) {
-        ngx_add_timer(&lup->expire, next);
+    if (lup->deadlines.root == lup->deadlines.sentinel) {
+        return;
     }
+
+    node = ngx_rbtree_min(lup->deadlines.root, lup->deadlines.sentinel);
+    left = (ngx_msec_int_t) (node->key - ngx_current_msec);
+
+    ngx_add_timer(&lup->expire, left > 0 ? (ngx_msec_t) left : 1);
 }
 
 

@@ -67,6 +67,8 @@ struct ngx_ws_gateway_lupstream_s {
 
     /* sessions whose link was lost, waiting for another, in order */
     ngx_queue_t                    orphans;
+    ngx_rbtree_t                   deadlines;     /* theirs, to close */
+    ngx_rbtree_node_t              sentinel;
     ngx_event_t                    adopt;         /* posted: re-announce */
     ngx_event_t                    expire;        /* the nearest deadline */
 };
@@ -82,6 +84,8 @@ struct ngx_ws_gateway_lupstream_s {
 struct ngx_ws_gateway_orphan_s {
     ngx_queue_t                    queue;         /* its upstream's, then
                                                      its new link's */
+    ngx_rbtree_node_t              node;          /* its deadline, while
+                                                     it waits */
     ngx_ws_gateway_session_t      *session;
     ngx_ws_gateway_link_t         *link;          /* re-announced there;
                                                      NULL: it waits */
