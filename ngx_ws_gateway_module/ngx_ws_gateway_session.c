@@ -684,9 +684,16 @@ ngx_ws_gateway_session_read_again(ngx_ws_gateway_session_t *s)
         ngx_ws_gateway_unqueue(s);
     }
 
+    /*
+     * With frames queued, their writes resume it once there is room;
+     * with none, nothing would: it reads, and the read handler pauses it
+     * again if it must, waiting for the worker's budget if that is why
+     */
+
     if (s->read_paused && !s->waiting
-        && s->out.size < s->conf->outbound_limit / 2
-        && !ngx_ws_gateway_over_budget(s))
+        && (s->out.out == NULL
+            || (s->out.size < s->conf->outbound_limit / 2
+                && !ngx_ws_gateway_over_budget(s))))
     {
         ngx_ws_gateway_resume(s);
     }
