@@ -659,22 +659,3 @@ ngx_ws_gateway_fanout_done(ngx_ws_gateway_fanout_t *f)
         ngx_ws_gateway_link_fanout_done(link);
     }
 }
-
-
-void
-ngx_ws_gateway_channel_forget_link(ngx_ws_gateway_link_t *link)
-{
-    ngx_queue_t              *q;
-    ngx_ws_gateway_fanout_t  *f;
-
-    for (q = ngx_queue_head(&ngx_ws_gateway_channels.fanouts);
-         q != ngx_queue_sentinel(&ngx_ws_gateway_channels.fanouts);
-         q = ngx_queue_next(q))
-    {
-        f = ngx_queue_data(q, ngx_ws_gateway_fanout_t, queue);
-
-        if (f->link == link) {
-            f->link = NULL;
-        }
-    }
-}

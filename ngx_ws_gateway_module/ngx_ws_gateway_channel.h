@@ -85,7 +85,6 @@ ngx_int_t ngx_ws_gateway_channel_publish(ngx_ws_gateway_link_t *link,
     size_t size);
 
 /* a link that goes: its fan-outs go on without it */
-void ngx_ws_gateway_channel_forget_link(ngx_ws_gateway_link_t *link);
 
 /* the shared deliveries made this pass may run on: another is made */
 ngx_uint_t ngx_ws_gateway_channel_budget(void);

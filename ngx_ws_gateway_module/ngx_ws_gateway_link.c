@@ -900,6 +900,17 @@ ngx_ws_gateway_link_timer(ngx_event_t *ev)
     switch (link->state) {
 
     case NGX_WS_GATEWAY_LINK_IDLE:
+
+        if (link->fanout) {
+
+            /*
+             * the fan-out of its last connection still runs: the next
+             * connects once it is done (a link holds one at a time)
+             */
+
+            return;
+        }
+
         ngx_ws_gateway_link_connect(link);
         return;
 
@@ -1707,6 +1718,15 @@ ngx_ws_gateway_link_fanout_done(ngx_ws_gateway_link_t *link)
 
     if (link->pc.connection) {
         ngx_post_event(link->pc.connection->read, &ngx_posted_events);
+        return;
+    }
+
+    if (link->state == NGX_WS_GATEWAY_LINK_IDLE && !link->timer.timer_set
+        && !ngx_exiting && !ngx_terminate && !ngx_quit)
+    {
+        /* lost during it, past its backoff: it connects now */
+
+        ngx_ws_gateway_link_connect(link);
     }
 }
 
@@ -2054,13 +2074,11 @@ ngx_ws_gateway_link_reset(ngx_ws_gateway_link_t *link, ngx_uint_t failed)
         ngx_del_timer(&link->timer);
     }
 
-    if (link->fanout) {
-
-        /* its fan-out goes on without it */
-
-        link->fanout = 0;
-        ngx_ws_gateway_channel_forget_link(link);
-    }
+    /*
+     * its fan-out, if one runs, goes on without it; it stays the link's
+     * until done, so that a link that keeps failing during fan-outs does
+     * not pile them up
+     */
 
     if (was_ready) {
         link->server->up->ready--;
