@@ -844,14 +844,6 @@ ngx_ws_gateway_block_alloc(void)
     ngx_ws_gateway_slab_t   *slab;
     ngx_ws_gateway_block_t  *b;
 
-    while (ngx_ws_gateway_refs_free) {
-        b = ngx_ws_gateway_refs_free;
-        ngx_ws_gateway_refs_free = ngx_ws_gateway_next(b);
-        free(b);
-    }
-
-    ngx_ws_gateway_refs_kept = 0;
-
     if (!ngx_ws_gateway_pool.init) {
         ngx_ws_gateway_pool_init();
     }
@@ -871,6 +863,17 @@ ngx_ws_gateway_block_alloc(void)
                                                        & ~slab->cold);
 
     } else {
+
+        /* memory grows: the references kept for fan-outs go back first */
+
+        while (ngx_ws_gateway_refs_free) {
+            b = ngx_ws_gateway_refs_free;
+            ngx_ws_gateway_refs_free = ngx_ws_gateway_next(b);
+            free(b);
+        }
+
+        ngx_ws_gateway_refs_kept = 0;
+
         slab = ngx_ws_gateway_slab_map();
         if (slab == NULL) {
             return NULL;
