@@ -355,7 +355,8 @@ ngx_int_t
 ngx_ws_gateway_parse_payload(ngx_ws_gateway_parser_t *p, ngx_buf_t *b,
     ngx_str_t *chunk)
 {
-    size_t  n;
+    size_t      n;
+    ngx_uint_t  offset;
 
     n = b->last - b->pos;
 
@@ -367,7 +368,9 @@ ngx_ws_gateway_parse_payload(ngx_ws_gateway_parser_t *p, ngx_buf_t *b,
     chunk->len = n;
 
     if (p->masked) {
-        ngx_ws_gateway_unmask(b->pos, n, p->mask, &p->mask_offset);
+        offset = p->mask_offset;
+        ngx_ws_gateway_unmask(b->pos, n, p->mask, &offset);
+        p->mask_offset = (u_char) offset;
     }
 
     b->pos += n;

@@ -124,21 +124,10 @@ typedef struct {
      */
     uint64_t                  max_frame;
     uint64_t                  max_message;
-    ngx_uint_t                rsv_allowed;     /* NGX_WS_GATEWAY_RSV* mask */
-    unsigned                  client:1;
-
-    ngx_uint_t                state;
 
     /* the frame being parsed; valid after NGX_OK from parse_frame() */
-    ngx_uint_t                opcode;
-    ngx_uint_t                rsv;             /* RSV bits as on the wire */
     uint64_t                  length;          /* payload length */
     uint64_t                  left;            /* payload bytes to come */
-    ngx_uint_t                mask_offset;
-    u_char                    mask[4];
-    unsigned                  fin:1;
-    unsigned                  masked:1;
-    unsigned                  length_bytes:4;  /* extended length to read */
 
     /*
      * the message being assembled: message_opcode is TEXT or BINARY
@@ -148,13 +137,25 @@ typedef struct {
      * first frame's RSV bits (RSV1: compressed); message_size is the sum
      * of the lengths of the message's frames parsed so far
      */
-    ngx_uint_t                message_opcode;
-    ngx_uint_t                message_rsv;     /* RSV bits of 1st frame */
     uint64_t                  message_size;
 
     /* set on NGX_ERROR: the close code to send and a static reason */
-    ngx_uint_t                close_code;
     const char               *error;
+    uint16_t                  close_code;
+
+    u_char                    mask[4];
+    u_char                    mask_offset;
+    u_char                    state;
+    u_char                    opcode;
+    u_char                    rsv;             /* RSV bits as on the wire */
+    u_char                    message_opcode;
+    u_char                    message_rsv;     /* RSV bits of 1st frame */
+    u_char                    rsv_allowed;     /* NGX_WS_GATEWAY_RSV* mask */
+
+    unsigned                  client:1;
+    unsigned                  fin:1;
+    unsigned                  masked:1;
+    unsigned                  length_bytes:4;  /* extended length to read */
 } ngx_ws_gateway_parser_t;
 
 
