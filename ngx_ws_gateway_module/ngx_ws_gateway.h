@@ -148,8 +148,6 @@ struct ngx_ws_gateway_session_s {
                                                     or its re-announce is
                                                     not confirmed yet */
     ngx_ws_gateway_sub_t      *subs;             /* its channels */
-    u_char                    *open;             /* its OPEN's fields, for
-                                                    a re-announce */
 
     /* in the worker's run queue, or among the sessions waiting for room */
     ngx_queue_t                queue;
@@ -202,6 +200,10 @@ struct ngx_ws_gateway_session_s {
                                                     list: the link is at
                                                     its high watermark */
 };
+
+
+/* the fields of its first OPEN, after the session in its allocation */
+#define ngx_ws_gateway_session_open(s)  ((u_char *) ((s) + 1))
 
 
 /* its link was lost and no other has taken it yet */

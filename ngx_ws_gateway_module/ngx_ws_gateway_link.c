@@ -3538,7 +3538,7 @@ ngx_ws_gateway_link_reannounce(ngx_ws_gateway_session_t *s,
     p = ngx_ws_gateway_write_uint64(p, s->id);
 
     if (s->open_len) {
-        p = ngx_cpymem(p, s->open, s->open_len);
+        p = ngx_cpymem(p, ngx_ws_gateway_session_open(s), s->open_len);
     }
 
     for (sub = s->subs; sub; sub = sub->next) {

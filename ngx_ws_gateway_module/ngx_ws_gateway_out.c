@@ -111,6 +111,8 @@ static void ngx_ws_gateway_pool_init(void);
 
 static ngx_ws_gateway_pool_t  ngx_ws_gateway_pool;
 
+size_t  ngx_ws_gateway_shared_excess;
+
 
 /* references: a free list of headers, at most this many kept */
 
@@ -303,6 +305,7 @@ ngx_ws_gateway_shared_frame(ngx_uint_t opcode, u_char *data, size_t len)
     }
 
     sh->refs = 1;
+    sh->queued = 0;
     sh->size = size;
     sh->len = hlen + len;
 
@@ -349,6 +352,11 @@ ngx_ws_gateway_out_shared(ngx_ws_gateway_out_t *q,
     ngx_memzero(b, NGX_WS_GATEWAY_REF_SIZE);
 
     sh->refs++;
+
+    if (sh->queued++) {
+        ngx_ws_gateway_shared_excess += sh->size;
+    }
+
     b->shared = sh;
     b->chain.buf = &b->buf;
     b->first = 0;
@@ -632,6 +640,11 @@ ngx_ws_gateway_out_release(ngx_ws_gateway_out_t *q, ngx_ws_gateway_block_t *b)
 
     if (b->shared) {
         q->size -= NGX_WS_GATEWAY_REF_SIZE + b->shared->size;
+
+        if (--b->shared->queued) {
+            ngx_ws_gateway_shared_excess -= b->shared->size;
+        }
+
         ngx_ws_gateway_shared_release(b->shared);
         ngx_ws_gateway_refs_used--;
 

@@ -64,6 +64,7 @@ typedef struct ngx_ws_gateway_block_s  ngx_ws_gateway_block_t;
 
 typedef struct {
     ngx_uint_t                  refs;
+    ngx_uint_t                  queued;    /* of them, queues' */
     size_t                      size;      /* allocated, in all */
     size_t                      len;       /* of the frame in data[] */
     u_char                      data[1];
@@ -91,6 +92,15 @@ struct ngx_ws_gateway_block_s {
 /* what a queue counts for a reference, besides its frame */
 #define NGX_WS_GATEWAY_REF_SIZE                                               \
     (offsetof(ngx_ws_gateway_block_t, data))
+
+
+/*
+ * What the queues count of shared frames beyond the one allocation each
+ * really is: the sum, over the frames in queues, of their size times the
+ * queues holding them less one.  The worker's memory is what the queues
+ * count less this.
+ */
+extern size_t  ngx_ws_gateway_shared_excess;
 
 
 typedef struct {

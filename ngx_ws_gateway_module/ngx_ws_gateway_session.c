@@ -125,6 +125,17 @@ static size_t       ngx_ws_gateway_assembling;
 static ngx_uint_t   ngx_ws_gateway_nqueued;     /* sessions holding any */
 static size_t       ngx_ws_gateway_class_bytes[NGX_WS_GATEWAY_QUEUE_CLASSES];
 
+/*
+ * The worker's memory for them: a shared frame (a fan-out) counts once,
+ * though each queue holding it counts it whole against its own cap
+ */
+#define ngx_ws_gateway_worker_held()                                         \
+    ((ngx_ws_gateway_queued + ngx_ws_gateway_assembling                      \
+      > ngx_ws_gateway_shared_excess)                                        \
+     ? ngx_ws_gateway_queued + ngx_ws_gateway_assembling                     \
+       - ngx_ws_gateway_shared_excess                                        \
+     : 0)
+
 /* sessions with input left after their turn, and their pass's work */
 static ngx_queue_t  ngx_ws_gateway_run_queue;
 static ngx_event_t  ngx_ws_gateway_run_event;
@@ -181,6 +192,7 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
     ngx_ws_gateway_loc_conf_t *wlcf, time_t expires, u_char *pipelined,
     size_t len, ngx_ws_gateway_start_t *start)
 {
+    size_t                     n;
     ngx_buf_t                  b;
     ngx_str_t                  reason;
     ngx_ws_gateway_session_t  *s;
@@ -189,9 +201,13 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
      * The session is allocated on its own rather than from c->pool: what
      * the connection has already taken of its pool block leaves too
      * little room, and a second block would double the idle footprint.
+     * The fields of its OPEN, kept for a re-announce, follow it in the
+     * same allocation.
      */
 
-    s = ngx_calloc(sizeof(ngx_ws_gateway_session_t), c->log);
+    n = (start->link && start->open) ? start->open_len : 0;
+
+    s = ngx_calloc(sizeof(ngx_ws_gateway_session_t) + n, c->log);
     if (s == NULL) {
         ngx_http_close_connection(c);
         return;
@@ -253,11 +269,10 @@ ngx_ws_gateway_session_init(ngx_connection_t *c,
             ngx_ws_gateway_account(s, 0, 0);
         }
 
-        /* what a re-announce says of it */
+        /* what a re-announce says of it (the caller frees the copy) */
 
-        s->open = start->open;
-        s->open_len = (uint32_t) start->open_len;
-        start->open = NULL;
+        s->open_len = (uint32_t) n;
+        ngx_memcpy(ngx_ws_gateway_session_open(s), start->open, n);
 
         if (ngx_ws_gateway_link_attach(s, start->link) != NGX_OK) {
             ngx_ws_gateway_set_end(s, NGX_WS_GATEWAY_END_ERROR);
@@ -431,7 +446,7 @@ ngx_ws_gateway_admit(ngx_ws_gateway_session_t *s, size_t len)
     wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_ws_gateway_module);
     budget = wmcf->worker_outbound_limit;
-    held = ngx_ws_gateway_queued + ngx_ws_gateway_assembling;
+    held = ngx_ws_gateway_worker_held();
 
     if (budget
         && held + len > budget
@@ -1924,7 +1939,7 @@ ngx_ws_gateway_over_budget(ngx_ws_gateway_session_t *s)
     budget = wmcf->worker_outbound_limit;
 
     if (budget == 0
-        || ngx_ws_gateway_queued + ngx_ws_gateway_assembling <= budget)
+        || ngx_ws_gateway_worker_held() <= budget)
     {
         return 0;
     }
@@ -1936,7 +1951,7 @@ ngx_ws_gateway_over_budget(ngx_ws_gateway_session_t *s)
         return ngx_ws_gateway_over >= s->conf->max_message_size;
     }
 
-    if (ngx_ws_gateway_queued + ngx_ws_gateway_assembling
+    if (ngx_ws_gateway_worker_held()
         > budget + budget / 8)
     {
         /*
@@ -1961,7 +1976,7 @@ ngx_ws_gateway_budget_threshold(size_t budget)
     size_t      excess, bytes;
     ngx_uint_t  k;
 
-    excess = ngx_ws_gateway_queued + ngx_ws_gateway_assembling - budget;
+    excess = ngx_ws_gateway_worker_held() - budget;
     bytes = 0;
 
     for (k = NGX_WS_GATEWAY_QUEUE_CLASSES; k-- > 1; /* void */) {
@@ -2141,7 +2156,7 @@ ngx_ws_gateway_wake(void)
     room = budget - budget / 8;
 
     if (budget == 0
-        || ngx_ws_gateway_queued + ngx_ws_gateway_assembling <= room)
+        || ngx_ws_gateway_worker_held() <= room)
     {
         s = ngx_ws_gateway_exempt;
 
@@ -2782,10 +2797,6 @@ ngx_ws_gateway_finalize(ngx_ws_gateway_session_t *s)
 
     ngx_ws_gateway_channel_release(s);
 
-    if (s->open) {
-        ngx_free(s->open);
-        s->open = NULL;
-    }
 
 #if (NGX_HTTP_SSL)
     if (c->ssl && (c->error || c->timedout)) {
