@@ -3261,7 +3261,6 @@ ngx_ws_gateway_link_orphan(ngx_ws_gateway_link_t *link)
             }
 
             o->session = s;
-            o->since = ngx_current_msec;
             ngx_queue_insert_tail(&lup->orphans, &o->queue);
 
             o->node.key = ngx_current_msec + s->conf->failover_timeout;

@@ -89,7 +89,6 @@ struct ngx_ws_gateway_orphan_s {
     ngx_ws_gateway_session_t      *session;
     ngx_ws_gateway_link_t         *link;          /* re-announced there;
                                                      NULL: it waits */
-    ngx_msec_t                     since;
     uint32_t                       unsent;        /* its messages lost */
     uint32_t                       unconfirmed;   /* and perhaps lost */
     uint32_t                       dropped;       /* told in the
