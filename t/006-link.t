@@ -448,12 +448,12 @@ PING
 
 
 
-=== TEST 18: start-after 1: a handshake at once gets 503, one ~1.6 s later gets 101 (the link reconnected)
+=== TEST 18: start-after 1: a handshake at once gets 503, one after the backend has answered the reconnected link's HELLO gets 101
 --- link_script
 start-after 1
 --- init
 $main::FirstStatus = main::ws_link_status('/ws');
-select(undef, undef, undef, 1.6);
+main::ws_link_wait('> HELLO .*', 4) && select(undef, undef, undef, 0.1);
 --- raw_request eval
 [::ws_handshake('/ws'), ::ws_close_frame(1000)]
 --- raw_request_middle_delay: 0.2
