@@ -166,6 +166,9 @@ static ngx_queue_t                ngx_ws_gateway_receiving;
 static ngx_msec_t                 ngx_ws_gateway_overload_start;
 static ngx_event_t                ngx_ws_gateway_overload_event;
 
+/* the timers' debug logging takes ev->data for a connection */
+static ngx_connection_t           ngx_ws_gateway_timer_conn;
+
 
 void
 ngx_ws_gateway_session_init_process(ngx_cycle_t *cycle)
@@ -174,14 +177,18 @@ ngx_ws_gateway_session_init_process(ngx_cycle_t *cycle)
     ngx_queue_init(&ngx_ws_gateway_waiting);
     ngx_queue_init(&ngx_ws_gateway_receiving);
 
+    ngx_ws_gateway_timer_conn.fd = (ngx_socket_t) -1;
+
     ngx_ws_gateway_run_event.handler = ngx_ws_gateway_run;
     ngx_ws_gateway_run_event.log = cycle->log;
 
     ngx_ws_gateway_turn_event.handler = ngx_ws_gateway_turn_end;
+    ngx_ws_gateway_turn_event.data = &ngx_ws_gateway_timer_conn;
     ngx_ws_gateway_turn_event.log = cycle->log;
     ngx_ws_gateway_turn_event.cancelable = 1;
 
     ngx_ws_gateway_overload_event.handler = ngx_ws_gateway_overload;
+    ngx_ws_gateway_overload_event.data = &ngx_ws_gateway_timer_conn;
     ngx_ws_gateway_overload_event.log = cycle->log;
     ngx_ws_gateway_overload_event.cancelable = 1;
 }

@@ -85,3 +85,38 @@ queue within the link buffer + one record: yes
 orphans left 3 s after the backend reads again: 0
 all re-announced: yes
 --- timeout: 20
+
+
+
+=== TEST 2: sessions paused for ws_gateway_worker_outbound_limit with nothing queued wait on the worker's timers: two clients each half-way through a 1.5 MB message, over a 1m budget; the worker lives (its timers' debug lines took the event's data for a connection) and answers
+--- http_config
+    ws_gateway_worker_outbound_limit 1m;
+--- config
+    location /echo {
+        ws_gateway_pass builtin:echo;
+        ws_gateway_max_message_size 2m;
+    }
+
+    location /status {
+        ws_gateway_status;
+    }
+--- init eval
+q{
+    my $half = substr(main::ws_frame('binary', 'b' x (1536 * 1024)), 0, 700 * 1024);
+    for my $c ('A', 'B') {
+        main::wsc_open($c, main::ws_handshake('/echo'), 0, 1);
+        main::wsc_push($c, $half, 0.5);
+    }
+    select(undef, undef, undef, 0.5);
+}
+--- request
+GET /status
+--- response_body_filters eval
+sub {
+    my ($w) = $_[0] =~ /"pauses":\{[^}]*"worker":(\d+)/;
+    "paused for the budget: " . (defined $w && $w >= 1 ? "yes" : "no: $_[0]") . "\n"
+}
+--- response_body
+paused for the budget: yes
+--- no_error_log
+[alert]
