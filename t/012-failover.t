@@ -4,7 +4,9 @@
 # with no link, it waits (its channels still get what other links
 # publish) until ws_gateway_failover_timeout, then it is closed with
 # ws_gateway_failover_close's code and "backend unavailable, retry in N
-# ms"; a backend back in time gets it re-announced; timeout 0 is the old
+# ms"; a backend back in time gets it re-announced; what a waiting
+# session reads is held (ws_gateway_failover_hold, within the worker's
+# budget) and sent after its re-announce; timeout 0 is the old
 # behaviour; the configuration checks.
 #
 # Two backends are t::WsLink's link_script (A) and link_script2 (B); a
@@ -548,3 +550,166 @@ MESSAGE s1 text c
 MESSAGE s1 text die
 OPEN s1 flags=1 (?=.* unsent=0(?: |$))(?=.* unconfirmed=5(?: |$)).*
 MESSAGE s1 text x
+
+
+
+=== TEST 16: messages the client sends while its session waits for a link are held (held_bytes while it waits) and go, in order, after its re-announce; none dropped
+--- http_config eval
+$main::OneLink
+--- config
+    location /ws {
+        ws_gateway_pass backend;
+        ws_gateway_failover_timeout 5s;
+    }
+
+    location /status {
+        ws_gateway_status;
+    }
+--- link_script
+on message "die": unlisten 1; hangup
+on message /^(.*)$/: send text "got $1"
+--- init eval
+q{
+    main::ws_link_wait('> HELLO .*', 3);
+    select(undef, undef, undef, 0.1);
+    main::wsc_open('A', main::ws_handshake('/ws') . main::ws_frame('text', 'die'), 0, 1);
+    main::ws_link_wait('LINK \d+ hangup', 2);
+    select(undef, undef, undef, 0.2);
+    main::wsc_send('A', main::ws_frame('text', 'held1') . main::ws_frame('text', 'held2'));
+    select(undef, undef, undef, 0.3);
+    $main::Waiting = main::wsc_get('/status');
+    main::ws_link_wait('OPEN s1 flags=1 .*', 3);
+    main::wsc_send('A', main::ws_frame('text', 'after'));
+}
+--- request
+GET /status
+--- response_body_filters eval
+sub {
+    my ($w) = $main::Waiting =~ /"failover":\{"orphaned":1,"held_bytes":(\d+)/;
+    my ($drops) = $_[0] =~ /"no_link":(\d+)/;
+    my ($held) = $_[0] =~ /"held_bytes":(\d+)/;
+    "held while waiting: " . (defined $w ? ($w > 0 ? "some" : "none") : "no orphan: $main::Waiting")
+    . "\nA: " . ::wsc_read('A', 3) . "\nheld now $held, no_link drops $drops\n"
+}
+--- response_body
+held while waiting: some
+A: text: got held1 | text: got held2 | text: got after
+held now 0, no_link drops 0
+--- link_log
+LINK 1 hangup
+LINK 2 open
+OPEN s1 flags=1 .*
+MESSAGE s1 text held1
+MESSAGE s1 text held2
+MESSAGE s1 text after
+
+
+
+=== TEST 17: ws_gateway_failover_hold 8k: a waiting session holds at most the hold and a block, then stops reading (its TCP window closes); all 100 messages of 150 bytes reach the backend after the re-announce, none dropped
+--- http_config eval
+$main::OneLink
+--- config
+    location /ws {
+        ws_gateway_pass backend;
+        ws_gateway_failover_timeout 5s;
+        ws_gateway_failover_hold 8k;
+    }
+
+    location /status {
+        ws_gateway_status;
+    }
+--- link_script
+on message "die": unlisten 1; hangup
+--- init eval
+q{
+    main::ws_link_wait('> HELLO .*', 3);
+    select(undef, undef, undef, 0.1);
+    main::wsc_open('A', main::ws_handshake('/ws') . main::ws_frame('text', 'die'), 0, 1);
+    main::ws_link_wait('LINK \d+ hangup', 2);
+    select(undef, undef, undef, 0.2);
+    main::wsc_send('A', join '', map { main::ws_frame('text', sprintf('%03d', $_) . ('x' x 147)) } 1 .. 100);
+    select(undef, undef, undef, 0.3);
+    $main::Waiting = main::wsc_get('/status');
+    main::ws_link_wait('OPEN s1 flags=1 .*', 3);
+    select(undef, undef, undef, 0.5);
+}
+--- request
+GET /status
+--- response_body_filters eval
+sub {
+    my ($w) = $main::Waiting =~ /"failover":\{"orphaned":1,"held_bytes":(\d+)/;
+    my ($paused) = $main::Waiting =~ /"pauses":\{[^}]*"no_link":(\d+)/;
+    my ($drops) = $_[0] =~ /"drops":\{[^}]*"no_link":(\d+)/;
+    my @got = map { /^MESSAGE s1 text (\d{3})x+$/ ? $1 + 0 : () } t::WsLink::read_log();
+    my $i = 0;
+    $i++ while $i < @got && $got[$i] == $i + 1;
+    my $inorder = (@got == 100 && $i == 100) ? 'all 100 in order'
+                  : scalar(@got) . " messages, in order up to " . $i;
+    "held while waiting: " . (!defined $w ? "no orphan: $main::Waiting"
+                              : $w > 0 && $w <= 8192 + 4096 ? "within 12k" : "$w")
+    . "\npaused for no link: " . ($paused // 'missing')
+    . "\nbackend: $inorder\nno_link drops: $drops\n"
+}
+--- response_body
+held while waiting: within 12k
+paused for no link: 1
+backend: all 100 in order
+no_link drops: 0
+--- link_log
+LINK 1 hangup
+OPEN s1 flags=1 .*
+
+
+
+=== TEST 18: what waiting sessions hold counts in ws_gateway_worker_outbound_limit: with the limit at 1m and ws_gateway_failover_hold 4m, a client sending 2 MB while it waits is held to about the limit (not 2 MB), and all 128 messages reach the backend after the re-announce
+--- http_config eval
+"ws_gateway_worker_outbound_limit 1m;\n" . $main::OneLink
+--- config
+    location /ws {
+        ws_gateway_pass backend;
+        ws_gateway_failover_timeout 5s;
+        ws_gateway_failover_hold 4m;
+    }
+
+    location /status {
+        ws_gateway_status;
+    }
+--- link_script
+on message "die": unlisten 1.5; hangup
+--- init eval
+q{
+    main::ws_link_wait('> HELLO .*', 3);
+    select(undef, undef, undef, 0.1);
+    main::wsc_open('A', main::ws_handshake('/ws') . main::ws_frame('text', 'die'), 0, 1);
+    main::ws_link_wait('LINK \d+ hangup', 2);
+    select(undef, undef, undef, 0.2);
+    $main::Pushed = main::wsc_push('A', join('', map { main::ws_frame('binary', chr($_) x 16384) } 1 .. 128), 0.5);
+    # until it has read what it takes (the same held_bytes twice)
+    my $last = -1;
+    for (1 .. 20) {
+        select(undef, undef, undef, 0.05);
+        $main::Waiting = main::wsc_get('/status');
+        my ($h) = $main::Waiting =~ /"held_bytes":(\d+)/;
+        last if defined $h && $h == $last;
+        $last = $h // -1;
+    }
+    main::ws_link_wait('OPEN s1 flags=1 .*', 3);
+    main::wsc_push('A', '', 2);
+    select(undef, undef, undef, 1);
+}
+--- request
+GET /status
+--- response_body_filters eval
+sub {
+    my ($w) = $main::Waiting =~ /"failover":\{"orphaned":1,"held_bytes":(\d+)/;
+    my ($drops) = $_[0] =~ /"drops":\{[^}]*"no_link":(\d+)/;
+    my $got = grep { /^MESSAGE s1 binary len=16384 / } t::WsLink::read_log();
+    "held while waiting: " . (!defined $w ? "no orphan: $main::Waiting"
+                              : $w >= 512 * 1024 && $w <= 1280 * 1024 ? "about 1m" : "$w ($main::Pushed bytes sent)")
+    . "\nbackend: $got of 128\nno_link drops: $drops\n"
+}
+--- response_body
+held while waiting: about 1m
+backend: 128 of 128
+no_link drops: 0
+--- timeout: 10
