@@ -413,6 +413,90 @@ wsl_handshake_check(const char *buf, size_t len, const char *accept,
 }
 
 
+/*
+ * The server's side, for ws-fanout-floor: checks a complete request
+ * header block (up to and including the empty line) for a WebSocket
+ * upgrade, RFC 6455 4.2.1: "GET ... HTTP/1.1", "Upgrade: websocket",
+ * "Connection: ...upgrade...", "Sec-WebSocket-Version: 13" and a
+ * Sec-WebSocket-Key of WSL_KEY_LEN characters, copied to key.  Returns
+ * WSL_OK or WSL_ERROR.
+ */
+
+int
+wsl_handshake_request(const char *buf, size_t len,
+    char key[WSL_KEY_LEN + 1])
+{
+    int          upgrade, connection, version, have_key;
+    size_t       vlen;
+    const char  *p, *end, *eol, *v;
+
+    end = buf + len;
+
+    eol = memmem(buf, len, "\r\n", 2);
+    if (eol == NULL) {
+        return WSL_ERROR;
+    }
+
+    /* "GET /path HTTP/1.1" */
+
+    if (eol - buf < 14
+        || strncmp(buf, "GET ", 4) != 0
+        || buf[4] == ' '
+        || strncmp(eol - 9, " HTTP/1.1", 9) != 0)
+    {
+        return WSL_ERROR;
+    }
+
+    upgrade = 0;
+    connection = 0;
+    version = 0;
+    have_key = 0;
+
+    for (p = eol + 2; p < end; p = eol + 2) {
+
+        eol = memmem(p, end - p, "\r\n", 2);
+        if (eol == NULL || eol == p) {
+            break;
+        }
+
+        v = wsl_header_value(p, eol, "upgrade", &vlen);
+        if (v) {
+            upgrade = wsl_has_token(v, vlen, "websocket");
+            continue;
+        }
+
+        v = wsl_header_value(p, eol, "connection", &vlen);
+        if (v) {
+            connection = wsl_has_token(v, vlen, "upgrade");
+            continue;
+        }
+
+        v = wsl_header_value(p, eol, "sec-websocket-version", &vlen);
+        if (v) {
+            version = (vlen == 2 && v[0] == '1' && v[1] == '3');
+            continue;
+        }
+
+        v = wsl_header_value(p, eol, "sec-websocket-key", &vlen);
+        if (v) {
+            if (have_key || vlen != WSL_KEY_LEN) {
+                return WSL_ERROR;
+            }
+
+            memcpy(key, v, WSL_KEY_LEN);
+            key[WSL_KEY_LEN] = '\0';
+            have_key = 1;
+        }
+    }
+
+    if (!upgrade || !connection || !version || !have_key) {
+        return WSL_ERROR;
+    }
+
+    return WSL_OK;
+}
+
+
 /* the value of a "name: value" line, trimmed, if the name matches */
 
 static const char *

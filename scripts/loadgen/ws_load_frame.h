@@ -78,6 +78,8 @@ void wsl_handshake_accept(const char key[WSL_KEY_LEN],
     char accept[WSL_ACCEPT_LEN + 1]);
 int wsl_handshake_check(const char *buf, size_t len, const char *accept,
     int *status);
+int wsl_handshake_request(const char *buf, size_t len,
+    char key[WSL_KEY_LEN + 1]);
 
 
 #endif /* _WS_LOAD_FRAME_H_INCLUDED_ */

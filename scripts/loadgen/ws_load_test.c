@@ -6,8 +6,9 @@
 
 /*
  * Unit tests of ws-load's pure parts: the frame parser (fed whole and
- * byte by byte), frame headers, the handshake check, the histogram and
- * the first bytes of a message that the parser keeps.
+ * byte by byte), frame headers, the handshake check (and the server's
+ * check of a request, for ws-fanout-floor), the histogram and the first
+ * bytes of a message that the parser keeps.
  * "make -C scripts/loadgen check"; exits nonzero on failure.
  */
 
@@ -36,6 +37,7 @@ static int wsl_test_parser(void);
 static int wsl_test_header(void);
 static int wsl_test_build(void);
 static int wsl_test_handshake(void);
+static int wsl_test_request(void);
 static int wsl_test_hist(void);
 static int wsl_test_head(void);
 
@@ -81,6 +83,7 @@ main(void)
     wsl_test_header();
     wsl_test_build();
     wsl_test_handshake();
+    wsl_test_request();
     wsl_test_hist();
     wsl_test_head();
 
@@ -381,6 +384,72 @@ wsl_test_handshake(void)
     WSL_CHECK(wsl_handshake_check(garbage, strlen(garbage), accept,
                                   &status)
               == WSL_ERROR && status == 0, "garbage: status %d", status);
+
+    return 0;
+}
+
+
+/* the server's side: ws-fanout-floor's check of an upgrade request */
+
+static int
+wsl_test_request(void)
+{
+    char         key[WSL_KEY_LEN + 1];
+    const char  *ok, *no_version, *short_key, *two_keys, *post, *http10;
+
+    ok = "GET /sub HTTP/1.1\r\n"
+         "Host: 127.0.0.1:3900\r\n"
+         "upgrade:  WebSocket \r\n"
+         "Connection: keep-alive, Upgrade\r\n"
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+         "Sec-WebSocket-Version: 13\r\n\r\n";
+
+    no_version = "GET /sub HTTP/1.1\r\n"
+                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+    short_key = "GET /sub HTTP/1.1\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZQ==\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n";
+
+    two_keys = "GET /sub HTTP/1.1\r\n"
+               "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n";
+
+    post = "POST /sub HTTP/1.1\r\n"
+           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           "Sec-WebSocket-Version: 13\r\n\r\n";
+
+    http10 = "GET /sub HTTP/1.0\r\n"
+             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             "Sec-WebSocket-Version: 13\r\n\r\n";
+
+    WSL_CHECK(wsl_handshake_request(ok, strlen(ok), key) == WSL_OK
+              && strcmp(key, "dGhlIHNhbXBsZSBub25jZQ==") == 0,
+              "valid request refused");
+
+    WSL_CHECK(wsl_handshake_request(no_version, strlen(no_version), key)
+              == WSL_ERROR, "request without a version taken");
+
+    WSL_CHECK(wsl_handshake_request(short_key, strlen(short_key), key)
+              == WSL_ERROR, "short key taken");
+
+    WSL_CHECK(wsl_handshake_request(two_keys, strlen(two_keys), key)
+              == WSL_ERROR, "two keys taken");
+
+    WSL_CHECK(wsl_handshake_request(post, strlen(post), key) == WSL_ERROR,
+              "POST taken");
+
+    WSL_CHECK(wsl_handshake_request(http10, strlen(http10), key)
+              == WSL_ERROR, "HTTP/1.0 taken");
+
+    WSL_CHECK(wsl_handshake_request("GET\r\n\r\n", 7, key) == WSL_ERROR,
+              "a bare GET taken");
 
     return 0;
 }
