@@ -240,7 +240,6 @@ void ngx_ws_gateway_session_lost(ngx_ws_gateway_session_t *s,
 ngx_uint_t ngx_ws_gateway_session_deliver_shared(ngx_ws_gateway_session_t *s,
     ngx_ws_gateway_shared_t *frame, size_t size);
 void ngx_ws_gateway_session_read_again(ngx_ws_gateway_session_t *s);
-void ngx_ws_gateway_session_holding(off_t delta);
 
 ngx_int_t ngx_ws_gateway_link_attach(ngx_ws_gateway_session_t *s,
     ngx_ws_gateway_link_t *link);

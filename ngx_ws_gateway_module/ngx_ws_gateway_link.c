@@ -3359,14 +3359,7 @@ ngx_ws_gateway_link_hold(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
 
     o = s->orphan;
 
-    /*
-     * What the session reads while it waits keeps it within the hold
-     * and a block (ngx_ws_gateway_hold_room()), and the rest of the read
-     * its link was lost during is held too: no message read is dropped
-     * unless the hold is 0.
-     */
-
-    if (s->conf->failover_hold == 0) {
+    if (o->held.size + len > s->conf->failover_hold) {
         o->unsent++;
         o->unconfirmed++;
         ngx_ws_gateway_metric_inc(drops[NGX_WS_GATEWAY_DROP_NO_LINK]);
@@ -3389,7 +3382,6 @@ ngx_ws_gateway_link_hold(ngx_ws_gateway_session_t *s, ngx_uint_t opcode,
 
     o->held_n++;
     ngx_ws_gateway_metric_add(fanout.held, o->held.size - old);
-    ngx_ws_gateway_session_holding(o->held.size - old);
 
     return NGX_OK;
 }
@@ -3421,7 +3413,6 @@ ngx_ws_gateway_link_leave(ngx_ws_gateway_session_t *s)
 
     ngx_ws_gateway_metric_add(fanout.held, -(ngx_atomic_int_t) o->held.size);
     ngx_ws_gateway_metric_add(drops[NGX_WS_GATEWAY_DROP_NO_LINK], o->held_n);
-    ngx_ws_gateway_session_holding(-(off_t) o->held.size);
     (void) ngx_ws_gateway_out_free(&o->held);
 
     ngx_free(o);
@@ -3586,7 +3577,6 @@ ngx_ws_gateway_link_reannounce(ngx_ws_gateway_session_t *s,
         ngx_ws_gateway_out_splice(&link->out, &o->held);
         link->server->m->queued += old;
         ngx_ws_gateway_metric_add(fanout.held, -(ngx_atomic_int_t) old);
-        ngx_ws_gateway_session_holding(-(off_t) old);
     }
 
     ngx_ws_gateway_metric_add(fanout.orphaned, -1);

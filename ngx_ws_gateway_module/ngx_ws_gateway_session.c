@@ -90,7 +90,6 @@ static ngx_ws_gateway_msg_t *ngx_ws_gateway_msg_alloc(size_t size,
 static void ngx_ws_gateway_msg_free(ngx_ws_gateway_session_t *s);
 static void ngx_ws_gateway_msg_free_mem(ngx_ws_gateway_msg_t *m);
 static ngx_int_t ngx_ws_gateway_over_budget(ngx_ws_gateway_session_t *s);
-static size_t ngx_ws_gateway_hold_room(ngx_ws_gateway_session_t *s);
 static size_t ngx_ws_gateway_budget_threshold(size_t budget);
 static void ngx_ws_gateway_pause(ngx_ws_gateway_session_t *s,
     ngx_uint_t reason);
@@ -118,13 +117,11 @@ static ngx_uint_t   ngx_ws_gateway_turn_frames;
 
 /*
  * What the worker's sessions hold for their messages: outbound queues,
- * messages being assembled, messages held while they wait for a link,
- * and, by what a session holds in its queue and its message, sizes by
- * class
+ * messages being assembled, and, by what a session holds in all, sizes
+ * by class
  */
 static size_t       ngx_ws_gateway_queued;
 static size_t       ngx_ws_gateway_assembling;
-static size_t       ngx_ws_gateway_holding;     /* for their next links */
 static ngx_uint_t   ngx_ws_gateway_nqueued;     /* sessions holding any */
 static size_t       ngx_ws_gateway_class_bytes[NGX_WS_GATEWAY_QUEUE_CLASSES];
 
@@ -134,9 +131,9 @@ static size_t       ngx_ws_gateway_class_bytes[NGX_WS_GATEWAY_QUEUE_CLASSES];
  */
 #define ngx_ws_gateway_worker_held()                                         \
     ((ngx_ws_gateway_queued + ngx_ws_gateway_assembling                      \
-      + ngx_ws_gateway_holding > ngx_ws_gateway_shared_excess)               \
+      > ngx_ws_gateway_shared_excess)                                        \
      ? ngx_ws_gateway_queued + ngx_ws_gateway_assembling                     \
-       + ngx_ws_gateway_holding - ngx_ws_gateway_shared_excess               \
+       - ngx_ws_gateway_shared_excess                                        \
      : 0)
 
 /* sessions with input left after their turn, and their pass's work */
@@ -729,7 +726,7 @@ static void
 ngx_ws_gateway_read_handler(ngx_event_t *rev)
 {
     u_char                     *buf;
-    size_t                      size, limit, bytes, turn, room;
+    size_t                      size, limit, bytes, turn;
     ssize_t                     n;
     ngx_buf_t                   b;
     ngx_uint_t                  reads;
@@ -841,17 +838,11 @@ ngx_ws_gateway_read_handler(ngx_event_t *rev)
             limit = wlcf->outbound_limit;
 
             if (ngx_ws_gateway_waits_for_link(s)) {
-                room = ngx_ws_gateway_hold_room(s);
 
-                if (room == 0) {
+                /* no link to take what it sends: its TCP window closes */
 
-                    /* it holds what it may: its TCP window closes */
-
-                    ngx_ws_gateway_pause(s, NGX_WS_GATEWAY_PAUSE_NO_LINK);
-                    break;
-                }
-
-                size = ngx_min(size, room);
+                ngx_ws_gateway_pause(s, NGX_WS_GATEWAY_PAUSE_NO_LINK);
+                break;
             }
 
             if (s->link && ngx_ws_gateway_link_full(s)) {
@@ -1944,8 +1935,7 @@ ngx_ws_gateway_over_budget(ngx_ws_gateway_session_t *s)
      * that read and send small messages, go on.
      */
 
-    held = s->out.size + ngx_ws_gateway_msg_held(s)
-           + (s->orphan ? s->orphan->held.size : 0);
+    held = s->out.size + ngx_ws_gateway_msg_held(s);
 
     if (held == 0) {
         return 0;
@@ -1984,55 +1974,6 @@ ngx_ws_gateway_over_budget(ngx_ws_gateway_session_t *s)
                     (size_t) NGX_WS_GATEWAY_BLOCK_SIZE);
 
     return held >= ngx_min(share, ngx_ws_gateway_budget_threshold(budget));
-}
-
-
-static size_t
-ngx_ws_gateway_hold_room(ngx_ws_gateway_session_t *s)
-{
-    size_t                       held, hold;
-    ngx_ws_gateway_main_conf_t  *wmcf;
-
-    /*
-     * What a session waiting for a link may read now: a quarter of what
-     * is left of its ws_gateway_failover_hold after what it holds (its
-     * MESSAGE records, by blocks) and the message it is assembling, for
-     * a record may take more than twice the frame it comes from (an
-     * empty masked frame is 6 bytes, its record 14): what it holds stays
-     * within the hold and one block, and no message it has read is
-     * dropped for the hold.  Nothing while the worker is over its budget.
-     */
-
-    hold = s->conf->failover_hold;
-    held = s->orphan->held.size + ngx_ws_gateway_msg_held(s);
-
-    if (held >= hold) {
-        return 0;
-    }
-
-    wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_ws_gateway_module);
-
-    if (wmcf->worker_outbound_limit
-        && ngx_ws_gateway_worker_held() >= wmcf->worker_outbound_limit)
-    {
-        return 0;
-    }
-
-    return (hold - held) / 4;
-}
-
-
-/* what the sessions waiting for a link hold changed by "delta" bytes */
-
-void
-ngx_ws_gateway_session_holding(off_t delta)
-{
-    ngx_ws_gateway_holding += delta;
-
-    if (delta < 0) {
-        ngx_ws_gateway_wake();
-    }
 }
 
 

@@ -3,9 +3,7 @@
 # a link whose backend reads slowly: link_pick refuses the link once its
 # queue is at ws_gateway_link_buffer, adopt stops, and nothing posts it
 # again when the queue drains: the orphans wait for the failover timeout
-# although a ready link has room again.  TEST 2: sessions waiting for
-# the worker's budget with nothing queued arm the budget's timer, whose
-# debug line (NGINX's) takes the event's data for a connection.
+# although a ready link has room again.
 use t::WsGateway;
 use t::WsLink;
 use t::WsClients;
